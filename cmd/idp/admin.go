@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/password"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/migrations/database"
+)
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	var sf settingFlags
+	sf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	db, err := database.Open(ctx, cfg.Database.URL, database.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	applied, err := database.Migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	if applied == nil {
+		applied = []int{}
+	}
+	return printJSON(stdout, map[string]any{"applied": applied, "dialect": database.DialectOf(db)})
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Password rules from NIST SP 800-63B 5.1.1.2: at least 8 characters, long
+// ones allowed, no composition rules.
+const (
+	minPasswordLen = 8
+	maxPasswordLen = 256
+)
+
+func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("users create", stderr)
+	var sf settingFlags
+	sf.register(fs)
+	username := fs.String("username", "", "username (required)")
+	phone := fs.String("phone", "", "mobile number in E.164 form, e.g. +819012345678")
+	verified := fs.Bool("phone-verified", false, "the operator vouches for the number: no first-login proof")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	locale := fs.String("locale", "", "preferred language: en or ja")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(*username)
+	switch {
+	case name == "":
+		return usageError{"users create: --username is required"}
+	case utf8.RuneCountInString(name) > 128 || strings.ContainsAny(name, "\x00\r\n\t"):
+		return usageError{"users create: --username must be at most 128 characters, without control characters"}
+	case !*pwStdin:
+		return usageError{"users create: --password-stdin is required (the password is never taken from the command line)"}
+	case *phone != "" && !e164.MatchString(*phone):
+		return usageError{fmt.Sprintf("users create: --phone %q is not in E.164 form (+ country code and number, e.g. +819012345678)", *phone)}
+	case *verified && *phone == "":
+		return usageError{"users create: --phone-verified needs --phone"}
+	case *locale != "" && *locale != "en" && *locale != "ja":
+		return usageError{"users create: --locale must be en or ja"}
+	}
+	pw, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1)
+	hash, err := hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	u := &store.User{Username: name, PasswordHash: hash, Locale: *locale}
+	var p *store.Phone
+	if *phone != "" {
+		p = &store.Phone{Number: *phone}
+		if *verified {
+			now := st.Now()
+			p.VerifiedAt = &now
+		}
+	}
+	if err := st.CreateUser(ctx, u, p); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("users create: username %q is taken", name)
+		}
+		return err
+	}
+	return printJSON(stdout, map[string]string{"id": u.ID, "username": u.Username})
+}
+
+// readPassword reads one line; a trailing newline is not part of it.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	switch n := utf8.RuneCountInString(pw); {
+	case n == 0:
+		return "", usageError{"users create: no password on standard input"}
+	case n < minPasswordLen:
+		return "", usageError{fmt.Sprintf("users create: the password has %d characters; at least %d are needed", n, minPasswordLen)}
+	case n > maxPasswordLen:
+		return "", usageError{fmt.Sprintf("users create: the password is longer than %d characters", maxPasswordLen)}
+	}
+	return pw, nil
+}
+
+var (
+	knownScopes     = []string{"openid", "profile", "phone", "offline_access"}
+	knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+)
+
+func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("clients create", stderr)
+	var sf settingFlags
+	sf.register(fs)
+	id := fs.String("id", "", "client id (required)")
+	name := fs.String("name", "", "name shown on the consent page")
+	public := fs.Bool("public", false, "a public client (SPA, mobile app): no secret, PKCE required")
+	firstParty := fs.Bool("first-party", false, "skip the consent page")
+	scope := fs.String("scope", "openid profile phone offline_access", "scopes the client may ask for")
+	method := fs.String("token-endpoint-auth-method", "client_secret_basic", "client_secret_basic or client_secret_post")
+	var redirects, grants, postLogout multiFlag
+	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
+	fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
+	fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if len(grants) == 0 {
+		grants = multiFlag{"authorization_code", "refresh_token"}
+	}
+	scopes := strings.Fields(*scope)
+	var problems []string
+	if !clientIDPattern.MatchString(*id) {
+		problems = append(problems, "--id is required: 1-128 letters, digits and . _ ~ -")
+	}
+	for _, g := range grants {
+		if !slices.Contains(knownGrantTypes, g) {
+			problems = append(problems, fmt.Sprintf("--grant-type %q is not one of %s", g, strings.Join(knownGrantTypes, ", ")))
+		}
+	}
+	interactive := slices.Contains(grants, "authorization_code")
+	if interactive && len(redirects) == 0 {
+		problems = append(problems, "--redirect-uri is required for the authorization_code grant")
+	}
+	for _, u := range append(append([]string{}, redirects...), postLogout...) {
+		if msg := checkRedirectURI(u); msg != "" {
+			problems = append(problems, msg)
+		}
+	}
+	for _, s := range scopes {
+		if !slices.Contains(knownScopes, s) {
+			problems = append(problems, fmt.Sprintf("--scope %q is not one of %s", s, strings.Join(knownScopes, ", ")))
+		}
+	}
+	if *public && slices.Contains(grants, "client_credentials") {
+		problems = append(problems, "a --public client cannot use client_credentials")
+	}
+	if *method != "client_secret_basic" && *method != "client_secret_post" {
+		problems = append(problems, "--token-endpoint-auth-method must be client_secret_basic or client_secret_post")
+	}
+	if len(problems) > 0 {
+		return usageError{"clients create:\n  " + strings.Join(problems, "\n  ")}
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	nc := store.NewClient{
+		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
+		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,
+		TokenEndpointAuthMethod: *method,
+	}
+	if interactive {
+		nc.ResponseTypes = []string{"code"}
+	}
+	if *public {
+		nc.TokenEndpointAuthMethod = "none"
+	} else {
+		// 256 random bits: safe to store as a fast hash (see ClientSecretHasher).
+		b := make([]byte, 32)
+		rand.Read(b)
+		nc.Secret = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if err := st.CreateClient(ctx, nc); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("clients create: client id %q is taken", *id)
+		}
+		return err
+	}
+	out := map[string]string{"client_id": nc.ID}
+	if nc.Secret != "" {
+		out["client_secret"] = nc.Secret
+	}
+	return printJSON(stdout, out)
+}
+
+// checkRedirectURI applies RFC 6749 section 3.1.2 and OAuth 2.0 Security
+// BCP rules: absolute, no fragment, https unless on the loopback (or a
+// private-use scheme for native apps).
+func checkRedirectURI(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "":
+		return fmt.Sprintf("redirect URI %q is not an absolute URI", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Sprintf("redirect URI %q must not have a fragment", raw)
+	case u.Scheme == "http":
+		h := u.Hostname()
+		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return fmt.Sprintf("redirect URI %q must use https (http only for localhost)", raw)
+		}
+	case u.Scheme == "https":
+		if u.Host == "" {
+			return fmt.Sprintf("redirect URI %q has no host", raw)
+		}
+	case u.Scheme == "javascript" || u.Scheme == "data" || u.Scheme == "file":
+		return fmt.Sprintf("redirect URI %q uses a forbidden scheme", raw)
+	}
+	return ""
+}
+
+func cmdKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("keys rotate", stderr)
+	var sf settingFlags
+	sf.register(fs)
+	alg := fs.String("alg", "", "RS256 or ES256 (default IDP_SIGNING_ALG)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	secretOrDev(&cfg)
+	if len(cfg.Secret) < 32 {
+		return errors.New("keys rotate: IDP_SECRET is required (at least 32 bytes): the keys are stored encrypted with it")
+	}
+	if *alg == "" {
+		*alg = cfg.Keys.SigningAlg
+	}
+	if *alg != keys.RS256 && *alg != keys.ES256 {
+		return usageError{"keys rotate: --alg must be RS256 or ES256"}
+	}
+	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	secrets := [][]byte{[]byte(cfg.Secret)}
+	for _, s := range cfg.SecretOld {
+		secrets = append(secrets, []byte(s))
+	}
+	km := keys.NewManager(st, secrets, cfg.TTL.IDToken+10*time.Minute)
+	if err := km.Refresh(ctx); err != nil {
+		return err
+	}
+	kid, err := km.Rotate(ctx, *alg)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]string{"kid": kid, "alg": *alg,
+		"previous_key_published_until": time.Now().Add(km.RetireAfter).UTC().Format(time.RFC3339)})
+}
+
+func cmdConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("config", stderr)
+	var sf settingFlags
+	sf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	red := cfg.Redacted()
+	names := make([]string, 0, len(red))
+	for _, s := range config.Settings() {
+		names = append(names, s.Env)
+	}
+	for _, n := range names {
+		fmt.Fprintf(stdout, "%s=%s\n", n, red[n])
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "\nproblems:\n%v\n", err)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/password"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/ui"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var sf settingFlags
+	sf.register(fs)
+	dev := fs.Bool("dev", false, "development mode: SQLite, a generated secret, SMS printed to the terminal, a demo user and client")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	if *dev {
+		if cfg.Secret == "" {
+			if cfg.Secret, err = devSecret(cfg.Database.URL); err != nil {
+				return err
+			}
+		}
+		if len(cfg.SMS.Providers) == 0 {
+			cfg.SMS.Providers = []string{config.ProviderConsole}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	logger := newLogger(cfg, stderr)
+	for _, w := range cfg.Warnings() {
+		if !*dev {
+			logger.Warn("setting", "advice", w)
+		}
+	}
+
+	db, st, err := openStore(ctx, cfg, logger, cfg.Database.MigrateOnStart)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	app, err := newApp(ctx, cfg, logger, db, st, stdout)
+	if err != nil {
+		return err
+	}
+	if *dev {
+		if err := devWalkthrough(ctx, cfg, st, app.passwords, stdout); err != nil {
+			return err
+		}
+	}
+	return app.serve(ctx, cfg, logger)
+}
+
+// app is the assembled provider.
+type app struct {
+	server    *idp.Server
+	keys      *keys.Manager
+	store     *store.Store
+	passwords *password.Hasher
+}
+
+// deriveKey gives each use of IDP_SECRET its own key (HKDF, RFC 5869).
+func deriveKey(secret, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, []byte(secret), nil, purpose, 32)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer) (*app, error) {
+	secrets := [][]byte{[]byte(cfg.Secret)}
+	var old [][]byte
+	for _, s := range cfg.SecretOld {
+		secrets = append(secrets, []byte(s))
+		old = append(old, []byte(s))
+	}
+	km := keys.NewManager(st, secrets, cfg.TTL.IDToken+10*time.Minute)
+	if err := km.Init(ctx, cfg.Keys.SigningAlg); err != nil {
+		return nil, err
+	}
+	sender, err := newSender(cfg, logger, stdout)
+	if err != nil {
+		return nil, err
+	}
+	iss, _ := url.Parse(cfg.Issuer)
+	svc := &mfa.Service{
+		DB:     db,
+		Sender: sender,
+		Policy: mfa.Policy{
+			CodeLength: cfg.PIN.Length, TTL: cfg.PIN.TTL, MaxAttempts: cfg.PIN.MaxAttempts,
+			ResendCooldown: cfg.PIN.ResendCooldown, MaxResends: cfg.PIN.MaxResends,
+		},
+		Secret: deriveKey(cfg.Secret, "idp sms pin v1"),
+		Text:   mfa.Messages(cfg.UI.ProductName, iss.Host, cfg.PIN.TTL),
+		Logger: logger,
+	}
+	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, cfg.Password.HashConcurrency)
+	renderer, err := ui.New(ui.Options{ProductName: cfg.UI.ProductName, LogoURL: cfg.UI.LogoURL, AccentColor: cfg.UI.AccentColor, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := idp.New(idp.Options{
+		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
+		Store: st, Keys: km, MFA: svc, Passwords: hasher, UI: renderer, Logger: logger,
+		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
+		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow,
+		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &app{server: srv, keys: km, store: st, passwords: hasher}, nil
+}
+
+// serve runs the listener until ctx ends, then drains in-flight requests.
+func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
+	}
+	hs := &http.Server{
+		Handler:           idp.AccessLog(logger, idp.LimitBody(1<<20, a.server.Handler())),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go a.maintain(bg, cfg, logger)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	logger.Info("serving", "issuer", cfg.Issuer, "listen", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// maintain reloads keys (another instance may have rotated them), rotates
+// them on schedule, and deletes expired rows.
+func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logger) {
+	refresh := time.NewTicker(time.Minute)
+	cleanup := time.NewTicker(10 * time.Minute)
+	defer refresh.Stop()
+	defer cleanup.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh.C:
+			if err := a.keys.Refresh(ctx); err != nil {
+				logger.Warn("reload signing keys", "err", err)
+			}
+			if cfg.Keys.Rotation > 0 {
+				if k, err := a.keys.Active(cfg.Keys.SigningAlg); err == nil && time.Since(k.CreatedAt) > cfg.Keys.Rotation {
+					if kid, err := a.keys.Rotate(ctx, cfg.Keys.SigningAlg); err != nil {
+						logger.Warn("scheduled key rotation", "err", err)
+					} else {
+						logger.Info("signing key rotated on schedule", "kid", kid)
+					}
+				}
+			}
+		case <-cleanup.C:
+			if n, err := a.store.DeleteExpired(ctx); err != nil {
+				logger.Warn("delete expired rows", "err", err)
+			} else if n > 0 {
+				logger.Info("deleted expired rows", "rows", n)
+			}
+		}
+	}
+}
+
+func hostOf(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return strings.TrimPrefix(issuer, "https://")
+	}
+	return u.Host
+}

@@ -1,0 +1,216 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Config is every setting of the idp binary. Each leaf field carries its
+// environment variable name in an env tag and a one-line description in a
+// help tag; secret:"true" marks values that are never printed, and
+// min/max/oneof tags state the simple bounds that Validate enforces and
+// Settings documents.
+type Config struct {
+	// Issuer is the OpenID issuer identifier, without a trailing slash.
+	Issuer string `env:"IDP_ISSUER" help:"issuer URL; https unless the host is localhost, 127.0.0.1 or ::1"`
+	// Listen is the public listener's address.
+	Listen string `env:"IDP_LISTEN" help:"listen address (host:port) for the public pages and OAuth endpoints"`
+
+	Admin    Admin
+	Database Database
+
+	// Secret keys the PIN hashes, cookies and encryption at rest.
+	Secret string `env:"IDP_SECRET" secret:"true" help:"system secret, at least 32 bytes (keys PIN hashes, cookies, encryption at rest)"`
+	// SecretOld are earlier values of Secret, still accepted when reading
+	// what they protected, so the secret can be rotated without logging
+	// everybody out.
+	SecretOld []string `env:"IDP_SECRET_OLD" secret:"true" help:"comma list of previous secrets, still accepted for reading"`
+
+	Log      Log
+	UI       UI
+	TTL      TTL
+	Keys     Keys
+	Password Password
+	SMS      SMS
+	PIN      PIN
+
+	// MFARemember is how long a browser that passed the PIN step may skip
+	// it at its next sign-in; 0 asks every time.
+	MFARemember time.Duration `env:"IDP_MFA_REMEMBER" min:"0" max:"720h" help:"how long a browser that passed the PIN step skips it (0 = always ask)"`
+}
+
+// Admin is the separate listener for /metrics and the admin API.
+type Admin struct {
+	// Listen is empty when the admin listener is off.
+	Listen string `env:"IDP_ADMIN_LISTEN" help:"admin listener (host:port) for /metrics and the admin API; empty = off"`
+	// Token is the bearer token of the admin API; empty turns the API off.
+	Token string `env:"IDP_ADMIN_TOKEN" secret:"true" help:"bearer token for the admin API, at least 16 characters; empty = admin API off"`
+}
+
+// Database says where the data lives.
+type Database struct {
+	// URL is postgres://..., postgresql://... or sqlite:PATH.
+	URL            string `env:"IDP_DATABASE_URL" help:"postgres://... or sqlite:PATH"`
+	MaxOpenConns   int    `env:"IDP_DATABASE_MAX_OPEN_CONNS" min:"1" max:"1000" help:"most open database connections"`
+	MaxIdleConns   int    `env:"IDP_DATABASE_MAX_IDLE_CONNS" min:"0" max:"1000" help:"most idle database connections kept (at most IDP_DATABASE_MAX_OPEN_CONNS)"`
+	MigrateOnStart bool   `env:"IDP_MIGRATE_ON_START" help:"apply pending migrations when serve starts"`
+}
+
+// Dialect is "postgres" or "sqlite" according to the URL's scheme, or ""
+// when it is neither.
+func (d Database) Dialect() string {
+	switch {
+	case strings.HasPrefix(d.URL, "postgres://"), strings.HasPrefix(d.URL, "postgresql://"):
+		return "postgres"
+	case strings.HasPrefix(d.URL, "sqlite:"):
+		return "sqlite"
+	}
+	return ""
+}
+
+// SQLitePath is the PATH of a sqlite:PATH URL, or "" for any other URL.
+func (d Database) SQLitePath() string {
+	if d.Dialect() != "sqlite" {
+		return ""
+	}
+	return strings.TrimPrefix(d.URL, "sqlite:")
+}
+
+// Log shapes the process log.
+type Log struct {
+	Level  string `env:"IDP_LOG_LEVEL" oneof:"debug,info,warn,error" help:"least severe log level written"`
+	Format string `env:"IDP_LOG_FORMAT" oneof:"text,json" help:"log line format"`
+}
+
+// UI brands the hosted pages and the SMS text.
+type UI struct {
+	ProductName   string `env:"IDP_PRODUCT_NAME" help:"name shown on the pages and in the SMS text, 1 to 40 characters"`
+	LogoURL       string `env:"IDP_LOGO_URL" help:"logo image URL (http(s) or a /path); empty = no logo"`
+	AccentColor   string `env:"IDP_ACCENT_COLOR" help:"accent colour of the pages, #rrggbb"`
+	DefaultLocale string `env:"IDP_DEFAULT_LOCALE" oneof:"en,ja" help:"page and SMS language when the browser asks for none we have"`
+}
+
+// TTL holds the lifetimes of tokens and of a login in progress.
+type TTL struct {
+	AccessToken  time.Duration `env:"IDP_ACCESS_TOKEN_TTL" min:"1m" max:"24h" help:"access token lifetime"`
+	RefreshToken time.Duration `env:"IDP_REFRESH_TOKEN_TTL" min:"1h" max:"8760h" help:"refresh token lifetime"`
+	IDToken      time.Duration `env:"IDP_ID_TOKEN_TTL" min:"1m" max:"24h" help:"ID token lifetime"`
+	AuthCode     time.Duration `env:"IDP_AUTH_CODE_TTL" min:"10s" max:"10m" help:"authorization code lifetime"`
+	LoginFlow    time.Duration `env:"IDP_LOGIN_FLOW_TTL" min:"1m" max:"24h" help:"time a user has to finish signing in"`
+}
+
+// Keys chooses how tokens are signed.
+type Keys struct {
+	SigningAlg string `env:"IDP_SIGNING_ALG" oneof:"RS256,ES256" help:"JWS algorithm of new signing keys"`
+	// Rotation is 0 when keys rotate only through "idp keys rotate".
+	Rotation time.Duration `env:"IDP_KEY_ROTATION" help:"automatic signing key rotation period, at least 24h; 0 = manual only"`
+}
+
+// Password holds the argon2id parameters of password hashes.
+type Password struct {
+	// Memory is in KiB.
+	Memory uint32 `env:"IDP_ARGON2_MEMORY" min:"8192" max:"1048576" help:"argon2id memory per hash in KiB"`
+	Time   uint32 `env:"IDP_ARGON2_TIME" min:"1" max:"10" help:"argon2id passes"`
+	// Threads is a uint8 as golang.org/x/crypto/argon2 takes it.
+	Threads uint8 `env:"IDP_ARGON2_THREADS" min:"1" max:"16" help:"argon2id parallelism"`
+	// HashConcurrency bounds the hashes computed at once: each holds
+	// Memory KiB, so a burst of logins must not multiply it unbounded.
+	HashConcurrency int `env:"IDP_PASSWORD_HASH_CONCURRENCY" min:"1" max:"64" help:"most password hashes computed at once"`
+}
+
+// SMS chooses and configures the providers that carry the PIN.
+type SMS struct {
+	// Providers are tried in order when one fails.
+	Providers []string `env:"IDP_SMS_PROVIDER" help:"comma list of SMS providers, tried in order: console, file, xoxzo, twilio, webhook"`
+	// File is the outbox of the file provider.
+	File    string        `env:"IDP_SMS_FILE" help:"outbox path for the file provider (one JSON object a line)"`
+	Timeout time.Duration `env:"IDP_SMS_TIMEOUT" min:"1s" max:"60s" help:"time limit of one send to a provider"`
+	// DefaultRegion reads national-format input such as 090-1234-5678.
+	DefaultRegion string `env:"IDP_SMS_DEFAULT_REGION" help:"ISO 3166 alpha-2 country for phone numbers typed without a country code"`
+	// AllowedCountries is empty when every country is allowed.
+	AllowedCountries []string `env:"IDP_SMS_ALLOWED_COUNTRIES" help:"comma list of ISO 3166 alpha-2 countries PINs may be sent to; empty = all"`
+
+	Xoxzo   Xoxzo
+	Twilio  Twilio
+	Webhook Webhook
+}
+
+// Xoxzo is the Xoxzo SMS API.
+type Xoxzo struct {
+	SID        string `env:"XOXZO_API_SID" help:"Xoxzo API SID"`
+	AuthToken  string `env:"XOXZO_API_AUTH_TOKEN" secret:"true" help:"Xoxzo API auth token"`
+	Sender     string `env:"IDP_XOXZO_SENDER" help:"Xoxzo sender id: up to 10 letters and digits, or up to 15 digits"`
+	APIURL     string `env:"IDP_XOXZO_API_URL" help:"Xoxzo API base URL"`
+	TemplateID string `env:"IDP_XOXZO_TEMPLATE_ID" help:"approved Xoxzo SMS template id to send through instead of free text"`
+}
+
+// Twilio is the Twilio Programmable Messaging API.
+type Twilio struct {
+	AccountSID string `env:"TWILIO_ACCOUNT_SID" help:"Twilio account SID (AC followed by 32 hex digits)"`
+	AuthToken  string `env:"TWILIO_AUTH_TOKEN" secret:"true" help:"Twilio auth token"`
+	From       string `env:"IDP_TWILIO_FROM" help:"Twilio sender: a Twilio number or alphanumeric sender id"`
+	APIURL     string `env:"IDP_TWILIO_API_URL" help:"Twilio API base URL"`
+}
+
+// Webhook posts each message to an HTTP endpoint of the operator's.
+type Webhook struct {
+	URL string `env:"IDP_SMS_WEBHOOK_URL" help:"http(s) URL the webhook provider posts messages to"`
+	// Secret signs each request so the receiver can tell it came from us.
+	Secret string `env:"IDP_SMS_WEBHOOK_SECRET" secret:"true" help:"key signing webhook requests, at least 32 bytes"`
+}
+
+// PIN is the one-time code sent by SMS.
+type PIN struct {
+	Length         int           `env:"IDP_PIN_LENGTH" min:"4" max:"8" help:"digits in a PIN"`
+	TTL            time.Duration `env:"IDP_PIN_TTL" min:"30s" max:"10m" help:"how long a PIN stays valid"`
+	MaxAttempts    int           `env:"IDP_PIN_MAX_ATTEMPTS" min:"1" max:"10" help:"wrong tries that end a challenge"`
+	ResendCooldown time.Duration `env:"IDP_PIN_RESEND_COOLDOWN" min:"0" max:"10m" help:"wait before another PIN may be sent to the same number"`
+	MaxResends     int           `env:"IDP_PIN_MAX_RESENDS" min:"0" max:"10" help:"resends allowed per challenge"`
+}
+
+// Default is the configuration before any file, environment variable or
+// flag. It does not validate: IDP_SECRET and IDP_SMS_PROVIDER have no
+// default.
+func Default() Config {
+	return Config{
+		Issuer: "http://localhost:8080",
+		Listen: "127.0.0.1:8080",
+		Admin:  Admin{Listen: "127.0.0.1:8081"},
+		Database: Database{
+			URL:            "sqlite:idp.db",
+			MaxOpenConns:   20,
+			MaxIdleConns:   10,
+			MigrateOnStart: true,
+		},
+		Log: Log{Level: "info", Format: "text"},
+		UI: UI{
+			ProductName:   "IDP",
+			AccentColor:   "#0b57d0",
+			DefaultLocale: "en",
+		},
+		TTL: TTL{
+			AccessToken:  time.Hour,
+			RefreshToken: 720 * time.Hour,
+			IDToken:      time.Hour,
+			AuthCode:     time.Minute,
+			LoginFlow:    30 * time.Minute,
+		},
+		Keys: Keys{SigningAlg: "RS256"},
+		// OWASP's argon2id baseline: m=19 MiB, t=2, p=1.
+		Password: Password{Memory: 19456, Time: 2, Threads: 1, HashConcurrency: 2},
+		SMS: SMS{
+			Timeout:       10 * time.Second,
+			DefaultRegion: "JP",
+			Xoxzo:         Xoxzo{APIURL: "https://api.xoxzo.com"},
+			Twilio:        Twilio{APIURL: "https://api.twilio.com"},
+		},
+		PIN: PIN{
+			Length:         6,
+			TTL:            5 * time.Minute,
+			MaxAttempts:    5,
+			ResendCooldown: 60 * time.Second,
+			MaxResends:     3,
+		},
+		MFARemember: 12 * time.Hour,
+	}
+}

@@ -1,0 +1,342 @@
+// Package idptest runs a whole provider on an httptest server for tests:
+// real database (SQLite or PostgreSQL, see dbtest), real fosite, real
+// pages, and the file SMS outbox so a test reads the PIN the way a phone
+// would receive it.
+package idptest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/password"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/migrations/database/dbtest"
+	"github.com/smspin/idp/ui"
+)
+
+// Env is a running provider.
+type Env struct {
+	T       testing.TB
+	DB      *dbtest.DB
+	Issuer  string
+	Server  *httptest.Server
+	Store   *store.Store
+	MFA     *mfa.Service
+	Keys    *keys.Manager
+	Outbox  string // the file SMS provider's outbox
+	Secret  []byte
+	offset  atomic.Int64 // nanoseconds added to the SMS clock
+	Handler http.Handler
+}
+
+// Options change the defaults of New.
+type Options struct {
+	Policy     *mfa.Policy
+	SigningAlg string
+	Sender     sms.Sender // default: the file outbox
+}
+
+// New starts a provider on db.
+func New(t testing.TB, db *dbtest.DB, o Options) *Env {
+	t.Helper()
+	e := &Env{T: t, DB: db, Secret: []byte("test-secret-test-secret-test-secret-0123")}
+	e.Outbox = filepath.Join(t.TempDir(), "outbox.jsonl")
+	srv := httptest.NewUnstartedServer(nil)
+	e.Issuer = "http://" + srv.Listener.Addr().String()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	e.Store = store.New(db.Gorm, nil)
+	alg := o.SigningAlg
+	if alg == "" {
+		alg = keys.RS256
+	}
+	e.Keys = keys.NewManager(e.Store, [][]byte{e.Secret}, time.Hour)
+	if err := e.Keys.Init(t.Context(), alg); err != nil {
+		t.Fatal(err)
+	}
+	policy := mfa.DefaultPolicy
+	if o.Policy != nil {
+		policy = *o.Policy
+	}
+	sender := o.Sender
+	if sender == nil {
+		sender = &sms.File{Path: e.Outbox}
+	}
+	e.MFA = &mfa.Service{
+		DB: db.Gorm, Sender: sender, Policy: policy, Secret: []byte("pin-key-pin-key-pin-key-pin-key!"),
+		Text: mfa.Messages("TestIDP", srv.Listener.Addr().String(), policy.TTL),
+		Now:  func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
+	}
+	renderer, err := ui.New(ui.Options{ProductName: "TestIDP", Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := idp.New(idp.Options{
+		Issuer: e.Issuer, Secret: e.Secret, Store: e.Store, Keys: e.Keys, MFA: e.MFA,
+		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
+		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
+		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Handler = idp.AccessLog(logger, idp.LimitBody(1<<20, s.Handler()))
+	srv.Config.Handler = e.Handler
+	srv.Start()
+	t.Cleanup(srv.Close)
+	e.Server = srv
+	return e
+}
+
+// Advance moves the SMS clock forward (codes expire, cooldowns pass).
+func (e *Env) Advance(d time.Duration) { e.offset.Add(int64(d)) }
+
+// User is a created test user.
+type User struct {
+	ID, Username, Password, Phone string
+}
+
+// CreateUser adds a user; phone "" means none, verified marks it proven.
+func (e *Env) CreateUser(username, pw, phone string, verified bool) User {
+	e.T.Helper()
+	h, err := password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 1).Hash(context.Background(), pw)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	u := &store.User{Username: username, PasswordHash: h}
+	var p *store.Phone
+	if phone != "" {
+		p = &store.Phone{Number: phone}
+		if verified {
+			now := time.Now().UTC()
+			p.VerifiedAt = &now
+		}
+	}
+	if err := e.Store.CreateUser(context.Background(), u, p); err != nil {
+		e.T.Fatal(err)
+	}
+	return User{ID: u.ID, Username: username, Password: pw, Phone: phone}
+}
+
+// Client is a registered test client.
+type Client struct {
+	ID, Secret, RedirectURI string
+}
+
+// CreateClient registers a client; secret "" makes a public one.
+func (e *Env) CreateClient(id, secret, redirect string, firstParty bool, grants ...string) Client {
+	e.T.Helper()
+	if len(grants) == 0 {
+		grants = []string{"authorization_code", "refresh_token"}
+	}
+	method := "client_secret_basic"
+	if secret == "" {
+		method = "none"
+	}
+	err := e.Store.CreateClient(context.Background(), store.NewClient{
+		ID: id, Name: "Test app " + id, Secret: secret, Public: secret == "", FirstParty: firstParty,
+		RedirectURIs: []string{redirect}, GrantTypes: grants, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", "profile", "phone", "offline_access"}, TokenEndpointAuthMethod: method,
+	})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return Client{ID: id, Secret: secret, RedirectURI: redirect}
+}
+
+// Message is one line of the SMS outbox.
+type Message struct {
+	To   string `json:"to"`
+	Body string `json:"body"`
+	At   string `json:"at"`
+}
+
+// Messages reads the outbox.
+func (e *Env) Messages() []Message {
+	e.T.Helper()
+	f, err := os.Open(e.Outbox)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer f.Close()
+	var out []Message
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			e.T.Fatalf("outbox line %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+var codeRE = regexp.MustCompile(`#([0-9]{4,8})\s*$`)
+
+// LastCode returns the code of the newest SMS to a number, from its
+// origin-bound last line ("@host #123456").
+func (e *Env) LastCode(to string) string {
+	e.T.Helper()
+	msgs := e.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].To == to {
+			m := codeRE.FindStringSubmatch(msgs[i].Body)
+			if m == nil {
+				e.T.Fatalf("SMS %q has no origin-bound code line", msgs[i].Body)
+			}
+			return m[1]
+		}
+	}
+	e.T.Fatalf("no SMS to %s in the outbox", to)
+	return ""
+}
+
+// Browser is a cookie-keeping HTTP client that stops at redirects leaving
+// the provider (to the RP), so the test can read the authorize response.
+type Browser struct {
+	e      *Env
+	Client *http.Client
+}
+
+// NewBrowser returns a fresh browser with no cookies.
+func (e *Env) NewBrowser() *Browser {
+	jar, _ := cookiejar.New(nil)
+	b := &Browser{e: e}
+	b.Client = &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !strings.HasPrefix(req.URL.String(), e.Issuer) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	return b
+}
+
+// Page is a response with its body read.
+type Page struct {
+	Status int
+	URL    *url.URL
+	Header http.Header
+	Body   string
+}
+
+// Location is the Location header of a redirect that left the provider.
+func (p *Page) Location() *url.URL {
+	u, _ := url.Parse(p.Header.Get("Location"))
+	return u
+}
+
+func (b *Browser) do(req *http.Request) *Page {
+	b.e.T.Helper()
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		b.e.T.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return &Page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
+}
+
+// Get fetches a URL.
+func (b *Browser) Get(u string) *Page {
+	b.e.T.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	return b.do(req)
+}
+
+// Submit posts a form the way a browser does (same-origin).
+func (b *Browser) Submit(action string, form url.Values) *Page {
+	b.e.T.Helper()
+	u := action
+	if strings.HasPrefix(action, "/") {
+		u = b.e.Issuer + action
+	}
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.e.Issuer)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return b.do(req)
+}
+
+var (
+	csrfRE   = regexp.MustCompile(`name="csrf_token"\s+value="([^"]+)"`)
+	actionRE = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
+)
+
+// CSRF returns the first CSRF token on a page.
+func (p *Page) CSRF(t testing.TB) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no csrf_token on page %s (status %d):\n%s", p.URL, p.Status, p.Body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// Action returns the action of the first form on a page.
+func (p *Page) Action(t testing.TB) string {
+	t.Helper()
+	m := actionRE.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no form on page %s (status %d):\n%s", p.URL, p.Status, p.Body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// Fill posts the page's first form with the given fields and its CSRF token.
+func (b *Browser) Fill(p *Page, fields url.Values) *Page {
+	b.e.T.Helper()
+	if fields == nil {
+		fields = url.Values{}
+	}
+	fields.Set("csrf_token", p.CSRF(b.e.T))
+	return b.Submit(p.Action(b.e.T), fields)
+}
+
+// Login drives a whole sign-in from an authorize URL: password, the PIN
+// from the outbox, consent when asked. It returns the final response,
+// normally the redirect to the RP.
+func (b *Browser) Login(authURL string, u User) *Page {
+	b.e.T.Helper()
+	p := b.Get(authURL)
+	if p.Status != http.StatusOK || !strings.Contains(p.URL.Path, "/login") {
+		return p
+	}
+	p = b.Fill(p, url.Values{"username": {u.Username}, "password": {u.Password}})
+	if p.Status != http.StatusOK || p.URL.Path != "/login/pin" {
+		return p
+	}
+	p = b.Fill(p, url.Values{"code": {b.e.LastCode(u.Phone)}})
+	if p.Status == http.StatusOK && p.URL.Path == "/login/consent" {
+		p = b.Fill(p, url.Values{"consent": {"allow"}})
+	}
+	return p
+}
+
+// FormatCode pads n to a code of length digits (for wrong guesses).
+func FormatCode(n, digits int) string { return fmt.Sprintf("%0*d", digits, n) }

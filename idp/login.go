@@ -1,0 +1,628 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/smspin/idp/idp/password"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/ui"
+)
+
+// amrPasswordSMS is what a completed login proves (RFC 8176): a password,
+// an SMS code, and so more than one factor.
+var amrPasswordSMS = []string{"pwd", "sms", "mfa"}
+
+// loadFlow reads the flow named by ?flow= and checks that this browser
+// began it. On failure it has already answered with an error page.
+func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request) (*store.Flow, bool) {
+	id := r.URL.Query().Get("flow")
+	if id == "" {
+		s.errorPage(w, r, http.StatusBadRequest, ui.MsgFlowNotFound)
+		return nil, false
+	}
+	f, err := s.store.Flow(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.errorPage(w, r, http.StatusNotFound, ui.MsgFlowExpired)
+			return nil, false
+		}
+		s.log.ErrorContext(r.Context(), "load login flow", "flow_id", id, "err", err)
+		s.errorPage(w, r, http.StatusServiceUnavailable, ui.MsgTemporarilyUnavailable)
+		return nil, false
+	}
+	browser := s.currentBrowser(r)
+	if browser == "" || hashBrowser(browser) != f.BrowserHash {
+		s.log.WarnContext(r.Context(), "login flow used from another browser", "flow_id", id)
+		s.errorPage(w, r, http.StatusForbidden, ui.MsgFlowNotFound)
+		return nil, false
+	}
+	return f, true
+}
+
+// postedFlow is loadFlow for a form post: it also checks the CSRF token.
+func (s *Server) postedFlow(w http.ResponseWriter, r *http.Request) (*store.Flow, bool) {
+	f, ok := s.loadFlow(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !s.csrfOK(r, f.ID) {
+		s.log.WarnContext(r.Context(), "bad CSRF token", "flow_id", f.ID)
+		s.errorPage(w, r, http.StatusForbidden, ui.MsgCSRF)
+		return nil, false
+	}
+	return f, true
+}
+
+// next sends the browser to the page of the flow's current step. It is
+// how every handler reacts to a flow in another state than it serves.
+func (s *Server) next(w http.ResponseWriter, r *http.Request, f *store.Flow) {
+	var path string
+	switch f.State {
+	case store.FlowNew:
+		path = "/login"
+	case store.FlowPasswordOK:
+		path = "/login/pin"
+		if f.ChallengeID == nil {
+			path = "/login/phone"
+		}
+	case store.FlowMFAOK:
+		path = "/login/consent"
+	default:
+		s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound)
+		return
+	}
+	http.Redirect(w, r, stepURL(path, f.ID), http.StatusSeeOther)
+}
+
+func (s *Server) common(r *http.Request, f *store.Flow) ui.Common {
+	lang := s.lang(r, f)
+	return ui.Common{
+		Lang:      lang,
+		CSRFToken: s.csrfToken(f.ID, s.currentBrowser(r)),
+		LangLinks: ui.LangLinks(r, lang),
+		RequestID: requestID(r),
+	}
+}
+
+// lang picks the page language: an explicit choice on the language switch
+// (remembered in a cookie), then the RP's ui_locales, then the browser's
+// Accept-Language, then the operator's default.
+func (s *Server) lang(r *http.Request, f *store.Flow) string {
+	if l, ok := ui.ParseLang(r.URL.Query().Get("lang")); ok {
+		return l
+	}
+	if c, err := r.Cookie("idp_lang"); err == nil {
+		if l, ok := ui.ParseLang(c.Value); ok {
+			return l
+		}
+	}
+	uiLocales := ""
+	if f != nil {
+		if q, err := url.ParseQuery(f.RequestQuery); err == nil {
+			uiLocales = q.Get("ui_locales")
+		}
+	}
+	return ui.MatchLang(uiLocales, r.Header.Get("Accept-Language"), s.opt.DefaultLocale)
+}
+
+// rememberLang keeps a language chosen on the switch for later pages.
+func (s *Server) rememberLang(w http.ResponseWriter, r *http.Request) {
+	if l, ok := ui.ParseLang(r.URL.Query().Get("lang")); ok {
+		http.SetCookie(w, &http.Cookie{Name: "idp_lang", Value: l, Path: "/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// --- password -------------------------------------------------------------
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowNew {
+		s.next(w, r, f)
+		return
+	}
+	s.rememberLang(w, r)
+	hint := ""
+	if q, err := url.ParseQuery(f.RequestQuery); err == nil {
+		hint = q.Get("login_hint")
+	}
+	s.renderLogin(w, r, f, hint, "", http.StatusOK)
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *store.Flow, username string, msg ui.MsgID, status int) {
+	s.opt.UI.Render(w, status, ui.LoginPage{
+		Common:   s.common(r, f),
+		Action:   stepURL("/login", f.ID),
+		Username: username,
+		Error:    msg,
+	})
+}
+
+func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowNew {
+		s.next(w, r, f)
+		return
+	}
+	ctx := r.Context()
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	pw := r.PostFormValue("password")
+	if username == "" || pw == "" {
+		s.renderLogin(w, r, f, username, ui.MsgMissingCredentials, http.StatusBadRequest)
+		return
+	}
+	user, err := s.checkPassword(ctx, username, pw)
+	if err != nil {
+		if errors.Is(err, password.ErrMismatch) {
+			s.log.InfoContext(ctx, "login failed", "flow_id", f.ID, "reason", "bad credentials")
+			s.renderLogin(w, r, f, username, ui.MsgInvalidCredentials, http.StatusUnauthorized)
+			return
+		}
+		s.log.ErrorContext(ctx, "check password", "flow_id", f.ID, "err", err)
+		s.errorPage(w, r, http.StatusServiceUnavailable, ui.MsgTemporarilyUnavailable)
+		return
+	}
+	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowNew, store.FlowPasswordOK, map[string]any{"user_id": user.ID, "amr": "pwd"}); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	f.State, f.UserID = store.FlowPasswordOK, &user.ID
+	phone, err := s.store.PhoneOf(ctx, user.ID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	if phone == nil {
+		// No number yet: the user enrols one, proven by the same PIN step.
+		http.Redirect(w, r, stepURL("/login/phone", f.ID), http.StatusSeeOther)
+		return
+	}
+	s.startChallenge(w, r, f, user, phone.Number)
+}
+
+// checkPassword verifies a username and password. An unknown username
+// costs one hash too and fails with the same error as a wrong password,
+// so neither the answer nor its timing tells which accounts exist.
+func (s *Server) checkPassword(ctx context.Context, username, pw string) (*store.User, error) {
+	user, err := s.store.UserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.opt.Passwords.VerifyNothing(ctx, pw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.opt.Passwords.Verify(ctx, user.PasswordHash, pw); err != nil {
+		return nil, err
+	}
+	if s.opt.Passwords.NeedsRehash(user.PasswordHash) {
+		if h, err := s.opt.Passwords.Hash(ctx, pw); err == nil {
+			if err := s.store.SetPasswordHash(ctx, user.ID, h); err != nil {
+				s.log.WarnContext(ctx, "rehash password", "err", err)
+			}
+		}
+	}
+	return user, nil
+}
+
+// startChallenge sends a PIN to number for the flow and shows the PIN page.
+func (s *Server) startChallenge(w http.ResponseWriter, r *http.Request, f *store.Flow, user *store.User, number string) {
+	ctx := r.Context()
+	c, err := s.opt.MFA.Start(ctx, mfa.StartRequest{FlowID: f.ID, UserID: user.ID, Phone: number, Locale: s.lang(r, f)})
+	if c == nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	if err := s.store.SetFlowChallenge(ctx, f.ID, c.ID); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	target := stepURL("/login/pin", f.ID)
+	if err != nil {
+		target += "&sent=failed"
+	} else {
+		target += "&sent=1"
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// stepFailed answers an error in a step: a flow another request moved on
+// goes to its current step, anything else to the error page.
+func (s *Server) stepFailed(w http.ResponseWriter, r *http.Request, f *store.Flow, err error) {
+	ctx := r.Context()
+	if errors.Is(err, store.ErrFlowMoved) {
+		if cur, lerr := s.store.Flow(ctx, f.ID); lerr == nil {
+			s.next(w, r, cur)
+			return
+		}
+	}
+	s.log.ErrorContext(ctx, "login step failed", "flow_id", f.ID, "state", string(f.State), "err", err)
+	status := http.StatusInternalServerError
+	if messageFor(err) == ui.MsgTemporarilyUnavailable || isDBUnavailable(err) {
+		status = http.StatusServiceUnavailable
+	}
+	msg := messageFor(err)
+	if status == http.StatusServiceUnavailable {
+		msg = ui.MsgTemporarilyUnavailable
+	}
+	s.errorPage(w, r, status, msg)
+}
+
+// isDBUnavailable reports errors that mean "try again": a connection
+// that could not be had or was lost.
+func isDBUnavailable(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"connection refused", "connect:", "broken pipe", "connection reset", "database is locked", "the database system is", "dial tcp", "EOF"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- phone enrolment --------------------------------------------------------
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowPasswordOK || f.ChallengeID != nil {
+		s.next(w, r, f)
+		return
+	}
+	s.rememberLang(w, r)
+	s.opt.UI.Render(w, http.StatusOK, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/login/phone", f.ID)})
+}
+
+func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowPasswordOK || f.ChallengeID != nil || f.UserID == nil {
+		s.next(w, r, f)
+		return
+	}
+	ctx := r.Context()
+	// Only a user with no number may enrol one here; changing a number is
+	// a separate, stronger procedure.
+	if p, err := s.store.PhoneOf(ctx, *f.UserID); err != nil || p != nil {
+		if err == nil {
+			err = errors.New("user already has a phone")
+		}
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	number := normalisePhone(r.PostFormValue("phone"))
+	if !e164.MatchString(number) {
+		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/login/phone", f.ID),
+			Phone: r.PostFormValue("phone"), Error: ui.MsgPhoneInvalid})
+		return
+	}
+	user, err := s.store.UserByID(ctx, *f.UserID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	s.startChallenge(w, r, f, user, number)
+}
+
+// normalisePhone strips the spaces, dashes and brackets people type.
+func normalisePhone(in string) string {
+	var b strings.Builder
+	for _, r := range strings.TrimSpace(in) {
+		switch {
+		case r >= '0' && r <= '9', r == '+':
+			b.WriteRune(r)
+		case r >= '０' && r <= '９':
+			b.WriteRune('0' + (r - '０'))
+		case r == '＋':
+			b.WriteRune('+')
+		}
+	}
+	return b.String()
+}
+
+// --- PIN -------------------------------------------------------------------
+
+func (s *Server) handlePINPage(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowPasswordOK || f.ChallengeID == nil {
+		s.next(w, r, f)
+		return
+	}
+	s.rememberLang(w, r)
+	var notice, errMsg ui.MsgID
+	switch r.URL.Query().Get("sent") {
+	case "1":
+		notice = ui.MsgPINSent
+	case "again":
+		notice = ui.MsgPINResent
+	case "failed":
+		errMsg = ui.MsgSMSUnavailable
+	}
+	s.renderPIN(w, r, f, http.StatusOK, errMsg, notice)
+}
+
+func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, f *store.Flow, status int, errMsg, notice ui.MsgID) {
+	c, err := s.opt.MFA.Get(r.Context(), *f.ChallengeID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	s.opt.UI.Render(w, status, ui.PINPage{
+		Common:          s.common(r, f),
+		Action:          stepURL("/login/pin", f.ID),
+		ResendAction:    stepURL("/login/pin/resend", f.ID),
+		MaskedPhone:     sms.MaskNumber(c.Phone),
+		CodeLength:      s.opt.MFA.Policy.CodeLength,
+		ResendInSeconds: int((s.opt.MFA.ResendIn(c) + time.Second - 1) / time.Second),
+		ResendsLeft:     s.opt.MFA.ResendsLeft(c),
+		Error:           errMsg,
+		Notice:          notice,
+	})
+}
+
+func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowPasswordOK || f.ChallengeID == nil || f.UserID == nil {
+		s.next(w, r, f)
+		return
+	}
+	ctx := r.Context()
+	code := r.PostFormValue("code")
+	c, err := s.opt.MFA.Verify(ctx, *f.ChallengeID, code)
+	if err == nil && (c.FlowID != f.ID || c.UserID != *f.UserID) {
+		err = mfa.ErrNotFound // a challenge of another login never counts
+	}
+	if err != nil {
+		msg := messageFor(err)
+		switch msg {
+		case ui.MsgPINInvalid, ui.MsgPINExpired:
+			s.log.InfoContext(ctx, "pin rejected", "flow_id", f.ID, "reason", err.Error())
+			s.renderPIN(w, r, f, http.StatusUnauthorized, msg, "")
+		case ui.MsgTooManyAttempts:
+			s.log.WarnContext(ctx, "pin attempts exhausted", "flow_id", f.ID)
+			s.errorPage(w, r, http.StatusUnauthorized, msg)
+		default:
+			s.stepFailed(w, r, f, err)
+		}
+		return
+	}
+	// The number is proven: enrol or verify it.
+	if err := s.store.ConfirmPhone(ctx, *f.UserID, c.Phone); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	now := s.store.Now()
+	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowPasswordOK, store.FlowMFAOK, map[string]any{
+		"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now,
+	}); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	s.log.InfoContext(ctx, "second factor verified", "flow_id", f.ID)
+	http.Redirect(w, r, stepURL("/login/consent", f.ID), http.StatusSeeOther)
+}
+
+func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowPasswordOK || f.ChallengeID == nil {
+		s.next(w, r, f)
+		return
+	}
+	_, err := s.opt.MFA.Resend(r.Context(), *f.ChallengeID, s.lang(r, f))
+	if err != nil {
+		msg := messageFor(err)
+		if msg == ui.MsgServerError {
+			s.stepFailed(w, r, f, err)
+			return
+		}
+		status := http.StatusTooManyRequests
+		if msg == ui.MsgSMSUnavailable {
+			status = http.StatusServiceUnavailable
+		}
+		s.renderPIN(w, r, f, status, msg, "")
+		return
+	}
+	http.Redirect(w, r, stepURL("/login/pin", f.ID)+"&sent=again", http.StatusSeeOther)
+}
+
+// --- consent and the authorize response --------------------------------------
+
+func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.loadFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowMFAOK {
+		s.next(w, r, f)
+		return
+	}
+	ctx := r.Context()
+	client, err := s.store.Client(ctx, f.ClientID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	requested := requestedScopes(f)
+	if client.FirstParty {
+		s.finish(w, r, f, true)
+		return
+	}
+	granted, err := s.store.ConsentedScopes(ctx, *f.UserID, f.ClientID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	if covers(granted, requested) && !promptHas(f, "consent") {
+		s.finish(w, r, f, true)
+		return
+	}
+	s.rememberLang(w, r)
+	common := s.common(r, f)
+	common.RedirectURIs = []string{redirectURIOf(f, client)}
+	s.opt.UI.Render(w, http.StatusOK, ui.ConsentPage{
+		Common: common, Action: stepURL("/login/consent", f.ID),
+		ClientName: client.Name, ClientID: client.GetID(), Scopes: requested,
+	})
+}
+
+func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	if f.State != store.FlowMFAOK {
+		s.next(w, r, f)
+		return
+	}
+	if r.PostFormValue("consent") != "allow" {
+		s.finish(w, r, f, false)
+		return
+	}
+	if err := s.store.GrantConsent(r.Context(), *f.UserID, f.ClientID, requestedScopes(f)); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	s.finish(w, r, f, true)
+}
+
+// finish answers the RP's authorize request. It is the only place that
+// issues an authorization code, and only for a flow it moves from mfa_ok
+// (password and PIN both checked) to done in one conditional update, so a
+// flow yields at most one response and never one without the PIN.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, allow bool) {
+	ctx := r.Context()
+	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowMFAOK, store.FlowDone, nil); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	// Rebuild the authorize request from what was stored: fosite checks
+	// it again (the client may have changed since), and it keeps the time
+	// the RP asked, which prompt and max_age are judged against.
+	orig := r.Clone(ctx)
+	orig.Method = http.MethodGet
+	orig.URL = &url.URL{Path: "/oauth2/auth", RawQuery: f.RequestQuery}
+	orig.Form, orig.PostForm, orig.Body, orig.ContentLength = nil, nil, http.NoBody, 0
+	orig.Header = r.Header.Clone()
+	orig.Header.Del("Content-Type")
+	ar, err := s.oauth.NewAuthorizeRequest(ctx, orig)
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	if req, ok := ar.(*fosite.AuthorizeRequest); ok {
+		req.RequestedAt = f.RequestedAt
+	}
+	if !allow {
+		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The user declined the request."))
+		return
+	}
+	for _, sc := range ar.GetRequestedScopes() {
+		ar.GrantScope(sc)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	user, err := s.store.UserByID(ctx, *f.UserID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	resp, err := s.oauth.NewAuthorizeResponse(ctx, ar, s.sessionFor(f, user))
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		s.log.ErrorContext(ctx, "authorize response", "flow_id", f.ID, "error", rfc.ErrorField, "debug", rfc.DebugField)
+		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	s.log.InfoContext(ctx, "login completed", "flow_id", f.ID, "client_id", f.ClientID)
+	s.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// sessionFor is the fosite session of a completed login: the ID token
+// claims the RP can check (OIDC Core 2, RFC 8176).
+func (s *Server) sessionFor(f *store.Flow, u *store.User) *openid.DefaultSession {
+	authTime := authTimeOf(f).Truncate(time.Second)
+	return &openid.DefaultSession{
+		Claims: &jwt.IDTokenClaims{
+			Subject:                         u.ID,
+			AuthTime:                        authTime,
+			RequestedAt:                     f.RequestedAt.Truncate(time.Second),
+			AuthenticationMethodsReferences: strings.Fields(f.AMR),
+			Extra:                           map[string]any{},
+		},
+		Headers:  &jwt.Headers{Extra: map[string]any{}},
+		Subject:  u.ID,
+		Username: u.Username,
+	}
+}
+
+func requestedScopes(f *store.Flow) []string {
+	q, _ := url.ParseQuery(f.RequestQuery)
+	return strings.Fields(q.Get("scope"))
+}
+
+func promptHas(f *store.Flow, v string) bool {
+	q, _ := url.ParseQuery(f.RequestQuery)
+	for _, p := range strings.Fields(q.Get("prompt")) {
+		if p == v {
+			return true
+		}
+	}
+	return false
+}
+
+func redirectURIOf(f *store.Flow, c *store.Client) string {
+	q, _ := url.ParseQuery(f.RequestQuery)
+	if u := q.Get("redirect_uri"); u != "" {
+		return u
+	}
+	if uris := c.GetRedirectURIs(); len(uris) > 0 {
+		return uris[0]
+	}
+	return ""
+}
+
+func covers(have, want []string) bool {
+	set := map[string]bool{}
+	for _, h := range have {
+		set[h] = true
+	}
+	for _, w := range want {
+		if !set[w] {
+			return false
+		}
+	}
+	return true
+}

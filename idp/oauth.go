@@ -1,0 +1,292 @@
+package idp
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/ui"
+)
+
+// Scopes this provider knows.
+var supportedScopes = []string{"openid", "profile", "phone", "offline_access"}
+
+// buildDiscovery makes the OpenID Connect Discovery 1.0 document once:
+// every value advertised is served, and nothing served is missing.
+func (s *Server) buildDiscovery() ([]byte, error) {
+	doc := map[string]any{
+		"issuer":                                        s.opt.Issuer,
+		"authorization_endpoint":                        s.url("/oauth2/auth"),
+		"token_endpoint":                                s.url("/oauth2/token"),
+		"userinfo_endpoint":                             s.url("/userinfo"),
+		"jwks_uri":                                      s.url("/.well-known/jwks.json"),
+		"introspection_endpoint":                        s.url("/oauth2/introspect"),
+		"revocation_endpoint":                           s.url("/oauth2/revoke"),
+		"scopes_supported":                              supportedScopes,
+		"response_types_supported":                      []string{"code"},
+		"response_modes_supported":                      []string{"query"},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{s.opt.SigningAlg},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"code_challenge_methods_supported":              []string{"S256"},
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
+			"preferred_username", "phone_number", "phone_number_verified"},
+		"ui_locales_supported":                           []string{"en", "ja"},
+		"claims_parameter_supported":                     false,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"require_request_uri_registration":               true,
+		"authorization_response_iss_parameter_supported": false,
+	}
+	return json.Marshal(doc)
+}
+
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Write(s.discovery)
+}
+
+// handleJWKS serves the public keys from memory. Caches may keep them a
+// few minutes: a new key is published before it signs anything only after
+// a rotation, and RPs refetch on an unknown kid.
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	body, etag := s.opt.Keys.JWKS()
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	w.Write(body)
+}
+
+// newSession is the fosite session every grant starts from.
+func newSession() *openid.DefaultSession {
+	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
+}
+
+// handleAuthorize validates an authorize request (RFC 6749 section 4.1.1,
+// OIDC Core 3.1.2.1), stores it as a login flow bound to this browser, and
+// sends the browser to the sign-in page.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	// No SSO session exists yet, so a request that forbids any page cannot
+	// be satisfied (OIDC Core 3.1.2.6).
+	if ar.GetRequestForm().Get("prompt") == "none" || strings.Contains(" "+ar.GetRequestForm().Get("prompt")+" ", " none ") {
+		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("There is no session to reuse."))
+		return
+	}
+	browser := s.browserID(w, r)
+	now := s.store.Now()
+	flow := &store.Flow{
+		ClientID:     ar.GetClient().GetID(),
+		RequestQuery: ar.GetRequestForm().Encode(),
+		BrowserHash:  hashBrowser(browser),
+		RequestedAt:  ar.GetRequestedAt().UTC(),
+		ExpiresAt:    now.Add(s.opt.LoginFlowTTL),
+	}
+	if err := s.store.CreateFlow(ctx, flow); err != nil {
+		s.log.ErrorContext(ctx, "create login flow", "client_id", flow.ClientID, "err", err)
+		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrTemporarilyUnavailable)
+		return
+	}
+	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
+}
+
+// authorizeError answers a bad authorize request. Where the redirect URI
+// cannot be trusted (unknown client, unregistered URI) the browser gets
+// our error page, never a redirect and never fosite's raw JSON (RFC 6749
+// section 4.1.2.1).
+func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	ctx := r.Context()
+	rfc := fosite.ErrorToRFC6749Error(err)
+	s.log.InfoContext(ctx, "authorize request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
+	if ar != nil && ar.IsRedirectURIValid() {
+		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	msg := ui.MsgInvalidRequest
+	switch {
+	case errors.Is(err, fosite.ErrInvalidClient):
+		msg = ui.MsgUnknownClient
+	case strings.Contains(strings.ToLower(rfc.HintField+rfc.DescriptionField), "redirect"):
+		msg = ui.MsgBadRedirectURI
+	case rfc.CodeField >= 500:
+		msg = ui.MsgServerError
+	}
+	status := rfc.CodeField
+	if status < 400 {
+		status = http.StatusBadRequest
+	}
+	s.errorPage(w, r, status, msg)
+}
+
+// handleToken is the token endpoint (RFC 6749 section 3.2).
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := s.oauth.NewAccessRequest(ctx, r, newSession())
+	if err != nil {
+		s.accessError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A service acting for itself: it gets what it asked of the scopes
+		// it is registered for (fosite checked that), and no ID token.
+		for _, sc := range ar.GetRequestedScopes() {
+			if sc != "openid" && sc != "offline_access" {
+				ar.GrantScope(sc)
+			}
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		if sess, ok := ar.GetSession().(*openid.DefaultSession); ok {
+			sess.Subject = ar.GetClient().GetID()
+		}
+	}
+	resp, err := s.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.accessError(w, r, ar, err)
+		return
+	}
+	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	level := slogLevelFor(rfc.CodeField)
+	s.log.Log(r.Context(), level, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
+	s.oauth.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// handleIntrospect is RFC 7662 token introspection; the caller
+// authenticates as a client.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ir, err := s.oauth.NewIntrospectionRequest(ctx, r, newSession())
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "introspection", "error", rfc.ErrorField, "debug", rfc.DebugField)
+		s.oauth.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	s.oauth.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// handleRevoke is RFC 7009 token revocation.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := s.oauth.NewRevocationRequest(ctx, r)
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "revocation", "error", rfc.ErrorField, "debug", rfc.DebugField)
+	}
+	s.oauth.WriteRevocationResponse(ctx, w, err)
+}
+
+// handleUserinfo is OIDC Core 5.3: the claims of the token's user, by the
+// scopes granted. The bearer token comes in the Authorization header
+// (RFC 6750 section 2.1) or, on POST, as a form field (section 2.2).
+func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok && r.Method == http.MethodPost {
+		token = r.PostFormValue("access_token")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="userinfo"`)
+		http.Error(w, `{"error":"invalid_request","error_description":"An access token is required."}`, http.StatusUnauthorized)
+		return
+	}
+	_, ar, err := s.oauth.IntrospectToken(ctx, token, fosite.AccessToken, newSession())
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="userinfo", error="invalid_token"`)
+		writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="userinfo", error="insufficient_scope", scope="openid"`)
+		writeJSONError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		return
+	}
+	sub := ar.GetSession().GetSubject()
+	user, err := s.store.UserByID(ctx, sub)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="userinfo", error="invalid_token"`)
+			writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
+			return
+		}
+		s.log.ErrorContext(ctx, "userinfo: load user", "err", err)
+		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
+		return
+	}
+	claims, err := s.userClaims(r, user, ar.GetGrantedScopes())
+	if err != nil {
+		s.log.ErrorContext(ctx, "userinfo: load phone", "err", err)
+		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(claims)
+}
+
+// userClaims are the standard claims (OIDC Core 5.4) a user releases for
+// the given scopes.
+func (s *Server) userClaims(r *http.Request, u *store.User, scopes fosite.Arguments) (map[string]any, error) {
+	claims := map[string]any{"sub": u.ID}
+	if scopes.Has("profile") {
+		claims["preferred_username"] = u.Username
+		if u.Locale != "" {
+			claims["locale"] = u.Locale
+		}
+		claims["updated_at"] = u.UpdatedAt.Unix()
+	}
+	if scopes.Has("phone") {
+		p, err := s.store.PhoneOf(r.Context(), u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			claims["phone_number"] = p.Number
+			claims["phone_number_verified"] = p.Verified()
+		}
+	}
+	return claims, nil
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// authTimeOf returns the flow's auth_time, or the zero time.
+func authTimeOf(f *store.Flow) time.Time {
+	if f.AuthTime == nil {
+		return time.Time{}
+	}
+	return *f.AuthTime
+}

@@ -1,0 +1,226 @@
+package idp
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/password"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/ui"
+)
+
+// Options are the server's dependencies and settings.
+type Options struct {
+	Issuer     string   // e.g. https://login.example.com
+	Secret     []byte   // IDP_SECRET
+	OldSecrets [][]byte // IDP_SECRET_OLD: still accepted for reading
+
+	Store     *store.Store
+	Keys      *keys.Manager
+	MFA       *mfa.Service
+	Passwords *password.Hasher
+	UI        *ui.Renderer
+	Logger    *slog.Logger
+	Now       func() time.Time
+
+	AccessTokenTTL, RefreshTokenTTL, IDTokenTTL, AuthCodeTTL, LoginFlowTTL time.Duration
+	SigningAlg                                                             string
+	DefaultLocale                                                          string
+}
+
+// Server serves the provider's HTTP endpoints.
+type Server struct {
+	opt    Options
+	oauth  fosite.OAuth2Provider
+	store  *store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	issuer *url.URL
+
+	csrfKey   []byte
+	secure    bool   // cookies get Secure (issuer is https)
+	discovery []byte // the discovery document, built once
+}
+
+// New composes fosite with only the flows we serve: authorization code
+// with PKCE, refresh tokens, client credentials, OpenID Connect (code
+// flow), introspection and revocation. Not implicit, not the password
+// grant.
+func New(opt Options) (*Server, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.SigningAlg == "" {
+		opt.SigningAlg = keys.RS256
+	}
+	if opt.DefaultLocale == "" {
+		opt.DefaultLocale = "en"
+	}
+	iss, err := url.Parse(opt.Issuer)
+	if err != nil || iss.Host == "" {
+		return nil, fmt.Errorf("idp: bad issuer %q", opt.Issuer)
+	}
+	if len(opt.Secret) < 32 {
+		return nil, fmt.Errorf("idp: secret must be at least 32 bytes")
+	}
+	derive := func(secret []byte, purpose string) []byte {
+		k, err := hkdf.Key(sha256.New, secret, nil, purpose, 32)
+		if err != nil {
+			panic(err) // only for lengths HKDF cannot produce
+		}
+		return k
+	}
+	var rotated [][]byte
+	for _, old := range opt.OldSecrets {
+		rotated = append(rotated, derive(old, "idp fosite hmac v1"))
+	}
+	cfg := &fosite.Config{
+		IDTokenIssuer:                  opt.Issuer,
+		AccessTokenIssuer:              opt.Issuer,
+		TokenURL:                       opt.Issuer + "/oauth2/token",
+		AccessTokenLifespan:            opt.AccessTokenTTL,
+		RefreshTokenLifespan:           opt.RefreshTokenTTL,
+		IDTokenLifespan:                opt.IDTokenTTL,
+		AuthorizeCodeLifespan:          opt.AuthCodeTTL,
+		GlobalSecret:                   derive(opt.Secret, "idp fosite hmac v1"),
+		RotatedGlobalSecrets:           rotated,
+		ClientSecretsHasher:            store.ClientSecretHasher{},
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		RefreshTokenScopes:             []string{"offline_access"},
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		SendDebugMessagesToClients:     false,
+	}
+	signer := &keys.Signer{Keys: opt.Keys, Alg: opt.SigningAlg}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		Signer:                     signer,
+	}
+	provider := compose.Compose(cfg, opt.Store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	)
+	s := &Server{
+		opt:     opt,
+		oauth:   provider,
+		store:   opt.Store,
+		log:     opt.Logger,
+		now:     opt.Now,
+		issuer:  iss,
+		csrfKey: derive(opt.Secret, "idp csrf v1"),
+		secure:  iss.Scheme == "https",
+	}
+	if s.discovery, err = s.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handler returns the public HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	return s.recoverer(mux)
+}
+
+// Mount registers every route on mux (Go 1.22 patterns).
+func (s *Server) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET /oauth2/auth", s.handleAuthorize)
+	mux.HandleFunc("POST /oauth2/auth", s.handleAuthorize)
+	mux.HandleFunc("POST /oauth2/token", s.handleToken)
+	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
+	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
+	mux.HandleFunc("GET /userinfo", s.handleUserinfo)
+	mux.HandleFunc("POST /userinfo", s.handleUserinfo)
+
+	// The hosted pages' forms. Cross-origin form posts are refused on top
+	// of the per-flow CSRF token (defence in depth); the token endpoint is
+	// not covered, since cross-origin calls to it are legitimate.
+	cop := http.NewCrossOriginProtection()
+	forms := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, cop.Handler(h)) }
+	forms("GET /login", s.handleLoginPage)
+	forms("POST /login", s.handleLoginSubmit)
+	forms("GET /login/pin", s.handlePINPage)
+	forms("POST /login/pin", s.handlePINSubmit)
+	forms("POST /login/pin/resend", s.handlePINResend)
+	forms("GET /login/phone", s.handlePhonePage)
+	forms("POST /login/phone", s.handlePhoneSubmit)
+	forms("GET /login/consent", s.handleConsentPage)
+	forms("POST /login/consent", s.handleConsentSubmit)
+
+	mux.Handle("GET /static/", s.opt.UI.StaticHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusNotFound, ui.MsgNotFound)
+	})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	sqlDB, err := s.store.DB().DB()
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "readiness: database unreachable", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("database unreachable\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// recoverer turns a panic into a logged error and a friendly page instead
+// of a dropped connection.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				s.errorPage(w, r, http.StatusInternalServerError, ui.MsgServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// url returns an absolute URL on the issuer for a path.
+func (s *Server) url(path string) string {
+	return strings.TrimSuffix(s.opt.Issuer, "/") + path
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// FlowState is how far a login has got. The order is fixed:
+// new -> password_ok -> mfa_ok -> done.
+type FlowState string
+
+const (
+	FlowNew        FlowState = "new"         // waiting for username and password
+	FlowPasswordOK FlowState = "password_ok" // password checked; waiting for the PIN (or a phone to enrol)
+	FlowMFAOK      FlowState = "mfa_ok"      // PIN checked; consent, then the code
+	FlowDone       FlowState = "done"        // the authorize response was issued
+)
+
+// Flow is one login in progress.
+type Flow struct {
+	ID           string `gorm:"primaryKey"`
+	ClientID     string
+	RequestQuery string // the authorize request's parameters, URL-encoded
+	BrowserHash  string // SHA-256 of the browser cookie that began it
+	State        FlowState
+	UserID       *string
+	ChallengeID  *string
+	AMR          string // space-separated RFC 8176 values
+	AuthTime     *time.Time
+	RequestedAt  time.Time
+	ExpiresAt    time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+func (Flow) TableName() string { return "login_flows" }
+
+// ErrFlowMoved is returned, wrapped, when a flow was not in the state a
+// transition expected: another request got there first.
+var ErrFlowMoved = errors.New("login flow is no longer in the expected state")
+
+// CreateFlow stores a new flow.
+func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
+	now := s.Now()
+	if f.ID == "" {
+		f.ID = NewID()
+	}
+	f.State = FlowNew
+	f.CreatedAt, f.UpdatedAt = now, now
+	if err := s.conn(ctx).Create(f).Error; err != nil {
+		return fmt.Errorf("store: create flow: %w", err)
+	}
+	return nil
+}
+
+// Flow loads a flow by id. An expired flow is not found.
+func (s *Store) Flow(ctx context.Context, id string) (*Flow, error) {
+	var f Flow
+	if err := s.conn(ctx).Where("id = ? AND expires_at > ?", id, s.Now()).Take(&f).Error; err != nil {
+		return nil, notFound("flow", err)
+	}
+	return &f, nil
+}
+
+// AdvanceFlow moves a flow from one state to the next and applies the
+// given column updates, in one conditional update: of two requests racing
+// on one flow, only one moves it.
+func (s *Store) AdvanceFlow(ctx context.Context, id string, from, to FlowState, set map[string]any) error {
+	upd := map[string]any{"state": to, "updated_at": s.Now()}
+	for k, v := range set {
+		upd[k] = v
+	}
+	res := s.conn(ctx).Model(&Flow{}).Where("id = ? AND state = ? AND expires_at > ?", id, from, s.Now()).Updates(upd)
+	if res.Error != nil {
+		return fmt.Errorf("store: advance flow %s -> %s: %w", from, to, res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("store: advance flow %s -> %s: %w", from, to, ErrFlowMoved)
+	}
+	return nil
+}
+
+// SetFlowChallenge records the SMS challenge a flow waits on; only while
+// the flow waits for a PIN.
+func (s *Store) SetFlowChallenge(ctx context.Context, id, challengeID string) error {
+	res := s.conn(ctx).Model(&Flow{}).Where("id = ? AND state = ?", id, FlowPasswordOK).
+		Updates(map[string]any{"challenge_id": challengeID, "updated_at": s.Now()})
+	if res.Error != nil {
+		return fmt.Errorf("store: set flow challenge: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("store: set flow challenge: %w", ErrFlowMoved)
+	}
+	return nil
+}

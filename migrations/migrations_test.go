@@ -1,0 +1,58 @@
+package migrations_test
+
+import (
+	"testing"
+
+	"github.com/smspin/idp/migrations"
+	"github.com/smspin/idp/migrations/database"
+	"github.com/smspin/idp/migrations/database/dbtest"
+)
+
+// Both dialects must carry the same versions, so a change made for one
+// cannot be forgotten for the other.
+func TestDialectsHaveSameVersions(t *testing.T) {
+	pg, err := migrations.List("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lite, err := migrations.List("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pg) == 0 || len(pg) != len(lite) {
+		t.Fatalf("postgres has %d migrations, sqlite %d", len(pg), len(lite))
+	}
+	for i := range pg {
+		if pg[i].Version != lite[i].Version || pg[i].Name != lite[i].Name {
+			t.Errorf("migration %d: postgres %04d_%s, sqlite %04d_%s", i, pg[i].Version, pg[i].Name, lite[i].Version, lite[i].Name)
+		}
+	}
+}
+
+func TestApplyIsIdempotent(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		db := open(t) // already migrated once
+		applied, err := database.Migrate(t.Context(), db.Gorm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(applied) != 0 {
+			t.Fatalf("second run applied %v, want nothing", applied)
+		}
+		sqlDB, _ := db.Gorm.DB()
+		pending, err := migrations.Pending(t.Context(), sqlDB, db.Dialect)
+		if err != nil || len(pending) != 0 {
+			t.Fatalf("pending = %v, %v", pending, err)
+		}
+		var n int
+		if err := db.Gorm.Raw("SELECT COUNT(*) FROM oauth_refresh_tokens WHERE access_signature = ''").Scan(&n).Error; err != nil {
+			t.Fatalf("refresh table lacks access_signature: %v", err)
+		}
+	})
+}
+
+func TestUnknownDialect(t *testing.T) {
+	if _, err := migrations.List("oracle"); err == nil {
+		t.Fatal("want an error for an unknown dialect")
+	}
+}
