@@ -37,9 +37,17 @@ func newRP(t *testing.T, e *idptest.Env, c idptest.Client, scopes ...string) *rp
 	if len(scopes) == 0 {
 		scopes = []string{oidc.ScopeOpenID, "profile", "phone", oidc.ScopeOfflineAccess}
 	}
+	ep := p.Endpoint()
+	// The client is registered for client_secret_basic; saying so keeps
+	// x/oauth2 from retrying a failed request with the secret in the body,
+	// which would hide the first error behind invalid_client.
+	ep.AuthStyle = oauth2.AuthStyleInHeader
+	if c.Secret == "" {
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
 	return &rp{
 		provider: p,
-		conf:     oauth2.Config{ClientID: c.ID, ClientSecret: c.Secret, RedirectURL: c.RedirectURI, Endpoint: p.Endpoint(), Scopes: scopes},
+		conf:     oauth2.Config{ClientID: c.ID, ClientSecret: c.Secret, RedirectURL: c.RedirectURI, Endpoint: ep, Scopes: scopes},
 		verifier: p.Verifier(&oidc.Config{ClientID: c.ID}),
 		http:     e.Server.Client(),
 	}

@@ -96,6 +96,18 @@ func (s *Server) common(r *http.Request, f *store.Flow) ui.Common {
 	}
 }
 
+// commonToRP is common for a page whose form post can end in a redirect
+// to the RP (the PIN page when consent is not needed, the consent page):
+// browsers apply CSP form-action to the redirects after a post, so the
+// RP's origin must be allowed there.
+func (s *Server) commonToRP(r *http.Request, f *store.Flow) ui.Common {
+	c := s.common(r, f)
+	if u := redirectURIOf(f, nil); u != "" {
+		c.RedirectURIs = []string{u}
+	}
+	return c
+}
+
 // lang picks the page language: an explicit choice on the language switch
 // (remembered in a cookie), then the RP's ui_locales, then the browser's
 // Accept-Language, then the operator's default.
@@ -291,7 +303,7 @@ func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.rememberLang(w, r)
-	s.opt.UI.Render(w, http.StatusOK, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/login/phone", f.ID)})
+	s.opt.UI.Render(w, http.StatusOK, ui.PhonePage{Common: s.commonToRP(r, f), Action: stepURL("/login/phone", f.ID)})
 }
 
 func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +327,7 @@ func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	number := normalisePhone(r.PostFormValue("phone"))
 	if !e164.MatchString(number) {
-		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/login/phone", f.ID),
+		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.commonToRP(r, f), Action: stepURL("/login/phone", f.ID),
 			Phone: r.PostFormValue("phone"), Error: ui.MsgPhoneInvalid})
 		return
 	}
@@ -374,7 +386,7 @@ func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, f *store.Flow
 		return
 	}
 	s.opt.UI.Render(w, status, ui.PINPage{
-		Common:          s.common(r, f),
+		Common:          s.commonToRP(r, f),
 		Action:          stepURL("/login/pin", f.ID),
 		ResendAction:    stepURL("/login/pin/resend", f.ID),
 		MaskedPhone:     sms.MaskNumber(c.Phone),
@@ -489,8 +501,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.rememberLang(w, r)
-	common := s.common(r, f)
-	common.RedirectURIs = []string{redirectURIOf(f, client)}
+	common := s.commonToRP(r, f)
 	s.opt.UI.Render(w, http.StatusOK, ui.ConsentPage{
 		Common: common, Action: stepURL("/login/consent", f.ID),
 		ClientName: client.Name, ClientID: client.GetID(), Scopes: requested,
@@ -608,8 +619,8 @@ func redirectURIOf(f *store.Flow, c *store.Client) string {
 	if u := q.Get("redirect_uri"); u != "" {
 		return u
 	}
-	if uris := c.GetRedirectURIs(); len(uris) > 0 {
-		return uris[0]
+	if c != nil && len(c.GetRedirectURIs()) > 0 {
+		return c.GetRedirectURIs()[0]
 	}
 	return ""
 }

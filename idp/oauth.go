@@ -91,6 +91,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
+	if err := checkPKCE(ar); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
 	// No SSO session exists yet, so a request that forbids any page cannot
 	// be satisfied (OIDC Core 3.1.2.6).
 	if ar.GetRequestForm().Get("prompt") == "none" || strings.Contains(" "+ar.GetRequestForm().Get("prompt")+" ", " none ") {
@@ -112,6 +116,26 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
+}
+
+// checkPKCE applies our PKCE rules (RFC 7636, OAuth 2.0 Security BCP
+// 2.1.1) before any page is shown, rather than after the user has typed a
+// password and a PIN: S256 only, and a challenge is required from public
+// clients.
+func checkPKCE(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method != "":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was given without code_challenge.")
+	case challenge == "" && ar.GetClient().IsPublic():
+		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE (code_challenge with code_challenge_method=S256).")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not accepted.")
+	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be a base64url SHA-256 of the verifier (43 characters).")
+	}
+	return nil
 }
 
 // authorizeError answers a bad authorize request. Where the redirect URI

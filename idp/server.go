@@ -13,7 +13,9 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/hmac"
 
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
@@ -111,7 +113,7 @@ func New(opt Options) (*Server, error) {
 	}
 	signer := &keys.Signer{Keys: opt.Keys, Alg: opt.SigningAlg}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		CoreStrategy:               oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
 	}

@@ -4,27 +4,50 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/mfa/sms/twilio"
+	"github.com/smspin/idp/mfa/sms/webhook"
+	"github.com/smspin/idp/mfa/sms/xoxzo"
 )
 
-// newSender builds the SMS sender: one provider, or a failover chain of
-// several in the order IDP_SMS_PROVIDER lists them.
-func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (sms.Sender, error) {
-	var senders []sms.Sender
+// newSender builds the SMS sender: the providers IDP_SMS_PROVIDER lists,
+// as a failover chain in that order.
+func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.Chain, error) {
+	httpc := &http.Client{Timeout: cfg.SMS.Timeout}
+	chain := &sms.Chain{Logger: logger}
 	for _, name := range cfg.SMS.Providers {
+		var s sms.Sender
+		var err error
 		switch name {
 		case config.ProviderConsole:
-			senders = append(senders, &sms.Console{W: stdout})
+			s = &sms.Console{W: stdout}
 		case config.ProviderFile:
-			senders = append(senders, &sms.File{Path: cfg.SMS.File})
+			s = &sms.File{Path: cfg.SMS.File}
+		case config.ProviderXoxzo:
+			s, err = xoxzo.New(xoxzo.Config{
+				BaseURL: cfg.SMS.Xoxzo.APIURL, SID: cfg.SMS.Xoxzo.SID, AuthToken: cfg.SMS.Xoxzo.AuthToken,
+				Sender: cfg.SMS.Xoxzo.Sender, TemplateID: cfg.SMS.Xoxzo.TemplateID, HTTP: httpc, Logger: logger,
+			})
+		case config.ProviderTwilio:
+			s, err = twilio.New(twilio.Config{
+				BaseURL: cfg.SMS.Twilio.APIURL, AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,
+				From: cfg.SMS.Twilio.From, HTTP: httpc,
+			})
+		case config.ProviderWebhook:
+			s, err = webhook.New(webhook.Config{URL: cfg.SMS.Webhook.URL, Secret: []byte(cfg.SMS.Webhook.Secret), HTTP: httpc})
 		default:
-			return nil, fmt.Errorf("IDP_SMS_PROVIDER: provider %q is not available in this build", name)
+			err = fmt.Errorf("unknown provider")
 		}
+		if err != nil {
+			return nil, fmt.Errorf("IDP_SMS_PROVIDER %s: %w", name, err)
+		}
+		chain.Senders = append(chain.Senders, sms.Named{Name: name, Sender: s})
 	}
-	if len(senders) == 0 {
+	if len(chain.Senders) == 0 {
 		return nil, fmt.Errorf("IDP_SMS_PROVIDER: no provider")
 	}
-	return senders[0], nil
+	return chain, nil
 }

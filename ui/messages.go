@@ -1,0 +1,254 @@
+package ui
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// MsgID is the key of a user-facing message in the catalogue. The set is closed:
+// handlers pass one of the constants below, never text of their own, so that no
+// error string from a lower layer can reach a page (an unknown MsgID renders as
+// [MsgServerError]).
+//
+// Every MsgID has an explanation (the key itself) in every language. Except for
+// the notices ([MsgPINSent], [MsgPINResent]) each also has a title (key + ".title")
+// and a "what to do next" line (key + ".next"), so any of them can be shown on an
+// [ErrorPage] as well as inline above a form.
+type MsgID string
+
+// Sign-in with username and password.
+const (
+	// MsgInvalidCredentials: wrong username or password. The same text serves an
+	// unknown user, so the page does not reveal which accounts exist.
+	MsgInvalidCredentials MsgID = "login.invalid_credentials"
+	// MsgMissingCredentials: the form was posted with an empty field.
+	MsgMissingCredentials MsgID = "login.missing_credentials"
+	// MsgAccountLocked: sign-in for this account is paused after repeated failures.
+	MsgAccountLocked MsgID = "login.account_locked"
+)
+
+// The SMS PIN step.
+const (
+	// MsgPINInvalid: the code did not match. An unknown or already-used challenge
+	// shows the same message.
+	MsgPINInvalid MsgID = "pin.invalid"
+	// MsgPINFormat: the code is not made of digits.
+	MsgPINFormat MsgID = "pin.format"
+	// MsgPINExpired: the code was right in shape but its challenge has expired.
+	MsgPINExpired MsgID = "pin.expired"
+	// MsgTooManyAttempts: the challenge ended after too many wrong codes.
+	MsgTooManyAttempts MsgID = "pin.too_many_attempts"
+	// MsgPINSent is a notice; it takes one argument, the masked phone number.
+	MsgPINSent MsgID = "pin.sent"
+	// MsgPINResent is a notice; it takes one argument, the masked phone number.
+	MsgPINResent MsgID = "pin.resent"
+	// MsgResendTooSoon: a resend was asked for before the cooldown ended.
+	MsgResendTooSoon MsgID = "pin.resend_too_soon"
+	// MsgResendLimit: no more codes may be sent for this sign-in.
+	MsgResendLimit MsgID = "pin.resend_limit"
+	// MsgSMSUnavailable: every SMS provider failed.
+	MsgSMSUnavailable MsgID = "sms.unavailable"
+)
+
+// Phone enrolment.
+const (
+	// MsgPhoneInvalid: the number could not be parsed as a mobile number.
+	MsgPhoneInvalid MsgID = "phone.invalid"
+	// MsgPhoneCountryNotAllowed: the number's country is not on the allow list.
+	MsgPhoneCountryNotAllowed MsgID = "phone.country_not_allowed"
+	// MsgNoPhone: the account has no phone and enrolment is not possible here.
+	MsgNoPhone MsgID = "phone.missing"
+)
+
+// Flow and request errors, mostly shown on an [ErrorPage].
+const (
+	// MsgRateLimited: too many attempts from this client address or for this
+	// account or number.
+	MsgRateLimited MsgID = "error.rate_limited"
+	// MsgFlowExpired: the login flow outlived its expiry.
+	MsgFlowExpired MsgID = "flow.expired"
+	// MsgFlowNotFound: no such login flow, or it is already finished.
+	MsgFlowNotFound MsgID = "flow.not_found"
+	// MsgCSRF: the CSRF token or the cross-origin check failed.
+	MsgCSRF MsgID = "error.csrf"
+	// MsgInvalidRequest: a malformed authorize or form request.
+	MsgInvalidRequest MsgID = "error.invalid_request"
+	// MsgBadRedirectURI: no valid redirect URI to send an error to
+	// (RFC 6749 §4.1.2.1: do not redirect, tell the user).
+	MsgBadRedirectURI MsgID = "error.bad_redirect_uri"
+	// MsgUnknownClient: the client_id is not registered.
+	MsgUnknownClient MsgID = "error.unknown_client"
+	// MsgServerError: anything unexpected; also what an unknown MsgID shows.
+	MsgServerError MsgID = "error.server"
+	// MsgTemporarilyUnavailable: the database or another dependency is down.
+	MsgTemporarilyUnavailable MsgID = "error.temporarily_unavailable"
+	// MsgAccessDenied: the user may not sign in to this client.
+	MsgAccessDenied MsgID = "error.access_denied"
+	// MsgNotFound: no page at this path.
+	MsgNotFound MsgID = "error.not_found"
+)
+
+// msgKind says how a message may be shown.
+type msgKind int
+
+const (
+	// kindPage messages have a title, an explanation and a next step.
+	kindPage msgKind = iota
+	// kindField messages are kindPage messages that, shown above a form, mark
+	// its input as invalid (aria-invalid).
+	kindField
+	// kindNotice messages are good news: an explanation only, in a status region.
+	kindNotice
+)
+
+type msgInfo struct {
+	kind msgKind
+	args int // placeholders {0}..{args-1} in every language
+}
+
+// messages is the closed set of [MsgID] values with how each is shown. It is
+// read-only after package initialisation.
+var messages = map[MsgID]msgInfo{
+	MsgInvalidCredentials:     {kind: kindField},
+	MsgMissingCredentials:     {kind: kindField},
+	MsgAccountLocked:          {kind: kindPage},
+	MsgPINInvalid:             {kind: kindField},
+	MsgPINFormat:              {kind: kindField},
+	MsgPINExpired:             {kind: kindPage},
+	MsgTooManyAttempts:        {kind: kindPage},
+	MsgPINSent:                {kind: kindNotice, args: 1},
+	MsgPINResent:              {kind: kindNotice, args: 1},
+	MsgResendTooSoon:          {kind: kindPage},
+	MsgResendLimit:            {kind: kindPage},
+	MsgSMSUnavailable:         {kind: kindPage},
+	MsgPhoneInvalid:           {kind: kindField},
+	MsgPhoneCountryNotAllowed: {kind: kindField},
+	MsgNoPhone:                {kind: kindPage},
+	MsgRateLimited:            {kind: kindPage},
+	MsgFlowExpired:            {kind: kindPage},
+	MsgFlowNotFound:           {kind: kindPage},
+	MsgCSRF:                   {kind: kindPage},
+	MsgInvalidRequest:         {kind: kindPage},
+	MsgBadRedirectURI:         {kind: kindPage},
+	MsgUnknownClient:          {kind: kindPage},
+	MsgServerError:            {kind: kindPage},
+	MsgTemporarilyUnavailable: {kind: kindPage},
+	MsgAccessDenied:           {kind: kindPage},
+	MsgNotFound:               {kind: kindPage},
+}
+
+// Known reports whether id is one of the MsgID constants.
+func (id MsgID) Known() bool {
+	_, ok := messages[id]
+	return ok
+}
+
+//go:embed locales/*.json
+var localeFS embed.FS
+
+// catalogue maps language -> key -> text. It is loaded once from the embedded
+// locales and never modified.
+type catalogue map[string]map[string]string
+
+var loadCatalogue = sync.OnceValues(func() (catalogue, error) {
+	c := make(catalogue, len(langs))
+	for _, l := range langs {
+		b, err := localeFS.ReadFile("locales/" + l.tag + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("ui: catalogue %s: %w", l.tag, err)
+		}
+		m := make(map[string]string)
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("ui: catalogue %s: %w", l.tag, err)
+		}
+		c[l.tag] = m
+	}
+	return c, nil
+})
+
+// lookup returns the text of key in lang, else in English.
+func lookup(lang, key string) (string, bool) {
+	c, err := loadCatalogue()
+	if err != nil {
+		return "", false
+	}
+	if s, ok := c[normLang(lang)][key]; ok {
+		return s, true
+	}
+	s, ok := c[defaultLang][key]
+	return s, ok
+}
+
+// T returns the text of message id in lang ("en" or "ja"; anything else means
+// English), with the placeholders {0}, {1}, ... replaced by args in order
+// (fmt.Sprint of each; a placeholder without an argument becomes empty). An id
+// that is not in the catalogue yields the text of [MsgServerError], never the id.
+// The result is plain text: html/template escapes it where it is used.
+func T(lang string, id MsgID, args ...any) string {
+	s, ok := lookup(lang, string(id))
+	if !ok {
+		s, _ = lookup(lang, string(MsgServerError))
+	}
+	return format(s, args)
+}
+
+// msgTitle returns the title of id for an error page or an alert heading.
+func msgTitle(lang string, id MsgID) string {
+	if s, ok := lookup(lang, string(id)+".title"); ok {
+		return s
+	}
+	s, _ := lookup(lang, string(MsgServerError)+".title")
+	return s
+}
+
+// msgNext returns what the user can do about id, or "" for a notice.
+func msgNext(lang string, id MsgID) string {
+	if s, ok := lookup(lang, string(id)+".next"); ok {
+		return s
+	}
+	if _, ok := lookup(lang, string(id)); ok {
+		return "" // a notice
+	}
+	s, _ := lookup(lang, string(MsgServerError)+".next")
+	return s
+}
+
+// isFieldError reports whether id, shown above a form, marks its input invalid.
+func isFieldError(id MsgID) bool {
+	return messages[id].kind == kindField
+}
+
+// format replaces {N} in s by fmt.Sprint(args[N]).
+func format(s string, args []any) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			break
+		}
+		n, err := strconv.Atoi(s[i+1 : i+j])
+		if err != nil || n < 0 || s[i+1] == '+' {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		if n < len(args) {
+			fmt.Fprint(&b, args[n])
+		}
+		s = s[i+j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
+}

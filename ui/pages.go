@@ -1,0 +1,132 @@
+package ui
+
+// Page is the data of one hosted page. Only this package defines pages: each is
+// a struct below that embeds [Common], filled by the handler and passed to
+// [Renderer.Render].
+type Page interface {
+	// templateName names the template file (without .html) that renders the page.
+	templateName() string
+	// base returns the page's Common part.
+	base() Common
+}
+
+// Common is the part every page shares.
+type Common struct {
+	// Lang is the page language, "en" or "ja" (see [MatchLang]); anything else
+	// renders in English.
+	Lang string
+	// CSRFToken is put in a hidden input named csrf_token in every form.
+	CSRFToken string
+	// LangLinks is the language switch, from [LangLinks]; nil shows none.
+	LangLinks []LangLink
+	// RequestID is shown on error pages so that the user can quote it to support.
+	RequestID string
+	// RedirectURIs lists where posting a form on this page may end up sending
+	// the browser: the client's redirect_uri on the PIN, consent and phone pages
+	// (any step that can finish the authorize request, including with an error),
+	// the post_logout_redirect_uri on the logout page. Chrome and Safari apply
+	// the CSP form-action directive to the redirects that follow a form
+	// submission, so without these origins in form-action the final redirect
+	// back to the client is blocked. Leave it empty where forms lead only to
+	// this server's own pages.
+	RedirectURIs []string
+}
+
+func (c Common) base() Common { return c }
+
+// LoginPage asks for username and password. The form posts username,
+// password and csrf_token to Action.
+type LoginPage struct {
+	Common
+	Action   string
+	Username string // prefilled after a failed attempt
+	Error    MsgID  // zero: none
+}
+
+func (LoginPage) templateName() string { return "login" }
+
+// PINPage asks for the code sent by SMS. The form posts code and csrf_token to
+// Action; a second form posts csrf_token to ResendAction.
+type PINPage struct {
+	Common
+	Action          string
+	ResendAction    string
+	MaskedPhone     string // e.g. "+81 ••• ••• 5678"; shown as given
+	CodeLength      int    // digits in the code; zero or less means 6
+	ResendInSeconds int    // seconds until a resend is allowed; zero: now
+	ResendsLeft     int    // zero or less hides the resend form
+	Error           MsgID  // zero: none
+	Notice          MsgID  // zero: none; MsgPINSent and MsgPINResent get MaskedPhone
+}
+
+func (PINPage) templateName() string { return "pin" }
+
+// PhonePage enrols a phone number. The form posts phone and csrf_token to Action.
+type PhonePage struct {
+	Common
+	Action string
+	Phone  string // prefilled after a failed attempt
+	Error  MsgID  // zero: none
+}
+
+func (PhonePage) templateName() string { return "phone" }
+
+// ConsentPage asks the user to allow a client the scopes it requested. The
+// form posts consent=allow or consent=deny, and csrf_token, to Action.
+type ConsentPage struct {
+	Common
+	Action     string
+	ClientName string // empty: ClientID is shown instead
+	ClientID   string
+	LogoURL    string // the client's logo; shown only if it is an https URL (or a path on this server)
+	Scopes     []string
+}
+
+func (ConsentPage) templateName() string { return "consent" }
+
+func (p ConsentPage) imageSources() []string {
+	if _, src, ok := imageURL(p.LogoURL, false); ok && src != "" {
+		return []string{src}
+	}
+	return nil
+}
+
+// ErrorPage explains what went wrong and what to do next, from the catalogue
+// entry of Msg, and shows RequestID. Status is used by [Renderer.Render] when
+// it is given status 0.
+type ErrorPage struct {
+	Common
+	Msg    MsgID
+	Status int
+}
+
+func (ErrorPage) templateName() string { return "error" }
+
+// LogoutPage asks the user to confirm signing out (OpenID Connect RP-Initiated
+// Logout 1.0 §2). The form posts logout=yes or logout=no, and csrf_token, to
+// Action.
+type LogoutPage struct {
+	Common
+	Action     string
+	ClientName string // the client that asked, if known
+}
+
+func (LogoutPage) templateName() string { return "logout" }
+
+// LoggedOutPage says the user has signed out.
+type LoggedOutPage struct {
+	Common
+}
+
+func (LoggedOutPage) templateName() string { return "loggedout" }
+
+// pageTemplates lists every page template; New fails if one is missing.
+var pageTemplates = []string{
+	LoginPage{}.templateName(),
+	PINPage{}.templateName(),
+	PhonePage{}.templateName(),
+	ConsentPage{}.templateName(),
+	ErrorPage{}.templateName(),
+	LogoutPage{}.templateName(),
+	LoggedOutPage{}.templateName(),
+}
