@@ -27,6 +27,10 @@ func messageFor(err error) ui.MsgID {
 		return ui.MsgResendTooSoon
 	case errors.Is(err, mfa.ErrResendLimit):
 		return ui.MsgResendLimit
+	case errors.Is(err, mfa.ErrPhoneCountry):
+		return ui.MsgPhoneCountryNotAllowed
+	case errors.Is(err, mfa.ErrPhoneInvalid), errors.Is(err, mfa.ErrPhoneType):
+		return ui.MsgPhoneInvalid
 	case errors.Is(err, mfa.ErrPermanentFailure):
 		return ui.MsgPhoneInvalid
 	case errors.Is(err, mfa.ErrSendFailed), errors.Is(err, mfa.ErrSendUnknown):

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -207,6 +206,13 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, stepURL("/login/phone", f.ID), http.StatusSeeOther)
 		return
 	}
+	// The operator's number passes the same vetting as an enrolled one
+	// (the country allow-list may have changed since it was registered).
+	if _, err := s.opt.Phones.Normalise(phone.Number); err != nil {
+		s.log.WarnContext(ctx, "no PIN sent: number refused", "flow_id", f.ID, "err", err)
+		s.errorPage(w, r, http.StatusForbidden, messageFor(err))
+		return
+	}
 	s.startChallenge(w, r, f, user, phone.Number)
 }
 
@@ -291,8 +297,6 @@ func isDBUnavailable(err error) bool {
 
 // --- phone enrolment --------------------------------------------------------
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.loadFlow(w, r)
 	if !ok {
@@ -325,10 +329,11 @@ func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
 		s.stepFailed(w, r, f, err)
 		return
 	}
-	number := normalisePhone(r.PostFormValue("phone"))
-	if !e164.MatchString(number) {
+	number, err := s.opt.Phones.Normalise(r.PostFormValue("phone"))
+	if err != nil {
+		s.log.InfoContext(ctx, "phone refused at enrolment", "flow_id", f.ID, "err", err)
 		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.commonToRP(r, f), Action: stepURL("/login/phone", f.ID),
-			Phone: r.PostFormValue("phone"), Error: ui.MsgPhoneInvalid})
+			Phone: r.PostFormValue("phone"), Error: messageFor(err)})
 		return
 	}
 	user, err := s.store.UserByID(ctx, *f.UserID)
@@ -337,22 +342,6 @@ func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startChallenge(w, r, f, user, number)
-}
-
-// normalisePhone strips the spaces, dashes and brackets people type.
-func normalisePhone(in string) string {
-	var b strings.Builder
-	for _, r := range strings.TrimSpace(in) {
-		switch {
-		case r >= '0' && r <= '9', r == '+':
-			b.WriteRune(r)
-		case r >= '０' && r <= '９':
-			b.WriteRune('0' + (r - '０'))
-		case r == '＋':
-			b.WriteRune('+')
-		}
-	}
-	return b.String()
 }
 
 // --- PIN -------------------------------------------------------------------

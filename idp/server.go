@@ -33,6 +33,7 @@ type Options struct {
 	Store     *store.Store
 	Keys      *keys.Manager
 	MFA       *mfa.Service
+	Phones    mfa.PhonePolicy // what numbers PINs may go to
 	Passwords *password.Hasher
 	UI        *ui.Renderer
 	Logger    *slog.Logger
@@ -41,6 +42,9 @@ type Options struct {
 	AccessTokenTTL, RefreshTokenTTL, IDTokenTTL, AuthCodeTTL, LoginFlowTTL time.Duration
 	SigningAlg                                                             string
 	DefaultLocale                                                          string
+
+	// Extra mounts more routes beside the provider's (the dev-mode demo).
+	Extra func(*http.ServeMux)
 }
 
 // Server serves the provider's HTTP endpoints.
@@ -147,6 +151,9 @@ func New(opt Options) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Mount(mux)
+	if s.opt.Extra != nil {
+		s.opt.Extra(mux)
+	}
 	return s.recoverer(mux)
 }
 

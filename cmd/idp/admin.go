@@ -61,8 +61,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return printJSON(stdout, map[string]any{"applied": applied, "dialect": database.DialectOf(db)})
 }
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // Password rules from NIST SP 800-63B 5.1.1.2: at least 8 characters, long
 // ones allowed, no composition rules.
 const (
@@ -90,8 +88,6 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return usageError{"users create: --username must be at most 128 characters, without control characters"}
 	case !*pwStdin:
 		return usageError{"users create: --password-stdin is required (the password is never taken from the command line)"}
-	case *phone != "" && !e164.MatchString(*phone):
-		return usageError{fmt.Sprintf("users create: --phone %q is not in E.164 form (+ country code and number, e.g. +819012345678)", *phone)}
 	case *verified && *phone == "":
 		return usageError{"users create: --phone-verified needs --phone"}
 	case *locale != "" && *locale != "en" && *locale != "ja":
@@ -104,6 +100,13 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	cfg, err := sf.load()
 	if err != nil {
 		return fmt.Errorf("settings:\n%w", err)
+	}
+	if *phone != "" {
+		n, err := phonePolicy(cfg).Normalise(*phone)
+		if err != nil {
+			return usageError{fmt.Sprintf("users create: --phone %q: %v (give a mobile number, e.g. +819012345678, or a national one in IDP_SMS_DEFAULT_REGION)", *phone, err)}
+		}
+		*phone = n
 	}
 	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1)
 	hash, err := hasher.Hash(ctx, pw)

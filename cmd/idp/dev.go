@@ -16,7 +16,7 @@ import (
 const (
 	demoUser     = "demo"
 	demoPassword = "demo-password"
-	demoPhone    = "+819000000000"
+	demoPhone    = "+819012345678"
 	demoClient   = "demo"
 )
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/demo"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
@@ -62,7 +63,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeDB(db)
-	app, err := newApp(ctx, cfg, logger, db, st, stdout)
+	var extra func(*http.ServeMux)
+	if *dev {
+		d, err := demo.New(demo.Options{Issuer: cfg.Issuer, ClientID: demoClient, Logger: logger})
+		if err != nil {
+			return err
+		}
+		extra = d.Mount
+	}
+	app, err := newApp(ctx, cfg, logger, db, st, stdout, extra)
 	if err != nil {
 		return err
 	}
@@ -91,7 +100,7 @@ func deriveKey(secret, purpose string) []byte {
 	return k
 }
 
-func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer) (*app, error) {
+func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer, extra func(*http.ServeMux)) (*app, error) {
 	secrets := [][]byte{[]byte(cfg.Secret)}
 	var old [][]byte
 	for _, s := range cfg.SecretOld {
@@ -125,10 +134,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	}
 	srv, err := idp.New(idp.Options{
 		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
-		Store: st, Keys: km, MFA: svc, Passwords: hasher, UI: renderer, Logger: logger,
+		Store: st, Keys: km, MFA: svc, Phones: phonePolicy(cfg), Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow,
-		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale,
+		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra,
 	})
 	if err != nil {
 		return nil, err
@@ -207,6 +216,10 @@ func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logg
 			}
 		}
 	}
+}
+
+func phonePolicy(cfg config.Config) mfa.PhonePolicy {
+	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: cfg.SMS.AllowedCountries}
 }
 
 func hostOf(issuer string) string {

@@ -55,12 +55,16 @@ type Options struct {
 	Policy     *mfa.Policy
 	SigningAlg string
 	Sender     sms.Sender // default: the file outbox
+	Phones     mfa.PhonePolicy
 }
 
 // New starts a provider on db.
 func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 	t.Helper()
 	e := &Env{T: t, DB: db, Secret: []byte("test-secret-test-secret-test-secret-0123")}
+	if o.Phones.DefaultRegion == "" {
+		o.Phones.DefaultRegion = "JP"
+	}
 	e.Outbox = filepath.Join(t.TempDir(), "outbox.jsonl")
 	srv := httptest.NewUnstartedServer(nil)
 	e.Issuer = "http://" + srv.Listener.Addr().String()
@@ -95,7 +99,7 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 		t.Fatal(err)
 	}
 	s, err := idp.New(idp.Options{
-		Issuer: e.Issuer, Secret: e.Secret, Store: e.Store, Keys: e.Keys, MFA: e.MFA,
+		Issuer: e.Issuer, Secret: e.Secret, Store: e.Store, Keys: e.Keys, MFA: e.MFA, Phones: o.Phones,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg,

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,8 +59,11 @@ type NewClient struct {
 
 // CreateClient registers a client. The secret is kept only as a hash.
 func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
-	if c.ID == "" || len(c.RedirectURIs) == 0 {
-		return errors.New("store: client needs an id and a redirect URI")
+	if c.ID == "" {
+		return errors.New("store: client needs an id")
+	}
+	if len(c.RedirectURIs) == 0 && slices.Contains(c.GrantTypes, "authorization_code") {
+		return errors.New("store: a client of the authorization_code grant needs a redirect URI")
 	}
 	if c.Public != (c.Secret == "") {
 		return errors.New("store: a public client has no secret; a confidential one needs one")

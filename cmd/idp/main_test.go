@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cli runs the command in-process with its own database file.
+type cli struct {
+	t  *testing.T
+	db string
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "idp.db")
+	t.Setenv("IDP_DATABASE_URL", db)
+	t.Setenv("IDP_CONFIG", "")
+	t.Setenv("IDP_SECRET", "")
+	t.Setenv("IDP_ARGON2_MEMORY", "8192")
+	t.Setenv("IDP_ARGON2_TIME", "1")
+	t.Setenv("IDP_SMS_ALLOWED_COUNTRIES", "JP,US")
+	return &cli{t: t, db: db}
+}
+
+func (c *cli) run(stdin string, args ...string) (stdout, stderr string, err error) {
+	var out, errb bytes.Buffer
+	err = run(c.t.Context(), args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("output is not JSON: %q: %v", s, err)
+	}
+	return m
+}
+
+func TestUsersCreate(t *testing.T) {
+	c := newCLI(t)
+	out, _, err := c.run("a long enough password\n", "users", "create", "--username", "alice", "--phone", "+819012345678", "--password-stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := decode(t, out)
+	if m["username"] != "alice" || m["id"] == "" || m["id"] == nil {
+		t.Fatalf("users create printed %v", m)
+	}
+	// National input is read in IDP_SMS_DEFAULT_REGION (JP) and stored in E.164.
+	if _, _, err := c.run("a long enough password\n", "users", "create", "--username", "bob", "--phone", "090-1234-5678", "--password-stdin"); err != nil {
+		t.Fatalf("national number: %v", err)
+	}
+	if _, _, err := c.run("a long enough password\n", "users", "create", "--username", "bob2", "--phone", "+819012345678", "--password-stdin"); err != nil {
+		t.Fatalf("E.164 number: %v", err)
+	}
+	cases := []struct {
+		name, stdin string
+		args        []string
+		want        string
+	}{
+		{"taken", "a long enough password\n", []string{"--username", "alice"}, "taken"},
+		{"short password", "short\n", []string{"--username", "dave"}, "at least 8"},
+		{"no password", "", []string{"--username", "dave"}, "no password"},
+		{"landline", "a long enough password\n", []string{"--username", "dave", "--phone", "03-1234-5678"}, "cannot receive SMS"},
+		{"country not allowed", "a long enough password\n", []string{"--username", "dave", "--phone", "+44 7400 123456"}, "country"},
+		{"verified without phone", "a long enough password\n", []string{"--username", "dave", "--phone-verified"}, "needs --phone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"users", "create", "--password-stdin"}, tc.args...)
+			_, _, err := c.run(tc.stdin, args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, _, err := c.run("a long enough password\n", "users", "create", "--username", "carol"); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
+		t.Fatalf("without --password-stdin: %v", err)
+	}
+}
+
+func TestClientsCreate(t *testing.T) {
+	c := newCLI(t)
+	out, _, err := c.run("", "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example.com/cb", "--first-party")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := decode(t, out)
+	if m["client_id"] != "shop" || len(m["client_secret"].(string)) < 43 {
+		t.Fatalf("clients create printed %v; want the id and a 256-bit secret", m)
+	}
+	out, _, err = c.run("", "clients", "create", "--id", "spa", "--public", "--redirect-uri", "http://localhost:3000/cb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode(t, out); m["client_secret"] != nil {
+		t.Fatalf("a public client got a secret: %v", m)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"taken", []string{"--id", "shop", "--redirect-uri", "https://shop.example.com/cb"}, "taken"},
+		{"http off localhost", []string{"--id", "x", "--redirect-uri", "http://shop.example.com/cb"}, "https"},
+		{"fragment", []string{"--id", "x", "--redirect-uri", "https://shop.example.com/cb#frag"}, "fragment"},
+		{"no redirect", []string{"--id", "x"}, "--redirect-uri is required"},
+		{"bad grant", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--grant-type", "password"}, "not one of"},
+		{"bad scope", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--scope", "openid admin"}, "not one of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := c.run("", append([]string{"clients", "create"}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	// A service client needs no redirect URI.
+	if _, _, err := c.run("", "clients", "create", "--id", "svc", "--grant-type", "client_credentials", "--scope", "profile"); err != nil {
+		t.Fatalf("service client: %v", err)
+	}
+}
+
+func TestMigrateAndKeysRotate(t *testing.T) {
+	c := newCLI(t)
+	out, _, err := c.run("", "migrate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode(t, out); m["dialect"] != "sqlite" {
+		t.Fatalf("migrate printed %v", m)
+	}
+	if _, _, err := c.run("", "keys", "rotate"); err == nil || !strings.Contains(err.Error(), "IDP_SECRET") {
+		t.Fatalf("keys rotate without a secret: %v, want an error naming IDP_SECRET", err)
+	}
+	t.Setenv("IDP_SECRET", strings.Repeat("k", 40))
+	first, _, err := c.run("", "keys", "rotate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := c.run("", "keys", "rotate", "--alg", "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decode(t, first)["kid"] == decode(t, second)["kid"] {
+		t.Fatal("two rotations gave the same kid")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{}, {"frobnicate"}, {"users", "delete"}, {"serve", "--no-such-flag"}} {
+		_, _, err := c.run("", args...)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("idp %v: %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestServeNeedsSecretOutsideDev(t *testing.T) {
+	c := newCLI(t)
+	t.Setenv("IDP_SMS_PROVIDER", "console")
+	_, _, err := c.run("", "serve", "--listen", "127.0.0.1:0")
+	if err == nil || !strings.Contains(err.Error(), "IDP_SECRET") {
+		t.Fatalf("serve without IDP_SECRET: %v, want an error naming IDP_SECRET", err)
+	}
+}
+
+// TestServeDev starts `serve --dev` on a free port, checks that it serves,
+// and that it stops cleanly when told to.
+func TestServeDev(t *testing.T) {
+	newCLI(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	var stdout bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stdout, pw)
+		pw.Close()
+	}()
+	addr := ""
+	sc := bufio.NewScanner(pr)
+	re := regexp.MustCompile(`listen=(\S+)`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "serving") {
+			addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		cancel()
+		t.Fatalf("serve --dev did not start: %v", <-done)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, path := range []string{"/healthz", "/readyz", "/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(stdout.String(), `"demo"`) || !strings.Contains(stdout.String(), "/demo") {
+		t.Errorf("the dev walkthrough was not printed:\n%s", stdout.String())
+	}
+}

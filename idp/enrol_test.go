@@ -1,0 +1,97 @@
+package idp_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/migrations/database/dbtest"
+	"github.com/smspin/idp/ui"
+)
+
+func TestPhoneEnrolment(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		t.Run("UserWithoutPhoneEnrolsOneProvenByPIN", func(t *testing.T) {
+			e := idptest.New(t, open(t), idptest.Options{Phones: mfa.PhonePolicy{DefaultRegion: "JP", AllowedCountries: []string{"JP"}}})
+			user := e.CreateUser("bob", "correct horse battery", "", false)
+			client := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)
+			r := newRP(t, e, client)
+			b := e.NewBrowser()
+			verifier := oauth2.GenerateVerifier()
+			p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", verifier))
+			p = b.Fill(p, url.Values{"username": {"bob"}, "password": {user.Password}})
+			if p.URL.Path != "/login/phone" {
+				t.Fatalf("after the password, a user without a phone is at %s, want /login/phone", p.URL.Path)
+			}
+			// A number outside the allow-list is refused, and no SMS goes out.
+			bad := b.Fill(p, url.Values{"phone": {"+44 7400 123456"}})
+			if bad.Status != http.StatusBadRequest || !shows(bad, ui.MsgPhoneCountryNotAllowed) {
+				t.Fatalf("foreign number: status %d, want 400 with the country message", bad.Status)
+			}
+			// A landline cannot receive the PIN.
+			bad = b.Fill(p, url.Values{"phone": {"03-1234-5678"}})
+			if bad.Status != http.StatusBadRequest || !shows(bad, ui.MsgPhoneInvalid) {
+				t.Fatalf("landline: status %d, want 400 with the invalid-number message", bad.Status)
+			}
+			if n := len(e.Messages()); n != 0 {
+				t.Fatalf("%d SMS sent to refused numbers", n)
+			}
+			// National input is read as Japanese and stored in E.164.
+			p = b.Fill(p, url.Values{"phone": {"090-1111-2222"}})
+			if p.URL.Path != "/login/pin" {
+				t.Fatalf("after enrolment: at %s, want /login/pin", p.URL.Path)
+			}
+			p = b.Fill(p, url.Values{"code": {e.LastCode("+819011112222")}})
+			tok, err := r.conf.Exchange(r.ctx(t.Context()), codeFrom(t, p, "state-0123456789"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := r.provider.UserInfo(r.ctx(t.Context()), oauth2.StaticTokenSource(tok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var claims map[string]any
+			info.Claims(&claims)
+			if claims["phone_number"] != "+819011112222" || claims["phone_number_verified"] != true {
+				t.Fatalf("userinfo after enrolment = %v", claims)
+			}
+		})
+
+		t.Run("OperatorNumberVerifiedByFirstPIN", func(t *testing.T) {
+			e := idptest.New(t, open(t), idptest.Options{})
+			user := e.CreateUser("carol", "correct horse battery", "+819033334444", false)
+			client := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)
+			r := newRP(t, e, client)
+			p, _ := e.Store.PhoneOf(t.Context(), user.ID)
+			if p.Verified() {
+				t.Fatal("a number registered without --phone-verified starts verified")
+			}
+			verifier := oauth2.GenerateVerifier()
+			code := codeFrom(t, e.NewBrowser().Login(r.authorize("state-0123456789", "nonce-0123456789", verifier), user), "state-0123456789")
+			if _, err := r.conf.Exchange(r.ctx(t.Context()), code, oauth2.VerifierOption(verifier)); err != nil {
+				t.Fatal(err)
+			}
+			p, _ = e.Store.PhoneOf(t.Context(), user.ID)
+			if !p.Verified() || p.Number != "+819033334444" {
+				t.Fatalf("after the first PIN the phone is %+v, want verified", p)
+			}
+		})
+
+		t.Run("RegisteredNumberOutsideAllowListGetsNoSMS", func(t *testing.T) {
+			e := idptest.New(t, open(t), idptest.Options{Phones: mfa.PhonePolicy{DefaultRegion: "JP", AllowedCountries: []string{"JP"}}})
+			user := e.CreateUser("dave", "correct horse battery", "+12015550123", true)
+			client := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)
+			r := newRP(t, e, client)
+			b := e.NewBrowser()
+			p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			p = b.Fill(p, url.Values{"username": {"dave"}, "password": {user.Password}})
+			if p.Status != http.StatusForbidden || !shows(p, ui.MsgPhoneCountryNotAllowed) || len(e.Messages()) != 0 {
+				t.Fatalf("status %d, %d SMS; want 403, the country message and no SMS", p.Status, len(e.Messages()))
+			}
+		})
+	})
+}

@@ -1,0 +1,80 @@
+package mfa
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Why a phone number cannot receive PINs.
+var (
+	ErrPhoneInvalid = errors.New("mfa: not a valid phone number")
+	ErrPhoneCountry = errors.New("mfa: phone number's country is not allowed")
+	ErrPhoneType    = errors.New("mfa: phone number cannot receive SMS codes")
+)
+
+// PhonePolicy parses and vets numbers before any SMS is sent to them.
+type PhonePolicy struct {
+	// DefaultRegion (ISO 3166 alpha-2) reads national input such as
+	// 090-1234-5678.
+	DefaultRegion string
+	// AllowedCountries (ISO 3166 alpha-2); empty allows every country.
+	AllowedCountries []string
+}
+
+// Normalise parses a number as people type it and returns it in E.164
+// form (+819012345678). It refuses numbers that are not valid, that belong
+// to a country not allowed, and those of a type that does not receive SMS
+// or that SMS-pumping fraud targets (premium rate, shared cost, toll free,
+// VoIP, pagers, landlines).
+func (p PhonePolicy) Normalise(input string) (string, error) {
+	in := strings.TrimSpace(input)
+	in = strings.Map(func(r rune) rune { // full-width digits and plus from Japanese IMEs
+		switch {
+		case r >= '０' && r <= '９':
+			return '0' + (r - '０')
+		case r == '＋':
+			return '+'
+		case r == 'ー' || r == '－' || r == '‐':
+			return '-'
+		}
+		return r
+	}, in)
+	region := strings.ToUpper(p.DefaultRegion)
+	if region == "" {
+		region = "ZZ" // international form required
+	}
+	num, err := phonenumbers.Parse(in, region)
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", fmt.Errorf("%w: %q", ErrPhoneInvalid, maskInput(in))
+	}
+	country := phonenumbers.GetRegionCodeForNumber(num)
+	if len(p.AllowedCountries) > 0 && !slices.ContainsFunc(p.AllowedCountries, func(c string) bool { return strings.EqualFold(c, country) }) {
+		return "", fmt.Errorf("%w: %s", ErrPhoneCountry, country)
+	}
+	switch phonenumbers.GetNumberType(num) {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
+	default:
+		return "", fmt.Errorf("%w: type %v", ErrPhoneType, phonenumbers.GetNumberType(num))
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// Country returns the ISO 3166 alpha-2 region of an E.164 number, or "".
+func Country(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "ZZ")
+	if err != nil {
+		return ""
+	}
+	return phonenumbers.GetRegionCodeForNumber(num)
+}
+
+func maskInput(s string) string {
+	if len(s) <= 4 {
+		return "…"
+	}
+	return "…" + s[len(s)-4:]
+}
