@@ -27,7 +27,7 @@ type rp struct {
 	http     *http.Client
 }
 
-func newRP(t *testing.T, e *idptest.Env, c idptest.Client, scopes ...string) *rp {
+func newRP(t testing.TB, e *idptest.Env, c idptest.Client, scopes ...string) *rp {
 	t.Helper()
 	ctx := oidc.ClientContext(t.Context(), e.Server.Client())
 	p, err := oidc.NewProvider(ctx, e.Issuer)
@@ -64,7 +64,7 @@ func (r *rp) authorize(state, nonce, verifier string, extra ...oauth2.AuthCodeOp
 }
 
 // codeFrom checks the redirect to the RP and returns its code.
-func codeFrom(t *testing.T, p *idptest.Page, state string) string {
+func codeFrom(t testing.TB, p *idptest.Page, state string) string {
 	t.Helper()
 	if p.Status != http.StatusSeeOther && p.Status != http.StatusFound {
 		t.Fatalf("want a redirect to the RP, got %d at %s:\n%s", p.Status, p.URL, p.Body)

@@ -32,17 +32,17 @@ type DB struct {
 // when IDP_TEST_DATABASE_URL is set (and says so in the log when not).
 func Each(t *testing.T, f func(t *testing.T, open func(t *testing.T) *DB)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { f(t, SQLite) })
+	t.Run("sqlite", func(t *testing.T) { f(t, func(t *testing.T) *DB { return SQLite(t) }) })
 	t.Run("postgres", func(t *testing.T) {
 		if os.Getenv(EnvURL) == "" {
 			t.Skip(EnvURL + " is not set: PostgreSQL tests skipped (.ci/run sets it)")
 		}
-		f(t, Postgres)
+		f(t, func(t *testing.T) *DB { return Postgres(t) })
 	})
 }
 
 // SQLite returns a migrated database in a temporary file.
-func SQLite(t *testing.T) *DB {
+func SQLite(t testing.TB) *DB {
 	t.Helper()
 	u := "sqlite:" + filepath.Join(t.TempDir(), "idp.db")
 	return open(t, "sqlite", u)
@@ -50,7 +50,7 @@ func SQLite(t *testing.T) *DB {
 
 // Postgres returns a migrated, empty schema of its own on the server at
 // IDP_TEST_DATABASE_URL, dropped after the test.
-func Postgres(t *testing.T) *DB {
+func Postgres(t testing.TB) *DB {
 	t.Helper()
 	base := os.Getenv(EnvURL)
 	if base == "" {
@@ -80,7 +80,7 @@ func Postgres(t *testing.T) *DB {
 	return open(t, "postgres", u.String())
 }
 
-func open(t *testing.T, dialect, u string) *DB {
+func open(t testing.TB, dialect, u string) *DB {
 	t.Helper()
 	db, err := database.Open(context.Background(), u, database.Options{MaxOpenConns: 10})
 	if err != nil {
