@@ -74,7 +74,7 @@ type Delivery struct {
 	ChallengeID       string
 	Provider          string
 	ProviderMessageID string
-	Status            string // sent, failed, unknown
+	Status            string // the provider's word when it gave one (e.g. queued), else sent; failed or unknown on errors
 	Error             string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -239,7 +239,11 @@ func (s *Service) Verify(ctx context.Context, id, code string) (*Challenge, erro
 		if err != nil {
 			return nil, err
 		}
-		if c.Attempts >= c.MaxAttempts {
+		// Judge by the count this attempt's own UPDATE returned, not by
+		// the row read back: parallel attempts may have counted since,
+		// and each must learn its own place (the first MaxAttempts-1
+		// wrong codes are mismatches, only the last one exhausts).
+		if got.Attempts >= got.MaxAttempts {
 			s.log().WarnContext(ctx, "sms challenge exhausted", "challenge", id)
 			return c, ErrTooManyAttempts
 		}
@@ -282,8 +286,14 @@ func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) e
 			d.Status, sendErr = "failed", ErrSendFailed
 		}
 		if sendErr != ErrSendUnknown {
-			// Nothing went out: let the user ask again at once.
-			s.DB.WithContext(ctx).Model(&Challenge{}).Where("id = ?", c.ID).Update("last_sent_at", time.Unix(0, 0).UTC())
+			// Nothing went out: let the user ask again at once, and say so
+			// in the challenge returned to the caller too.
+			epoch := time.Unix(0, 0).UTC()
+			if err := s.DB.WithContext(ctx).Model(&Challenge{}).Where("id = ?", c.ID).Update("last_sent_at", epoch).Error; err != nil {
+				s.log().ErrorContext(ctx, "lift resend cooldown", "challenge", c.ID, "err", err)
+			} else {
+				c.LastSentAt = epoch
+			}
 		}
 		s.log().ErrorContext(ctx, "sms send failed", "challenge", c.ID, "msg", msg, "kind", sms.KindOf(err).String(), "err", err)
 	} else if rcpt.Status != "" {

@@ -7,11 +7,16 @@ import (
 
 // Messages returns the SMS text of a code in English or Japanese. Each
 // ends with the origin-bound line "@host #code", so browsers (WebOTP) and
-// phones can offer the code for this site only. Both fit one SMS segment
-// for a product name up to 20 characters: 160 GSM-7 characters in
-// English, 70 UCS-2 characters in Japanese.
+// phones can offer the code for this site only. With a 6-digit code and a
+// validity under 10 minutes, the English text fits one SMS segment (160
+// GSM-7 characters) while the product name and host together take at most
+// 80 characters, the Japanese one (70 UCS-2 characters) only while they
+// take at most 23, e.g. "IDP" and "login.example.jp". A longer code
+// takes two characters of that budget a digit (it appears twice), a
+// validity of 10 minutes one more; past the budget the SMS goes out in
+// two segments.
 func Messages(product, host string, ttl time.Duration) Text {
-	mins := int(ttl.Round(time.Minute) / time.Minute)
+	mins := int(ttl / time.Minute) // rounded down: never promise more time than there is
 	if mins < 1 {
 		mins = 1
 	}
