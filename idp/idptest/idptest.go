@@ -25,12 +25,15 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/migrations/database"
 	"github.com/smspin/idp/migrations/database/dbtest"
 	"github.com/smspin/idp/ui"
 )
@@ -56,6 +59,11 @@ type Options struct {
 	SigningAlg string
 	Sender     sms.Sender // default: the file outbox
 	Phones     mfa.PhonePolicy
+	// Instances runs that many provider instances on the one database,
+	// requests going round-robin between them, as behind a load balancer.
+	Instances int
+	// TLS serves over https (cookies then get Secure and the __Host- prefix).
+	TLS bool
 }
 
 // New starts a provider on db.
@@ -67,18 +75,61 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 	}
 	e.Outbox = filepath.Join(t.TempDir(), "outbox.jsonl")
 	srv := httptest.NewUnstartedServer(nil)
-	e.Issuer = "http://" + srv.Listener.Addr().String()
+	scheme := "http://"
+	if o.TLS {
+		scheme = "https://"
+	}
+	e.Issuer = scheme + srv.Listener.Addr().String()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	e.Store = store.New(db.Gorm, nil)
+	instances := max(o.Instances, 1)
+	handlers := make([]http.Handler, instances)
+	for i := range handlers {
+		gdb := db.Gorm
+		if i > 0 {
+			// Another instance: its own connections, keys in memory and
+			// services; only the database is shared.
+			var err error
+			gdb, err = database.Open(t.Context(), db.URL, database.Options{MaxOpenConns: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if s, err := gdb.DB(); err == nil {
+					s.Close()
+				}
+			})
+		}
+		handlers[i] = e.instance(t, o, gdb, srv.Listener.Addr().String(), logger, i == 0)
+	}
+	var next atomic.Uint64
+	e.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers[(next.Add(1)-1)%uint64(instances)].ServeHTTP(w, r)
+	})
+	srv.Config.Handler = e.Handler
+	if o.TLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	e.Server = srv
+	return e
+}
+
+// instance builds one provider process on gdb. The first also becomes
+// the Env's Store, Keys and MFA.
+func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logger *slog.Logger, first bool) http.Handler {
+	t.Helper()
+	st := store.New(gdb, nil)
 	alg := o.SigningAlg
 	if alg == "" {
 		alg = keys.RS256
 	}
-	e.Keys = keys.NewManager(e.Store, [][]byte{e.Secret}, time.Hour)
-	if err := e.Keys.Init(t.Context(), alg); err != nil {
+	km := keys.NewManager(st, [][]byte{e.Secret}, time.Hour)
+	if err := km.Init(t.Context(), alg); err != nil {
 		t.Fatal(err)
 	}
 	policy := mfa.DefaultPolicy
@@ -89,9 +140,9 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 	if sender == nil {
 		sender = &sms.File{Path: e.Outbox}
 	}
-	e.MFA = &mfa.Service{
-		DB: db.Gorm, Sender: sender, Policy: policy, Secret: []byte("pin-key-pin-key-pin-key-pin-key!"),
-		Text: mfa.Messages("TestIDP", srv.Listener.Addr().String(), policy.TTL),
+	svc := &mfa.Service{
+		DB: gdb, Sender: sender, Policy: policy, Secret: []byte("pin-key-pin-key-pin-key-pin-key!"),
+		Text: mfa.Messages("TestIDP", host, policy.TTL),
 		Now:  func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
 	}
 	renderer, err := ui.New(ui.Options{ProductName: "TestIDP", Logger: logger})
@@ -99,7 +150,7 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 		t.Fatal(err)
 	}
 	s, err := idp.New(idp.Options{
-		Issuer: e.Issuer, Secret: e.Secret, Store: e.Store, Keys: e.Keys, MFA: e.MFA, Phones: o.Phones,
+		Issuer: e.Issuer, Secret: e.Secret, Store: st, Keys: km, MFA: svc, Phones: o.Phones,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg,
@@ -107,12 +158,10 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Handler = idp.AccessLog(logger, idp.LimitBody(1<<20, s.Handler()))
-	srv.Config.Handler = e.Handler
-	srv.Start()
-	t.Cleanup(srv.Close)
-	e.Server = srv
-	return e
+	if first {
+		e.Store, e.Keys, e.MFA = st, km, svc
+	}
+	return idp.AccessLog(logger, idp.LimitBody(1<<20, s.Handler()))
 }
 
 // Advance moves the SMS clock forward (codes expire, cooldowns pass).
@@ -232,7 +281,7 @@ type Browser struct {
 func (e *Env) NewBrowser() *Browser {
 	jar, _ := cookiejar.New(nil)
 	b := &Browser{e: e}
-	b.Client = &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	b.Client = &http.Client{Jar: jar, Transport: e.Server.Client().Transport, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if !strings.HasPrefix(req.URL.String(), e.Issuer) {
 			return http.ErrUseLastResponse
 		}
