@@ -97,7 +97,11 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 
 // GetClient implements fosite.ClientManager.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	return s.Client(ctx, id)
+	c, err := s.Client(ctx, id)
+	if err != nil {
+		return nil, err // not a nil *Client in a non-nil fosite.Client
+	}
+	return c, nil
 }
 
 // Client loads a client by id.

@@ -41,7 +41,9 @@ func (Flow) TableName() string { return "login_flows" }
 // transition expected: another request got there first.
 var ErrFlowMoved = errors.New("login flow is no longer in the expected state")
 
-// CreateFlow stores a new flow.
+// CreateFlow stores a new flow. Its times are stored in UTC, whatever zone
+// they come in: on SQLite times are text, and the expiry test compares
+// text, which orders as time only when every value is in one zone.
 func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
 	now := s.Now()
 	if f.ID == "" {
@@ -49,6 +51,10 @@ func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
 	}
 	f.State = FlowNew
 	f.CreatedAt, f.UpdatedAt = now, now
+	f.RequestedAt, f.ExpiresAt = f.RequestedAt.UTC(), f.ExpiresAt.UTC()
+	if f.AuthTime != nil {
+		f.AuthTime = new(f.AuthTime.UTC())
+	}
 	if err := s.conn(ctx).Create(f).Error; err != nil {
 		return fmt.Errorf("store: create flow: %w", err)
 	}
@@ -70,7 +76,7 @@ func (s *Store) Flow(ctx context.Context, id string) (*Flow, error) {
 func (s *Store) AdvanceFlow(ctx context.Context, id string, from, to FlowState, set map[string]any) error {
 	upd := map[string]any{"state": to, "updated_at": s.Now()}
 	for k, v := range set {
-		upd[k] = v
+		upd[k] = utc(v)
 	}
 	res := s.conn(ctx).Model(&Flow{}).Where("id = ? AND state = ? AND expires_at > ?", id, from, s.Now()).Updates(upd)
 	if res.Error != nil {
@@ -94,4 +100,17 @@ func (s *Store) SetFlowChallenge(ctx context.Context, id, challengeID string) er
 		return fmt.Errorf("store: set flow challenge: %w", ErrFlowMoved)
 	}
 	return nil
+}
+
+// utc returns a time value in UTC (see CreateFlow) and anything else as is.
+func utc(v any) any {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC()
+	case *time.Time:
+		if t != nil {
+			return new(t.UTC())
+		}
+	}
+	return v
 }

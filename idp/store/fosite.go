@@ -72,7 +72,7 @@ func (s *Store) toRow(sig string, r fosite.Requester, kind fosite.TokenType, ttl
 		subject = se.GetSubject()
 	}
 	if exp.IsZero() {
-		exp = s.now().Add(ttl)
+		exp = s.Now().Add(ttl)
 	}
 	return TokenRow{
 		Signature:       hashKey(sig),
@@ -118,6 +118,17 @@ func (s *Store) toRequest(ctx context.Context, row TokenRow, session fosite.Sess
 		Form:              form,
 		Session:           session,
 	}, nil
+}
+
+// toRequester is toRequest for the getters that return it as is: on an
+// error it returns a nil interface, not a nil *fosite.Request inside one
+// (which would compare non-nil).
+func (s *Store) toRequester(ctx context.Context, row TokenRow, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.toRequest(ctx, row, session)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 func fields(s string) fosite.Arguments {
@@ -202,7 +213,7 @@ func (s *Store) GetAccessTokenSession(ctx context.Context, sig string, session f
 	if !row.Active {
 		return nil, fmt.Errorf("store: access token: %w", fosite.ErrInactiveToken)
 	}
-	return s.toRequest(ctx, row, session)
+	return s.toRequester(ctx, row, session)
 }
 
 // DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
@@ -287,7 +298,7 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, sig string, session f
 	if err != nil {
 		return nil, err
 	}
-	return s.toRequest(ctx, row, session)
+	return s.toRequester(ctx, row, session)
 }
 
 // DeletePKCERequestSession implements pkce.PKCERequestStorage.
@@ -306,7 +317,7 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosi
 	if err != nil {
 		return nil, err
 	}
-	return s.toRequest(ctx, row, r.GetSession())
+	return s.toRequester(ctx, row, r.GetSession())
 }
 
 // DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
@@ -331,7 +342,7 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("store: jti: %w", err)
-	case row.ExpiresAt.After(s.now()):
+	case row.ExpiresAt.After(s.Now()):
 		return fosite.ErrJTIKnown
 	}
 	return nil
@@ -339,7 +350,7 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 
 // SetClientAssertionJWT records an assertion id until it expires.
 func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	now := s.now()
+	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	if err := s.conn(ctx).Where("expires_at < ?", now).Delete(&jtiRow{}).Error; err != nil {
 		return fmt.Errorf("store: jti cleanup: %w", err)
 	}
@@ -356,9 +367,9 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 // returns how many rows went. Inactive refresh tokens are kept until they
 // expire so reuse stays detectable.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	now := s.now()
+	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
-	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows"} {
+	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {
 			return total, fmt.Errorf("store: delete expired %s: %w", t, res.Error)
