@@ -122,8 +122,8 @@ func testTimeZoneClock(t *testing.T, s *store.Store) {
 			noErr(t, "expired jti", s.ClientAssertionJWTValid(ctx, id("jti")))
 			n, err = s.DeleteExpired(ctx)
 			noErr(t, "DeleteExpired", err)
-			if n != 4 {
-				t.Errorf("DeleteExpired removed %d rows, want 4 (code, two access tokens, flow)", n)
+			if n != 6 {
+				t.Errorf("DeleteExpired removed %d rows, want 6 (code, two access tokens, flow, two client assertion ids)", n)
 			}
 			_, err = s.GetRefreshTokenSession(ctx, id("refresh"), &openid.DefaultSession{})
 			noErr(t, "live refresh token", err)
