@@ -15,6 +15,9 @@ type Config struct {
 	Issuer string `env:"IDP_ISSUER" help:"issuer URL; https unless the host is localhost, 127.0.0.1 or ::1"`
 	// Listen is the public listener's address.
 	Listen string `env:"IDP_LISTEN" help:"listen address (host:port) for the public pages and OAuth endpoints"`
+	// TrustedProxies may set X-Forwarded-For; the client address is the
+	// nearest one in that header not among them.
+	TrustedProxies []string `env:"IDP_TRUSTED_PROXIES" help:"comma list of proxy addresses or CIDR ranges whose X-Forwarded-For is believed; empty = use the connection's address"`
 
 	Admin    Admin
 	Database Database
@@ -130,9 +133,27 @@ type SMS struct {
 	// AllowedCountries is empty when every country is allowed.
 	AllowedCountries []string `env:"IDP_SMS_ALLOWED_COUNTRIES" help:"comma list of ISO 3166 alpha-2 countries PINs may be sent to; empty = all"`
 
+	// Limits bound how many codes go out, shared by every instance.
+	Limits SMSLimits
+
 	Xoxzo   Xoxzo
 	Twilio  Twilio
 	Webhook Webhook
+}
+
+// SMSLimits cap SMS sends per hour and per day, for one number, one
+// user, one client network and in all: every SMS costs money, and bots
+// that trigger sends to premium ranges (SMS pumping) are stopped here.
+// Zero turns a limit off.
+type SMSLimits struct {
+	PhoneHour  int `env:"IDP_SMS_LIMIT_PHONE_HOUR" min:"0" max:"1000000" help:"most codes sent to one number in an hour (0 = no limit)"`
+	PhoneDay   int `env:"IDP_SMS_LIMIT_PHONE_DAY" min:"0" max:"1000000" help:"most codes sent to one number in a day (0 = no limit)"`
+	UserHour   int `env:"IDP_SMS_LIMIT_USER_HOUR" min:"0" max:"1000000" help:"most codes sent for one user in an hour (0 = no limit)"`
+	UserDay    int `env:"IDP_SMS_LIMIT_USER_DAY" min:"0" max:"1000000" help:"most codes sent for one user in a day (0 = no limit)"`
+	IPHour     int `env:"IDP_SMS_LIMIT_IP_HOUR" min:"0" max:"1000000" help:"most codes sent for one client network (IPv4 address, IPv6 /64) in an hour (0 = no limit)"`
+	IPDay      int `env:"IDP_SMS_LIMIT_IP_DAY" min:"0" max:"1000000" help:"most codes sent for one client network in a day (0 = no limit)"`
+	GlobalHour int `env:"IDP_SMS_LIMIT_GLOBAL_HOUR" min:"0" max:"100000000" help:"most codes sent in all in an hour (0 = no limit)"`
+	GlobalDay  int `env:"IDP_SMS_LIMIT_GLOBAL_DAY" min:"0" max:"100000000" help:"most codes sent in all in a day: the SMS budget (0 = no limit)"`
 }
 
 // Xoxzo is the Xoxzo SMS API.
@@ -201,6 +222,7 @@ func Default() Config {
 		SMS: SMS{
 			Timeout:       10 * time.Second,
 			DefaultRegion: "JP",
+			Limits:        SMSLimits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100, GlobalHour: 1000, GlobalDay: 10000},
 			Xoxzo:         Xoxzo{APIURL: "https://api.xoxzo.com"},
 			Twilio:        Twilio{APIURL: "https://api.twilio.com"},
 		},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -63,6 +64,13 @@ func (c Config) Validate() error {
 	}
 	if msg := checkHostPort(c.Listen); msg != "" {
 		p.add("IDP_LISTEN", "%s", msg)
+	}
+	for _, tp := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(tp); err != nil {
+			if _, err := netip.ParseAddr(tp); err != nil {
+				p.add("IDP_TRUSTED_PROXIES", "%q is neither an IP address nor a CIDR range like 10.0.0.0/8", tp)
+			}
+		}
 	}
 	if c.Admin.Listen != "" {
 		if msg := checkHostPort(c.Admin.Listen); msg != "" {

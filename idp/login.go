@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
-	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/ui"
 )
 
@@ -243,7 +243,12 @@ func (s *Server) checkPassword(ctx context.Context, username, pw string) (*store
 // startChallenge sends a PIN to number for the flow and shows the PIN page.
 func (s *Server) startChallenge(w http.ResponseWriter, r *http.Request, f *store.Flow, user *store.User, number string) {
 	ctx := r.Context()
-	c, err := s.opt.MFA.Start(ctx, mfa.StartRequest{FlowID: f.ID, UserID: user.ID, Phone: number, Locale: s.lang(r, f)})
+	c, err := s.opt.MFA.Start(ctx, mfa.StartRequest{FlowID: f.ID, UserID: user.ID, Phone: number, Locale: s.lang(r, f), ClientIP: s.clientIP(r)})
+	var limited *mfa.RateLimitError
+	if errors.As(err, &limited) {
+		s.rateLimitedPage(w, r, f, limited)
+		return
+	}
 	if c == nil {
 		s.stepFailed(w, r, f, err)
 		return
@@ -259,6 +264,23 @@ func (s *Server) startChallenge(w http.ResponseWriter, r *http.Request, f *store
 		target += "&sent=1"
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// rateLimitedPage tells the user that no code was sent and when one can
+// be (a refused first send: there is no code to type yet).
+func (s *Server) rateLimitedPage(w http.ResponseWriter, r *http.Request, f *store.Flow, e *mfa.RateLimitError) {
+	s.log.WarnContext(r.Context(), "no PIN sent: send limit reached", "flow_id", f.ID, "scope", e.Scope, "retry_after", e.RetryAfter)
+	lang := s.lang(r, f)
+	w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())+1))
+	s.opt.UI.Render(w, http.StatusTooManyRequests, ui.ErrorPage{
+		Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r), WaitMinutes: waitMinutes(e)},
+		Msg:    ui.MsgSMSRateLimited, Status: http.StatusTooManyRequests,
+	})
+}
+
+// waitMinutes rounds a wait up to whole minutes, never zero.
+func waitMinutes(e *mfa.RateLimitError) int {
+	return max(int((e.RetryAfter+time.Minute-1)/time.Minute), 1)
 }
 
 // stepFailed answers an error in a step: a flow another request moved on
@@ -369,16 +391,28 @@ func (s *Server) handlePINPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, f *store.Flow, status int, errMsg, notice ui.MsgID) {
+	s.renderPINPage(w, r, f, status, errMsg, notice, 0)
+}
+
+// renderPINWait shows the PIN page with an error that says how many
+// minutes to wait.
+func (s *Server) renderPINWait(w http.ResponseWriter, r *http.Request, f *store.Flow, status int, errMsg ui.MsgID, minutes int) {
+	s.renderPINPage(w, r, f, status, errMsg, "", minutes)
+}
+
+func (s *Server) renderPINPage(w http.ResponseWriter, r *http.Request, f *store.Flow, status int, errMsg, notice ui.MsgID, minutes int) {
 	c, err := s.opt.MFA.Get(r.Context(), *f.ChallengeID)
 	if err != nil {
 		s.stepFailed(w, r, f, err)
 		return
 	}
+	common := s.commonToRP(r, f)
+	common.WaitMinutes = minutes
 	s.opt.UI.Render(w, status, ui.PINPage{
-		Common:          s.commonToRP(r, f),
+		Common:          common,
 		Action:          stepURL("/login/pin", f.ID),
 		ResendAction:    stepURL("/login/pin/resend", f.ID),
-		MaskedPhone:     sms.MaskNumber(c.Phone),
+		MaskedPhone:     mfa.Masked(c.Phone),
 		CodeLength:      s.opt.MFA.Policy.CodeLength,
 		ResendInSeconds: int((s.opt.MFA.ResendIn(c) + time.Second - 1) / time.Second),
 		ResendsLeft:     s.opt.MFA.ResendsLeft(c),
@@ -441,7 +475,13 @@ func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
 		s.next(w, r, f)
 		return
 	}
-	_, err := s.opt.MFA.Resend(r.Context(), *f.ChallengeID, s.lang(r, f))
+	_, err := s.opt.MFA.Resend(r.Context(), *f.ChallengeID, s.lang(r, f), s.clientIP(r))
+	var limited *mfa.RateLimitError
+	if errors.As(err, &limited) {
+		s.log.WarnContext(r.Context(), "resend refused by a send limit", "flow_id", f.ID, "scope", limited.Scope)
+		s.renderPINWait(w, r, f, http.StatusTooManyRequests, ui.MsgSMSRateLimited, waitMinutes(limited))
+		return
+	}
 	if err != nil {
 		msg := messageFor(err)
 		if msg == ui.MsgServerError {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Options struct {
 	AccessTokenTTL, RefreshTokenTTL, IDTokenTTL, AuthCodeTTL, LoginFlowTTL time.Duration
 	SigningAlg                                                             string
 	DefaultLocale                                                          string
+
+	// TrustedProxies may set X-Forwarded-For (see clientIP).
+	TrustedProxies []netip.Prefix
 
 	// Extra mounts more routes beside the provider's (the dev-mode demo).
 	Extra func(*http.ServeMux)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ type Service struct {
 	Policy Policy
 	Secret []byte // keys the code hashes
 	Text   Text
+	// Limits cap sends per phone, user, client network and in all; the
+	// zero value sets no limit.
+	Limits Limits
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -117,6 +121,9 @@ type StartRequest struct {
 	UserID string
 	Phone  string // E.164
 	Locale string
+	// ClientIP is the address of the browser asking, for the per-network
+	// send limit; the zero Addr skips that limit.
+	ClientIP netip.Addr
 }
 
 // Start makes a challenge for a login, supersedes any older one of the
@@ -135,8 +142,17 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*Challenge, error)
 			Update("superseded", true).Error; err != nil {
 			return err
 		}
-		return tx.Create(c).Error
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		// Counted in the same transaction: a refused send rolls back, and
+		// the older challenge stays as it was.
+		return s.reserve(tx, now, r.Phone, r.UserID, r.ClientIP)
 	})
+	if errors.Is(err, ErrRateLimited) {
+		s.log().WarnContext(ctx, "sms send refused by a limit", "flow", r.FlowID, "err", err)
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mfa: store challenge: %w", err)
 	}
@@ -167,26 +183,48 @@ func (s *Service) ResendsLeft(c *Challenge) int { return max(s.Policy.MaxResends
 // Resend replaces the code of a live challenge with a new one and sends
 // it. The old code stops working at once. Refused within the cooldown
 // (ErrResendTooSoon) and after MaxResends (ErrResendLimit).
-func (s *Service) Resend(ctx context.Context, id, locale string) (*Challenge, error) {
+func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) (*Challenge, error) {
 	now := s.now()
 	code := s.newCode()
-	res := s.DB.WithContext(ctx).Model(&Challenge{}).
-		Where("id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND resends < ? AND last_sent_at <= ?",
-			id, false, s.Policy.MaxResends, now.Add(-s.Policy.ResendCooldown)).
-		Updates(map[string]any{
-			"code_hash":    s.hash(id, code),
-			"resends":      gorm.Expr("resends + 1"),
-			"last_sent_at": now,
-			"expires_at":   now.Add(s.Policy.TTL),
-		})
-	if res.Error != nil {
-		return nil, fmt.Errorf("mfa: resend: %w", res.Error)
+	var claimed bool
+	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Challenge{}).
+			Where("id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND resends < ? AND last_sent_at <= ?",
+				id, false, s.Policy.MaxResends, now.Add(-s.Policy.ResendCooldown)).
+			Updates(map[string]any{
+				"code_hash":    s.hash(id, code),
+				"resends":      gorm.Expr("resends + 1"),
+				"last_sent_at": now,
+				"expires_at":   now.Add(s.Policy.TTL),
+			})
+		if res.Error != nil || res.RowsAffected != 1 {
+			return res.Error
+		}
+		claimed = true
+		var c Challenge
+		if err := tx.Where("id = ?", id).Take(&c).Error; err != nil {
+			return err
+		}
+		// A refused send rolls the resend back: the code sent before
+		// keeps working, and no resend is used up.
+		return s.reserve(tx, now, c.Phone, c.UserID, ip)
+	})
+	if errors.Is(err, ErrRateLimited) {
+		s.log().WarnContext(ctx, "sms resend refused by a limit", "challenge", id, "err", err)
+		c, gerr := s.Get(ctx, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		return c, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mfa: resend: %w", err)
 	}
 	c, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if res.RowsAffected != 1 {
+	if !claimed {
 		return c, s.why(c, now, true)
 	}
 	return c, s.send(ctx, c, code, locale)

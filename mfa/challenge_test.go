@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -370,7 +371,7 @@ func TestVerifySingleUse(t *testing.T) {
 		if _, err := e.svc.Verify(t.Context(), c.ID, code); !errors.Is(err, mfa.ErrUsed) {
 			t.Errorf("second Verify: %v, want ErrUsed", err)
 		}
-		if _, err := e.svc.Resend(t.Context(), c.ID, "en"); !errors.Is(err, mfa.ErrUsed) {
+		if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrUsed) {
 			t.Errorf("Resend of a used challenge: %v, want ErrUsed", err)
 		}
 	})
@@ -382,7 +383,7 @@ func TestUnknownChallenge(t *testing.T) {
 		if _, err := e.svc.Verify(t.Context(), "no-such-challenge", "123456"); !errors.Is(err, mfa.ErrNotFound) {
 			t.Errorf("Verify: %v, want ErrNotFound", err)
 		}
-		if _, err := e.svc.Resend(t.Context(), "no-such-challenge", "en"); !errors.Is(err, mfa.ErrNotFound) {
+		if _, err := e.svc.Resend(t.Context(), "no-such-challenge", "en", netip.Addr{}); !errors.Is(err, mfa.ErrNotFound) {
 			t.Errorf("Resend: %v, want ErrNotFound", err)
 		}
 		if n := e.sender.Tries(); n != 0 {
@@ -452,7 +453,7 @@ func TestAttemptLimit(t *testing.T) {
 			if _, err := e.svc.Verify(t.Context(), c.ID, code); !errors.Is(err, mfa.ErrTooManyAttempts) {
 				t.Errorf("right code after the limit: %v, want ErrTooManyAttempts", err)
 			}
-			if _, err := e.svc.Resend(t.Context(), c.ID, "en"); !errors.Is(err, mfa.ErrTooManyAttempts) {
+			if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrTooManyAttempts) {
 				t.Errorf("Resend after the limit: %v, want ErrTooManyAttempts", err)
 			}
 			if n := e.attempts(t, c.ID); n != limit {
@@ -574,7 +575,7 @@ func TestResend(t *testing.T) {
 			}
 			for _, wait := range []time.Duration{0, cooldown - time.Second} {
 				e.clock.Advance(wait)
-				if _, err := e.svc.Resend(t.Context(), c.ID, "en"); !errors.Is(err, mfa.ErrResendTooSoon) {
+				if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrResendTooSoon) {
 					t.Fatalf("Resend %v after Start: %v, want ErrResendTooSoon", wait, err)
 				}
 			}
@@ -582,7 +583,7 @@ func TestResend(t *testing.T) {
 				t.Fatalf("%d SMS after refused resends, want 1", n)
 			}
 			e.clock.Advance(time.Second)
-			got, err := e.svc.Resend(t.Context(), c.ID, "en")
+			got, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{})
 			if err != nil {
 				t.Fatalf("Resend after the cooldown: %v", err)
 			}
@@ -617,7 +618,7 @@ func TestResend(t *testing.T) {
 			c, _ := e.start(t)
 			for i := 1; i <= e.svc.Policy.MaxResends; i++ {
 				e.clock.Advance(cooldown)
-				got, err := e.svc.Resend(t.Context(), c.ID, "en")
+				got, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{})
 				if err != nil {
 					t.Fatalf("resend %d: %v", i, err)
 				}
@@ -626,7 +627,7 @@ func TestResend(t *testing.T) {
 				}
 			}
 			e.clock.Advance(cooldown)
-			if _, err := e.svc.Resend(t.Context(), c.ID, "en"); !errors.Is(err, mfa.ErrResendLimit) {
+			if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrResendLimit) {
 				t.Fatalf("resend %d: %v, want ErrResendLimit", e.svc.Policy.MaxResends+1, err)
 			}
 			if n, want := len(e.sender.Sent()), 1+e.svc.Policy.MaxResends; n != want {
@@ -653,7 +654,7 @@ func TestNewStartSupersedes(t *testing.T) {
 		}
 		e.clock.Advance(e.svc.Policy.ResendCooldown)
 		sent := len(e.sender.Sent())
-		if _, err := e.svc.Resend(t.Context(), old.ID, "en"); !errors.Is(err, mfa.ErrNotFound) {
+		if _, err := e.svc.Resend(t.Context(), old.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrNotFound) {
 			t.Errorf("Resend of a superseded challenge: %v, want ErrNotFound", err)
 		}
 		if n := len(e.sender.Sent()); n != sent {
@@ -694,7 +695,7 @@ func TestSendFailure(t *testing.T) {
 					c, _ := e.start(t)
 					e.clock.Advance(e.svc.Policy.ResendCooldown)
 					e.sender.FailWith(tc.kind)
-					c, err := e.svc.Resend(t.Context(), c.ID, "en")
+					c, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{})
 					checkSendFailure(t, e, c, err, 2, tc.want, tc.status, tc.resendNow)
 				})
 			})
@@ -744,7 +745,7 @@ func checkSendFailure(t *testing.T, e *env, c *mfa.Challenge, err error, deliver
 	}
 
 	e.sender.FailWith(0)
-	_, err = e.svc.Resend(t.Context(), c.ID, "en")
+	_, err = e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{})
 	if resendNow {
 		if err != nil {
 			t.Fatalf("resend at once: %v, want success", err)
@@ -754,7 +755,7 @@ func checkSendFailure(t *testing.T, e *env, c *mfa.Challenge, err error, deliver
 			t.Fatalf("resend at once: %v, want ErrResendTooSoon", err)
 		}
 		e.clock.Advance(e.svc.Policy.ResendCooldown)
-		if _, err := e.svc.Resend(t.Context(), c.ID, "en"); err != nil {
+		if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); err != nil {
 			t.Fatalf("resend after the cooldown: %v", err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/smspin/idp/mfa/sms"
 )
 
 // Why a phone number cannot receive PINs.
@@ -77,4 +79,39 @@ func maskInput(s string) string {
 		return "…"
 	}
 	return "…" + s[len(s)-4:]
+}
+
+// Masked shows a number the way the PIN page does: the country code and
+// the last four digits, the rest hidden but keeping the number's grouping,
+// so people recognise their own phone ("+81 •• •••• 5678").
+func Masked(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "ZZ")
+	if err != nil {
+		return sms.MaskNumber(e164)
+	}
+	intl := strings.ReplaceAll(phonenumbers.Format(num, phonenumbers.INTERNATIONAL), "-", " ")
+	cc, rest, ok := strings.Cut(intl, " ")
+	if !ok {
+		return sms.MaskNumber(e164)
+	}
+	digits := 0
+	for _, r := range rest {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	var b strings.Builder
+	b.WriteString(cc + " ")
+	seen := 0
+	for _, r := range rest {
+		if r >= '0' && r <= '9' {
+			seen++
+			if seen <= digits-4 {
+				b.WriteRune('•')
+				continue
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -38,3 +38,15 @@ func TestPhonePolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestMasked(t *testing.T) {
+	for in, want := range map[string]string{
+		"+819012345678": "+81 •• •••• 5678",
+		"+12015550123":  "+1 ••• ••• 0123",
+		"+447400123456": "+44 •••• ••3456",
+	} {
+		if got := mfa.Masked(in); got != want {
+			t.Errorf("Masked(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -50,6 +50,9 @@ const (
 	MsgResendTooSoon MsgID = "pin.resend_too_soon"
 	// MsgResendLimit: no more codes may be sent for this sign-in.
 	MsgResendLimit MsgID = "pin.resend_limit"
+	// MsgSMSRateLimited: a send limit (per phone, user, network or in all)
+	// was reached; its next step takes the minutes to wait ([Common.WaitMinutes]).
+	MsgSMSRateLimited MsgID = "sms.rate_limited"
 	// MsgSMSUnavailable: every SMS provider failed.
 	MsgSMSUnavailable MsgID = "sms.unavailable"
 )
@@ -125,6 +128,7 @@ var messages = map[MsgID]msgInfo{
 	MsgResendTooSoon:          {kind: kindPage},
 	MsgResendLimit:            {kind: kindPage},
 	MsgSMSUnavailable:         {kind: kindPage},
+	MsgSMSRateLimited:         {kind: kindPage},
 	MsgPhoneInvalid:           {kind: kindField},
 	MsgPhoneCountryNotAllowed: {kind: kindField},
 	MsgNoPhone:                {kind: kindPage},

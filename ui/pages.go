@@ -30,6 +30,9 @@ type Common struct {
 	// back to the client is blocked. Leave it empty where forms lead only to
 	// this server's own pages.
 	RedirectURIs []string
+	// WaitMinutes fills the {0} of a message that says when to try again
+	// ([MsgSMSRateLimited]); zero otherwise.
+	WaitMinutes int
 }
 
 func (c Common) base() Common { return c }

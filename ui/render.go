@@ -114,7 +114,8 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 		"t":       func(key MsgID, args ...any) string { return T(lang, key, args...) },
 		"lang":    func() string { return lang },
 		"title":   func(id MsgID) string { return msgTitle(lang, id) },
-		"next":    func(id MsgID) string { return msgNext(lang, id) },
+		"next":    func(id MsgID, args ...any) string { return format(msgNext(lang, id), args) },
+		"alert":   func(id MsgID, wait int) alertView { return alertView{ID: id, Wait: wait} },
 		"invalid": isFieldError,
 		"scope": func(s string) string {
 			if text, ok := lookup(lang, "scope."+s); ok {
@@ -143,6 +144,13 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 		"codeLen":  codeLen,
 		"codeRule": func(n int) string { return "[0-9]{" + strconv.Itoa(codeLen(n)) + "}" },
 	}
+}
+
+// alertView is what the "alert" template shows: a message and, for
+// messages that say when to try again, the minutes to wait.
+type alertView struct {
+	ID   MsgID
+	Wait int
 }
 
 // codeLen is the PIN length to show; 6 (the default of the mfa package) when

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -89,6 +90,7 @@ type app struct {
 	keys      *keys.Manager
 	store     *store.Store
 	passwords *password.Hasher
+	mfa       *mfa.Service
 }
 
 // deriveKey gives each use of IDP_SECRET its own key (HKDF, RFC 5869).
@@ -124,6 +126,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			ResendCooldown: cfg.PIN.ResendCooldown, MaxResends: cfg.PIN.MaxResends,
 		},
 		Secret: deriveKey(cfg.Secret, "idp sms pin v1"),
+		Limits: mfa.Limits{
+			PhoneHour: cfg.SMS.Limits.PhoneHour, PhoneDay: cfg.SMS.Limits.PhoneDay,
+			UserHour: cfg.SMS.Limits.UserHour, UserDay: cfg.SMS.Limits.UserDay,
+			IPHour: cfg.SMS.Limits.IPHour, IPDay: cfg.SMS.Limits.IPDay,
+			GlobalHour: cfg.SMS.Limits.GlobalHour, GlobalDay: cfg.SMS.Limits.GlobalDay,
+		},
 		Text:   mfa.Messages(cfg.UI.ProductName, iss.Host, cfg.PIN.TTL),
 		Logger: logger,
 	}
@@ -138,11 +146,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra,
+		TrustedProxies: trustedProxies(cfg.TrustedProxies),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, keys: km, store: st, passwords: hasher}, nil
+	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc}, nil
 }
 
 // serve runs the listener until ctx ends, then drains in-flight requests.
@@ -209,6 +218,9 @@ func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logg
 				}
 			}
 		case <-cleanup.C:
+			if _, err := a.mfa.DeleteExpiredCounters(ctx); err != nil {
+				logger.Warn("delete expired rate counters", "err", err)
+			}
 			if n, err := a.store.DeleteExpired(ctx); err != nil {
 				logger.Warn("delete expired rows", "err", err)
 			} else if n > 0 {
@@ -216,6 +228,20 @@ func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logg
 			}
 		}
 	}
+}
+
+// trustedProxies reads IDP_TRUSTED_PROXIES (checked by Validate): single
+// addresses become one-address ranges.
+func trustedProxies(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
 }
 
 func phonePolicy(cfg config.Config) mfa.PhonePolicy {

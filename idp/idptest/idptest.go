@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -62,6 +63,10 @@ type Options struct {
 	// Instances runs that many provider instances on the one database,
 	// requests going round-robin between them, as behind a load balancer.
 	Instances int
+	// Limits are the SMS send limits (none by default).
+	Limits mfa.Limits
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 	// TLS serves over https (cookies then get Secure and the __Host- prefix).
 	TLS bool
 }
@@ -142,8 +147,8 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 	}
 	svc := &mfa.Service{
 		DB: gdb, Sender: sender, Policy: policy, Secret: []byte("pin-key-pin-key-pin-key-pin-key!"),
-		Text: mfa.Messages("TestIDP", host, policy.TTL),
-		Now:  func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
+		Text: mfa.Messages("TestIDP", host, policy.TTL), Limits: o.Limits,
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
 	}
 	renderer, err := ui.New(ui.Options{ProductName: "TestIDP", Logger: logger})
 	if err != nil {
@@ -153,7 +158,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		Issuer: e.Issuer, Secret: e.Secret, Store: st, Keys: km, MFA: svc, Phones: o.Phones,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
-		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg,
+		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
 	})
 	if err != nil {
 		t.Fatal(err)
