@@ -91,6 +91,7 @@ type app struct {
 	store     *store.Store
 	passwords *password.Hasher
 	mfa       *mfa.Service
+	readers   map[string]mfa.StatusReader
 }
 
 // deriveKey gives each use of IDP_SECRET its own key (HKDF, RFC 5869).
@@ -113,7 +114,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	if err := km.Init(ctx, cfg.Keys.SigningAlg); err != nil {
 		return nil, err
 	}
-	sender, err := newSender(cfg, logger, stdout)
+	sender, readers, err := newSender(cfg, logger, stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc}, nil
+	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers}, nil
 }
 
 // serve runs the listener until ctx ends, then drains in-flight requests.
@@ -216,6 +217,11 @@ func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logg
 						logger.Info("signing key rotated on schedule", "kid", kid)
 					}
 				}
+			}
+			if n, err := a.mfa.RefreshDeliveries(ctx, a.readers, 24*time.Hour, 200); err != nil {
+				logger.Warn("read back SMS delivery status", "err", err)
+			} else if n > 0 {
+				logger.Debug("SMS delivery status updated", "rows", n)
 			}
 		case <-cleanup.C:
 			if _, err := a.mfa.DeleteExpiredCounters(ctx); err != nil {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 
 	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/mfa/sms/twilio"
 	"github.com/smspin/idp/mfa/sms/webhook"
@@ -15,9 +17,12 @@ import (
 
 // newSender builds the SMS sender: the providers IDP_SMS_PROVIDER lists,
 // as a failover chain in that order.
-func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.Chain, error) {
+// The second result reads delivery reports back from the providers that
+// have them.
+func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.Chain, map[string]mfa.StatusReader, error) {
 	httpc := &http.Client{Timeout: cfg.SMS.Timeout}
 	chain := &sms.Chain{Logger: logger}
+	readers := map[string]mfa.StatusReader{}
 	for _, name := range cfg.SMS.Providers {
 		var s sms.Sender
 		var err error
@@ -27,27 +32,43 @@ func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.C
 		case config.ProviderFile:
 			s = &sms.File{Path: cfg.SMS.File}
 		case config.ProviderXoxzo:
-			s, err = xoxzo.New(xoxzo.Config{
+			var c *xoxzo.Client
+			c, err = xoxzo.New(xoxzo.Config{
 				BaseURL: cfg.SMS.Xoxzo.APIURL, SID: cfg.SMS.Xoxzo.SID, AuthToken: cfg.SMS.Xoxzo.AuthToken,
 				Sender: cfg.SMS.Xoxzo.Sender, TemplateID: cfg.SMS.Xoxzo.TemplateID, HTTP: httpc, Logger: logger,
 			})
+			if err == nil {
+				s = c
+				readers[name] = mfa.StatusReaderFunc(func(ctx context.Context, id string) (sms.DeliveryState, string, error) {
+					st, err := c.Status(ctx, id)
+					return st.State, st.Raw, err
+				})
+			}
 		case config.ProviderTwilio:
-			s, err = twilio.New(twilio.Config{
+			var c *twilio.Client
+			c, err = twilio.New(twilio.Config{
 				BaseURL: cfg.SMS.Twilio.APIURL, AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,
 				From: cfg.SMS.Twilio.From, HTTP: httpc,
 			})
+			if err == nil {
+				s = c
+				readers[name] = mfa.StatusReaderFunc(func(ctx context.Context, id string) (sms.DeliveryState, string, error) {
+					st, err := c.Status(ctx, id)
+					return st.State, st.Raw, err
+				})
+			}
 		case config.ProviderWebhook:
 			s, err = webhook.New(webhook.Config{URL: cfg.SMS.Webhook.URL, Secret: []byte(cfg.SMS.Webhook.Secret), HTTP: httpc})
 		default:
 			err = fmt.Errorf("unknown provider")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("IDP_SMS_PROVIDER %s: %w", name, err)
+			return nil, nil, fmt.Errorf("IDP_SMS_PROVIDER %s: %w", name, err)
 		}
 		chain.Senders = append(chain.Senders, sms.Named{Name: name, Sender: s})
 	}
 	if len(chain.Senders) == 0 {
-		return nil, fmt.Errorf("IDP_SMS_PROVIDER: no provider")
+		return nil, nil, fmt.Errorf("IDP_SMS_PROVIDER: no provider")
 	}
-	return chain, nil
+	return chain, readers, nil
 }

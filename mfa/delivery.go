@@ -1,0 +1,69 @@
+package mfa
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/smspin/idp/mfa/sms"
+)
+
+// StatusReader reads the delivery state of a sent message back from the
+// provider that took it (Xoxzo's GET /sms/messages/<msgid>/, Twilio's
+// message resource).
+type StatusReader interface {
+	DeliveryState(ctx context.Context, messageID string) (state sms.DeliveryState, raw string, err error)
+}
+
+// StatusReaderFunc adapts a function to StatusReader.
+type StatusReaderFunc func(ctx context.Context, messageID string) (sms.DeliveryState, string, error)
+
+// DeliveryState implements StatusReader.
+func (f StatusReaderFunc) DeliveryState(ctx context.Context, id string) (sms.DeliveryState, string, error) {
+	return f(ctx, id)
+}
+
+// Final delivery states; a row in any other state may still change.
+var finalStates = []string{string(sms.DeliveryDelivered), string(sms.DeliveryFailed), "unknown"}
+
+// RefreshDeliveries asks the providers about sends of the last maxAge that
+// have not reached a final state, and records what they say, so an
+// operator can answer "did the SMS arrive?". It checks at most limit rows
+// a call and returns how many changed.
+func (s *Service) RefreshDeliveries(ctx context.Context, readers map[string]StatusReader, maxAge time.Duration, limit int) (int, error) {
+	if len(readers) == 0 {
+		return 0, nil
+	}
+	providers := make([]string, 0, len(readers))
+	for p := range readers {
+		providers = append(providers, p)
+	}
+	var rows []Delivery
+	err := s.DB.WithContext(ctx).
+		Where("provider IN ? AND provider_message_id <> '' AND status NOT IN ? AND created_at > ?", providers, finalStates, s.now().Add(-maxAge)).
+		Order("created_at").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return 0, fmt.Errorf("mfa: pending deliveries: %w", err)
+	}
+	changed := 0
+	for _, d := range rows {
+		state, raw, err := readers[d.Provider].DeliveryState(ctx, d.ProviderMessageID)
+		if err != nil {
+			s.log().WarnContext(ctx, "read delivery status", "provider", d.Provider, "delivery", d.ID, "err", err)
+			continue
+		}
+		if string(state) == d.Status {
+			continue
+		}
+		upd := map[string]any{"status": string(state), "updated_at": s.now()}
+		if state == sms.DeliveryFailed {
+			upd["error"] = "provider reports " + raw
+			s.log().WarnContext(ctx, "sms not delivered", "provider", d.Provider, "challenge", d.ChallengeID, "provider_status", raw)
+		}
+		if err := s.DB.WithContext(ctx).Model(&Delivery{}).Where("id = ?", d.ID).Updates(upd).Error; err != nil {
+			return changed, fmt.Errorf("mfa: record delivery status: %w", err)
+		}
+		changed++
+	}
+	return changed, nil
+}
