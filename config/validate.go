@@ -75,7 +75,7 @@ func (c Config) Validate() error {
 	if c.Admin.Listen != "" {
 		if msg := checkHostPort(c.Admin.Listen); msg != "" {
 			p.add("IDP_ADMIN_LISTEN", "%s", msg)
-		} else if c.Admin.Listen == c.Listen {
+		} else if c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			p.add("IDP_ADMIN_LISTEN", "%q is also IDP_LISTEN; use another port, or empty to turn the admin listener off", c.Admin.Listen)
 		}
 	}

@@ -184,6 +184,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, password.ErrMismatch) {
 			s.log.InfoContext(ctx, "login failed", "flow_id", f.ID, "reason", "bad credentials")
+			s.stats.add("password_failed")
 			s.renderLogin(w, r, f, username, ui.MsgInvalidCredentials, http.StatusUnauthorized)
 			return
 		}
@@ -607,6 +608,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, a
 		return
 	}
 	s.log.InfoContext(ctx, "login completed", "flow_id", f.ID, "client_id", f.ClientID)
+	s.stats.add("login_completed")
 	s.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

@@ -115,6 +115,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrTemporarilyUnavailable)
 		return
 	}
+	s.stats.add("authorize_accepted")
 	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
 }
 
@@ -145,6 +146,7 @@ func checkPKCE(ar fosite.AuthorizeRequester) error {
 func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	ctx := r.Context()
 	rfc := fosite.ErrorToRFC6749Error(err)
+	s.stats.add("authorize_refused")
 	s.log.InfoContext(ctx, "authorize request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 	if ar != nil && ar.IsRedirectURIValid() {
 		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
@@ -194,11 +196,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.accessError(w, r, ar, err)
 		return
 	}
+	s.stats.add("token_issued." + strings.Join(ar.GetGrantTypes(), "+"))
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
 func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	s.stats.add("token_refused." + rfc.ErrorField)
 	level := slogLevelFor(rfc.CodeField)
 	s.log.Log(r.Context(), level, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 	s.oauth.WriteAccessError(r.Context(), w, ar, err)

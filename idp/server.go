@@ -63,6 +63,7 @@ type Server struct {
 	csrfKey   []byte
 	secure    bool   // cookies get Secure (issuer is https)
 	discovery []byte // the discovery document, built once
+	stats     counters
 }
 
 // New composes fosite with only the flows we serve: authorization code

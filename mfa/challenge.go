@@ -98,6 +98,8 @@ type Service struct {
 	Limits Limits
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	stats stats
 }
 
 func (s *Service) now() time.Time {
@@ -129,7 +131,8 @@ type StartRequest struct {
 // Start makes a challenge for a login, supersedes any older one of the
 // same login, and sends the code. The challenge is returned even when the
 // send failed (with the error), so the page can offer a resend.
-func (s *Service) Start(ctx context.Context, r StartRequest) (*Challenge, error) {
+func (s *Service) Start(ctx context.Context, r StartRequest) (_ *Challenge, err error) {
+	defer func() { s.observe("start", err) }()
 	now := s.now()
 	c := &Challenge{
 		ID: newID(), FlowID: r.FlowID, UserID: r.UserID, Phone: r.Phone,
@@ -137,7 +140,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*Challenge, error)
 	}
 	code := s.newCode()
 	c.CodeHash = s.hash(c.ID, code)
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Model(&Challenge{}).Where("flow_id = ? AND superseded = ?", r.FlowID, false).
 			Update("superseded", true).Error; err != nil {
 			return err
@@ -183,11 +186,12 @@ func (s *Service) ResendsLeft(c *Challenge) int { return max(s.Policy.MaxResends
 // Resend replaces the code of a live challenge with a new one and sends
 // it. The old code stops working at once. Refused within the cooldown
 // (ErrResendTooSoon) and after MaxResends (ErrResendLimit).
-func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) (*Challenge, error) {
+func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) (_ *Challenge, err error) {
+	defer func() { s.observe("resend", err) }()
 	now := s.now()
 	code := s.newCode()
 	var claimed bool
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Challenge{}).
 			Where("id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND resends < ? AND last_sent_at <= ?",
 				id, false, s.Policy.MaxResends, now.Add(-s.Policy.ResendCooldown)).
@@ -252,13 +256,14 @@ func (s *Service) why(c *Challenge, now time.Time, resend bool) error {
 // Verify checks a code. On success the challenge is consumed and returned.
 // A wrong code returns ErrCodeMismatch with the challenge (for the
 // attempts left); the fifth wrong code returns ErrTooManyAttempts.
-func (s *Service) Verify(ctx context.Context, id, code string) (*Challenge, error) {
+func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, err error) {
+	defer func() { s.observe("verify", err) }()
 	now := s.now()
 	db := s.DB.WithContext(ctx)
 	// Count the attempt first, in one conditional statement: a guess that
 	// is not counted is never compared.
 	var counted []Challenge
-	err := db.Raw(`UPDATE sms_challenges SET attempts = attempts + 1
+	err = db.Raw(`UPDATE sms_challenges SET attempts = attempts + 1
 		WHERE id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND expires_at > ?
 		RETURNING id, code_hash, attempts, max_attempts`, id, false, now).Scan(&counted).Error
 	if err != nil {

@@ -304,8 +304,8 @@ func TestStartStoresOnlyAKeyedHashAndSendsOnce(t *testing.T) {
 		}
 
 		// Keyed: a service with another secret cannot use the stored hash.
-		other := *e.svc
-		other.Secret = []byte("some other secret")
+		other := mfa.Service{DB: e.svc.DB, Sender: e.svc.Sender, Policy: e.svc.Policy, Text: e.svc.Text, Now: e.svc.Now,
+			Secret: []byte("some other secret")}
 		if _, err := other.Verify(t.Context(), c.ID, code); !errors.Is(err, mfa.ErrCodeMismatch) {
 			t.Errorf("Verify under another secret: %v, want ErrCodeMismatch", err)
 		}

@@ -67,3 +67,35 @@ func (s *Service) RefreshDeliveries(ctx context.Context, readers map[string]Stat
 	}
 	return changed, nil
 }
+
+// DeliveryView is one send as an operator sees it: the number masked.
+type DeliveryView struct {
+	ChallengeID       string    `json:"challenge_id"`
+	To                string    `json:"to"`
+	Provider          string    `json:"provider"`
+	ProviderMessageID string    `json:"provider_message_id,omitempty"`
+	Status            string    `json:"status"`
+	Error             string    `json:"error,omitempty"`
+	At                time.Time `json:"at"`
+	Updated           time.Time `json:"updated_at"`
+}
+
+// RecentDeliveries lists the newest sends, newest first.
+func (s *Service) RecentDeliveries(ctx context.Context, limit int) ([]DeliveryView, error) {
+	var rows []struct {
+		Delivery
+		Phone string
+	}
+	err := s.DB.WithContext(ctx).Table("sms_deliveries AS d").
+		Select("d.*, c.phone").Joins("LEFT JOIN sms_challenges AS c ON c.id = d.challenge_id").
+		Order("d.created_at DESC").Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("mfa: recent deliveries: %w", err)
+	}
+	out := make([]DeliveryView, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, DeliveryView{ChallengeID: r.ChallengeID, To: sms.MaskNumber(r.Phone), Provider: r.Provider,
+			ProviderMessageID: r.ProviderMessageID, Status: r.Status, Error: r.Error, At: r.CreatedAt, Updated: r.UpdatedAt})
+	}
+	return out, nil
+}

@@ -109,8 +109,8 @@ func TestSendLimits(t *testing.T) {
 					s.Close()
 				}
 			})
-			other := *e.svc
-			other.DB = db2
+			other := mfa.Service{DB: db2, Sender: e.svc.Sender, Policy: e.svc.Policy, Secret: e.svc.Secret, Text: e.svc.Text,
+				Limits: e.svc.Limits, Now: e.svc.Now}
 			svcs := []*mfa.Service{e.svc, &other}
 			ok, limited := 0, 0
 			for i := range 6 {

@@ -183,6 +183,8 @@ func TestServeNeedsSecretOutsideDev(t *testing.T) {
 // and that it stops cleanly when told to.
 func TestServeDev(t *testing.T) {
 	newCLI(t)
+	t.Setenv("IDP_ADMIN_LISTEN", "127.0.0.1:0")
+	t.Setenv("IDP_ADMIN_TOKEN", "admin-token-0123456789")
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	var stdout bytes.Buffer
@@ -191,12 +193,18 @@ func TestServeDev(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--dev", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stdout, pw)
 		pw.Close()
 	}()
-	addr := ""
+	addr, adminAddr := "", ""
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`listen=(\S+)`)
 	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "serving") {
+		m := re.FindStringSubmatch(sc.Text())
+		switch {
+		case m != nil && strings.Contains(sc.Text(), "admin listener"):
+			adminAddr = m[1]
+		case m != nil && strings.Contains(sc.Text(), "serving"):
 			addr = m[1]
+		}
+		if addr != "" {
 			break
 		}
 	}
@@ -215,6 +223,25 @@ func TestServeDev(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
+	}
+	// The admin listener: metrics for anyone who reaches it, the API only
+	// with the token.
+	resp, err := client.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "# TYPE idp_sms_challenges_total counter") {
+		t.Errorf("/metrics:\n%s", body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/admin/v1/sms/deliveries", nil)
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("admin API without the token: %v %v, want 401", resp.StatusCode, err)
+	}
+	req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("admin API with the token: %v %v, want 200", resp.StatusCode, err)
 	}
 	cancel()
 	select {

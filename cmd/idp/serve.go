@@ -24,6 +24,7 @@ import (
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/ui"
 )
 
@@ -92,6 +93,7 @@ type app struct {
 	passwords *password.Hasher
 	mfa       *mfa.Service
 	readers   map[string]mfa.StatusReader
+	chain     *sms.Chain
 }
 
 // deriveKey gives each use of IDP_SECRET its own key (HKDF, RFC 5869).
@@ -152,7 +154,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers}, nil
+	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers, chain: sender}, nil
 }
 
 // serve runs the listener until ctx ends, then drains in-flight requests.
@@ -174,8 +176,24 @@ func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger)
 	defer stopBG()
 	go a.maintain(bg, cfg, logger)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	var admin *http.Server
+	if cfg.Admin.Listen != "" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("listen on %s (IDP_ADMIN_LISTEN): %w", cfg.Admin.Listen, err)
+		}
+		admin = &http.Server{Handler: a.adminHandler(cfg.Admin.Token), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+		go func() {
+			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin listener: %w", err)
+			}
+		}()
+		logger.Info("admin listener", "listen", aln.Addr().String(), "api", cfg.Admin.Token != "")
+	}
 	logger.Info("serving", "issuer", cfg.Issuer, "listen", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -185,6 +203,9 @@ func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger)
 	logger.Info("shutting down: finishing in-flight requests")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if admin != nil {
+		admin.Shutdown(shutCtx)
+	}
 	if err := hs.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -1,0 +1,55 @@
+package mfa
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// stats counts what challenges do, for metrics. Sends set against
+// verifications is the signal of SMS pumping: bots trigger sends that no
+// one ever answers.
+type stats struct {
+	m sync.Map // event -> *atomic.Int64
+}
+
+func (st *stats) add(event string) {
+	v, _ := st.m.LoadOrStore(event, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// Counters returns how often each event happened since start: sent,
+// resent, verified, wrong_code, exhausted, expired, rate_limited,
+// send_failed, send_unknown.
+func (s *Service) Counters() map[string]int64 {
+	out := map[string]int64{}
+	s.stats.m.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// observe counts the outcome of a Start, Resend or Verify.
+func (s *Service) observe(op string, err error) {
+	switch {
+	case err == nil && op == "verify":
+		s.stats.add("verified")
+	case err == nil && op == "start":
+		s.stats.add("sent")
+	case err == nil && op == "resend":
+		s.stats.add("resent")
+	case errors.Is(err, ErrRateLimited):
+		s.stats.add("rate_limited")
+	case errors.Is(err, ErrSendUnknown):
+		s.stats.add("send_unknown")
+	case errors.Is(err, ErrSendFailed), errors.Is(err, ErrPermanentFailure):
+		s.stats.add("send_failed")
+	case errors.Is(err, ErrCodeMismatch):
+		s.stats.add("wrong_code")
+	case errors.Is(err, ErrTooManyAttempts):
+		s.stats.add("exhausted")
+	case errors.Is(err, ErrExpired):
+		s.stats.add("expired")
+	}
+}
