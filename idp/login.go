@@ -78,6 +78,11 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request, f *store.Flow) {
 		}
 	case store.FlowMFAOK:
 		path = "/login/consent"
+		if f.Purpose == store.PurposePhoneChange {
+			path = "/account/phone/new"
+		}
+	case store.FlowNewPhone:
+		path = "/account/phone/verify"
 	default:
 		s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound)
 		return
@@ -200,6 +205,10 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	phone, err := s.store.PhoneOf(ctx, user.ID)
 	if err != nil {
 		s.stepFailed(w, r, f, err)
+		return
+	}
+	if phone == nil && f.Purpose == store.PurposePhoneChange {
+		s.errorPage(w, r, http.StatusConflict, ui.MsgNoPhone)
 		return
 	}
 	if phone == nil {
@@ -369,6 +378,15 @@ func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
 
 // --- PIN -------------------------------------------------------------------
 
+// pinPath is where a flow's PIN form posts: the login's PIN, or the new
+// number's PIN in a phone change.
+func pinPath(f *store.Flow) string {
+	if f.State == store.FlowNewPhone {
+		return "/account/phone/verify"
+	}
+	return "/login/pin"
+}
+
 func (s *Server) handlePINPage(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.loadFlow(w, r)
 	if !ok {
@@ -411,8 +429,8 @@ func (s *Server) renderPINPage(w http.ResponseWriter, r *http.Request, f *store.
 	common.WaitMinutes = minutes
 	s.opt.UI.Render(w, status, ui.PINPage{
 		Common:          common,
-		Action:          stepURL("/login/pin", f.ID),
-		ResendAction:    stepURL("/login/pin/resend", f.ID),
+		Action:          stepURL(pinPath(f), f.ID),
+		ResendAction:    stepURL(pinPath(f)+"/resend", f.ID),
 		MaskedPhone:     mfa.Masked(c.Phone),
 		CodeLength:      s.opt.MFA.Policy.CodeLength,
 		ResendInSeconds: int((s.opt.MFA.ResendIn(c) + time.Second - 1) / time.Second),
@@ -438,17 +456,7 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		err = mfa.ErrNotFound // a challenge of another login never counts
 	}
 	if err != nil {
-		msg := messageFor(err)
-		switch msg {
-		case ui.MsgPINInvalid, ui.MsgPINExpired:
-			s.log.InfoContext(ctx, "pin rejected", "flow_id", f.ID, "reason", err.Error())
-			s.renderPIN(w, r, f, http.StatusUnauthorized, msg, "")
-		case ui.MsgTooManyAttempts:
-			s.log.WarnContext(ctx, "pin attempts exhausted", "flow_id", f.ID)
-			s.errorPage(w, r, http.StatusUnauthorized, msg)
-		default:
-			s.stepFailed(w, r, f, err)
-		}
+		s.pinRejected(w, r, f, err)
 		return
 	}
 	// The number is proven: enrol or verify it.
@@ -464,7 +472,24 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "second factor verified", "flow_id", f.ID)
-	http.Redirect(w, r, stepURL("/login/consent", f.ID), http.StatusSeeOther)
+	f.State = store.FlowMFAOK
+	s.next(w, r, f)
+}
+
+// pinRejected answers a PIN that did not verify.
+func (s *Server) pinRejected(w http.ResponseWriter, r *http.Request, f *store.Flow, err error) {
+	ctx := r.Context()
+	msg := messageFor(err)
+	switch msg {
+	case ui.MsgPINInvalid, ui.MsgPINExpired:
+		s.log.InfoContext(ctx, "pin rejected", "flow_id", f.ID, "reason", err.Error())
+		s.renderPIN(w, r, f, http.StatusUnauthorized, msg, "")
+	case ui.MsgTooManyAttempts:
+		s.log.WarnContext(ctx, "pin attempts exhausted", "flow_id", f.ID)
+		s.errorPage(w, r, http.StatusUnauthorized, msg)
+	default:
+		s.stepFailed(w, r, f, err)
+	}
 }
 
 func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
@@ -476,6 +501,12 @@ func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
 		s.next(w, r, f)
 		return
 	}
+	s.resend(w, r, f, stepURL("/login/pin", f.ID))
+}
+
+// resend sends a new code for the flow's challenge and returns to its PIN
+// page at back.
+func (s *Server) resend(w http.ResponseWriter, r *http.Request, f *store.Flow, back string) {
 	_, err := s.opt.MFA.Resend(r.Context(), *f.ChallengeID, s.lang(r, f), s.clientIP(r))
 	var limited *mfa.RateLimitError
 	if errors.As(err, &limited) {
@@ -496,7 +527,7 @@ func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
 		s.renderPIN(w, r, f, status, msg, "")
 		return
 	}
-	http.Redirect(w, r, stepURL("/login/pin", f.ID)+"&sent=again", http.StatusSeeOther)
+	http.Redirect(w, r, back+"&sent=again", http.StatusSeeOther)
 }
 
 // --- consent and the authorize response --------------------------------------
@@ -506,7 +537,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if f.State != store.FlowMFAOK {
+	if f.State != store.FlowMFAOK || f.Purpose != store.PurposeLogin {
 		s.next(w, r, f)
 		return
 	}
@@ -543,7 +574,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if f.State != store.FlowMFAOK {
+	if f.State != store.FlowMFAOK || f.Purpose != store.PurposeLogin {
 		s.next(w, r, f)
 		return
 	}
@@ -564,6 +595,10 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 // flow yields at most one response and never one without the PIN.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, allow bool) {
 	ctx := r.Context()
+	if f.Purpose != store.PurposeLogin {
+		s.stepFailed(w, r, f, errors.New("finish: not a login flow"))
+		return
+	}
 	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowMFAOK, store.FlowDone, nil); err != nil {
 		s.stepFailed(w, r, f, err)
 		return

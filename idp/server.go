@@ -43,6 +43,7 @@ type Options struct {
 	AccessTokenTTL, RefreshTokenTTL, IDTokenTTL, AuthCodeTTL, LoginFlowTTL time.Duration
 	SigningAlg                                                             string
 	DefaultLocale                                                          string
+	ProductName                                                            string // named in notices sent by SMS
 
 	// TrustedProxies may set X-Forwarded-For (see clientIP).
 	TrustedProxies []netip.Prefix
@@ -188,6 +189,12 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("POST /login/phone", s.handlePhoneSubmit)
 	forms("GET /login/consent", s.handleConsentPage)
 	forms("POST /login/consent", s.handleConsentSubmit)
+	forms("GET /account/phone", s.handlePhoneChangeStart)
+	forms("GET /account/phone/new", s.handleNewPhonePage)
+	forms("POST /account/phone/new", s.handleNewPhoneSubmit)
+	forms("GET /account/phone/verify", s.handleNewPhonePINPage)
+	forms("POST /account/phone/verify", s.handleNewPhonePINSubmit)
+	forms("POST /account/phone/verify/resend", s.handleNewPhoneResend)
 
 	mux.Handle("GET /static/", s.opt.UI.StaticHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -99,3 +99,28 @@ func (s *Service) RecentDeliveries(ctx context.Context, limit int) ([]DeliveryVi
 	}
 	return out, nil
 }
+
+// Notify sends a message that carries no code (such as the notice to an
+// old number after a phone change) and records its delivery under ref.
+// It does not count against the send limits: it follows an action the
+// user proved with a PIN.
+func (s *Service) Notify(ctx context.Context, ref, to, body, locale string) error {
+	msg := sms.Message{To: to, Body: body, Locale: locale, Ref: ref}
+	rcpt, err := s.Sender.Send(ctx, msg)
+	now := s.now()
+	d := Delivery{ID: newID(), ChallengeID: ref, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}
+	if rcpt.Status != "" {
+		d.Status = rcpt.Status
+	}
+	if err != nil {
+		d.Status, d.Error = "failed", err.Error()
+		s.log().ErrorContext(ctx, "notice SMS not sent", "ref", ref, "msg", msg, "err", err)
+	}
+	if d.Provider == "" {
+		d.Provider = "unknown"
+	}
+	if rerr := s.DB.WithContext(ctx).Create(&d).Error; rerr != nil {
+		s.log().ErrorContext(ctx, "record notice delivery", "ref", ref, "err", rerr)
+	}
+	return err
+}

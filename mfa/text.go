@@ -29,3 +29,12 @@ func Messages(product, host string, ttl time.Duration) Text {
 		}
 	}
 }
+
+// PhoneChanged is the text sent to a user's old number when it was
+// replaced: if they did not do it, they learn at once.
+func PhoneChanged(product, locale, newMasked string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントの電話番号が %s に変更されました。心当たりがない場合はサポートにご連絡ください。", product, newMasked)
+	}
+	return fmt.Sprintf("%s: the phone number of your account was changed to %s. If this was not you, contact support.", product, newMasked)
+}

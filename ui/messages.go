@@ -63,6 +63,11 @@ const (
 	MsgPhoneInvalid MsgID = "phone.invalid"
 	// MsgPhoneCountryNotAllowed: the number's country is not on the allow list.
 	MsgPhoneCountryNotAllowed MsgID = "phone.country_not_allowed"
+	// MsgPhoneChanged: the account's number was replaced; {0} is the new
+	// number, masked. Shown on a [NoticePage].
+	MsgPhoneChanged MsgID = "phone.changed"
+	// MsgPhoneSame: the new number is the one already registered.
+	MsgPhoneSame MsgID = "phone.same"
 	// MsgNoPhone: the account has no phone and enrolment is not possible here.
 	MsgNoPhone MsgID = "phone.missing"
 )
@@ -132,6 +137,8 @@ var messages = map[MsgID]msgInfo{
 	MsgPhoneInvalid:           {kind: kindField},
 	MsgPhoneCountryNotAllowed: {kind: kindField},
 	MsgNoPhone:                {kind: kindPage},
+	MsgPhoneChanged:           {kind: kindPage, args: 1},
+	MsgPhoneSame:              {kind: kindField},
 	MsgRateLimited:            {kind: kindPage},
 	MsgFlowExpired:            {kind: kindPage},
 	MsgFlowNotFound:           {kind: kindPage},

@@ -123,6 +123,16 @@ type LoggedOutPage struct {
 
 func (LoggedOutPage) templateName() string { return "loggedout" }
 
+// NoticePage says that something the user asked for is done, from the
+// catalogue entry of Msg (title, text with Arg as {0}, next step).
+type NoticePage struct {
+	Common
+	Msg MsgID
+	Arg string
+}
+
+func (NoticePage) templateName() string { return "notice" }
+
 // pageTemplates lists every page template; New fails if one is missing.
 var pageTemplates = []string{
 	LoginPage{}.templateName(),
@@ -132,4 +142,5 @@ var pageTemplates = []string{
 	ErrorPage{}.templateName(),
 	LogoutPage{}.templateName(),
 	LoggedOutPage{}.templateName(),
+	NoticePage{}.templateName(),
 }

@@ -16,11 +16,21 @@ const (
 	FlowPasswordOK FlowState = "password_ok" // password checked; waiting for the PIN (or a phone to enrol)
 	FlowMFAOK      FlowState = "mfa_ok"      // PIN checked; consent, then the code
 	FlowDone       FlowState = "done"        // the authorize response was issued
+
+	// FlowNewPhone: a phone change whose new number got a PIN, waiting for it.
+	FlowNewPhone FlowState = "new_phone"
+)
+
+// Flow purposes.
+const (
+	PurposeLogin       = "login"        // answers an RP's authorize request
+	PurposePhoneChange = "phone_change" // the account's own phone change; no client
 )
 
 // Flow is one login in progress.
 type Flow struct {
 	ID           string `gorm:"primaryKey"`
+	Purpose      string // PurposeLogin or PurposePhoneChange
 	ClientID     string
 	RequestQuery string // the authorize request's parameters, URL-encoded
 	BrowserHash  string // SHA-256 of the browser cookie that began it
@@ -50,6 +60,9 @@ func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
 		f.ID = NewID()
 	}
 	f.State = FlowNew
+	if f.Purpose == "" {
+		f.Purpose = PurposeLogin
+	}
 	f.CreatedAt, f.UpdatedAt = now, now
 	f.RequestedAt, f.ExpiresAt = f.RequestedAt.UTC(), f.ExpiresAt.UTC()
 	if f.AuthTime != nil {

@@ -125,3 +125,19 @@ func (s *Store) ConfirmPhone(ctx context.Context, userID, number string) error {
 			Updates(map[string]any{"verified_at": now, "updated_at": now}).Error
 	})
 }
+
+// ReplacePhone changes a user's number from old to new, verified, in one
+// conditional update: it fails with ErrFlowMoved when the number is no
+// longer old (changed meanwhile by another request).
+func (s *Store) ReplacePhone(ctx context.Context, userID, old, new string) error {
+	now := s.Now()
+	res := s.conn(ctx).Model(&Phone{}).Where("user_id = ? AND number = ?", userID, old).
+		Updates(map[string]any{"number": new, "verified_at": now, "updated_at": now})
+	if res.Error != nil {
+		return fmt.Errorf("store: replace phone: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("store: replace phone: %w", ErrFlowMoved)
+	}
+	return nil
+}
