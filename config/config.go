@@ -124,7 +124,7 @@ type Password struct {
 // SMS chooses and configures the providers that carry the PIN.
 type SMS struct {
 	// Providers are tried in order when one fails.
-	Providers []string `env:"IDP_SMS_PROVIDER" help:"comma list of SMS providers, tried in order: console, file, xoxzo, twilio, webhook"`
+	Providers []string `env:"IDP_SMS_PROVIDER" help:"comma list of SMS providers, tried in order: console, file, xoxzo, twilio, webhook; or one of twilio-verify, xoxzo-otp alone"`
 	// File is the outbox of the file provider.
 	File    string        `env:"IDP_SMS_FILE" help:"outbox path for the file provider (one JSON object a line)"`
 	Timeout time.Duration `env:"IDP_SMS_TIMEOUT" min:"1s" max:"60s" help:"time limit of one send to a provider"`
@@ -163,6 +163,9 @@ type Xoxzo struct {
 	Sender     string `env:"IDP_XOXZO_SENDER" help:"Xoxzo sender id: up to 10 letters and digits, or up to 15 digits"`
 	APIURL     string `env:"IDP_XOXZO_API_URL" help:"Xoxzo API base URL"`
 	TemplateID string `env:"IDP_XOXZO_TEMPLATE_ID" help:"approved Xoxzo SMS template id to send through instead of free text"`
+	// OTPWebsite is the website registered with Xoxzo's OTP API, for the
+	// xoxzo-otp provider.
+	OTPWebsite string `env:"IDP_XOXZO_OTP_WEBSITE" help:"website registered with the Xoxzo OTP API (e.g. https://login.example.com), for the xoxzo-otp provider"`
 }
 
 // Twilio is the Twilio Programmable Messaging API.
@@ -171,6 +174,9 @@ type Twilio struct {
 	AuthToken  string `env:"TWILIO_AUTH_TOKEN" secret:"true" help:"Twilio auth token"`
 	From       string `env:"IDP_TWILIO_FROM" help:"Twilio sender: a Twilio number or alphanumeric sender id"`
 	APIURL     string `env:"IDP_TWILIO_API_URL" help:"Twilio API base URL"`
+	// VerifyServiceSID is the Verify v2 service of the twilio-verify provider.
+	VerifyServiceSID string `env:"IDP_TWILIO_VERIFY_SERVICE_SID" help:"Twilio Verify service SID (VA followed by 32 hex digits), for the twilio-verify provider"`
+	VerifyAPIURL     string `env:"IDP_TWILIO_VERIFY_API_URL" help:"Twilio Verify API base URL"`
 }
 
 // Webhook posts each message to an HTTP endpoint of the operator's.
@@ -224,7 +230,7 @@ func Default() Config {
 			DefaultRegion: "JP",
 			Limits:        SMSLimits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100, GlobalHour: 1000, GlobalDay: 10000},
 			Xoxzo:         Xoxzo{APIURL: "https://api.xoxzo.com"},
-			Twilio:        Twilio{APIURL: "https://api.twilio.com"},
+			Twilio:        Twilio{APIURL: "https://api.twilio.com", VerifyAPIURL: "https://verify.twilio.com"},
 		},
 		PIN: PIN{
 			Length:         6,

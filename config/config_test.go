@@ -663,6 +663,16 @@ func TestValidateProviders(t *testing.T) {
 		{"webhook", []string{"webhook"}, func(c *Config) {
 			c.SMS.Webhook = Webhook{URL: "http://hook.internal:9000/sms", Secret: testSecret}
 		}, nil},
+		{"twilio-verify bare", []string{"twilio-verify"}, nil,
+			[]string{"IDP_TWILIO_VERIFY_SERVICE_SID", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"}},
+		{"twilio-verify", []string{"twilio-verify"}, func(c *Config) {
+			c.SMS.Twilio = Twilio{AccountSID: "AC" + strings.Repeat("0f", 16), AuthToken: "tok",
+				VerifyServiceSID: "VA" + strings.Repeat("0f", 16), VerifyAPIURL: "https://verify.twilio.com", APIURL: "https://api.twilio.com"}
+		}, nil},
+		{"xoxzo-otp bare", []string{"xoxzo-otp"}, nil, []string{"IDP_XOXZO_OTP_WEBSITE", "XOXZO_API_AUTH_TOKEN", "XOXZO_API_SID"}},
+		{"verify provider with another", []string{"xoxzo-otp", "console"}, func(c *Config) {
+			c.SMS.Xoxzo = Xoxzo{SID: "sid", AuthToken: "tok", OTPWebsite: "https://login.example.com", APIURL: "https://api.xoxzo.com"}
+		}, []string{"IDP_SMS_PROVIDER"}},
 		{"chain needs each", []string{"xoxzo", "file"}, func(c *Config) { c.SMS.File = "outbox.jsonl" },
 			[]string{"IDP_XOXZO_SENDER", "XOXZO_API_AUTH_TOKEN", "XOXZO_API_SID"}},
 	}

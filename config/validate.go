@@ -22,11 +22,15 @@ const (
 	ProviderXoxzo   = "xoxzo"
 	ProviderTwilio  = "twilio"
 	ProviderWebhook = "webhook"
+	// Providers that make and check the code themselves; either is the
+	// only provider listed.
+	ProviderTwilioVerify = "twilio-verify"
+	ProviderXoxzoOTP     = "xoxzo-otp"
 )
 
 // SMSProviders lists every provider name IDP_SMS_PROVIDER accepts.
 func SMSProviders() []string {
-	return []string{ProviderConsole, ProviderFile, ProviderXoxzo, ProviderTwilio, ProviderWebhook}
+	return []string{ProviderConsole, ProviderFile, ProviderXoxzo, ProviderTwilio, ProviderWebhook, ProviderTwilioVerify, ProviderXoxzoOTP}
 }
 
 const (
@@ -40,6 +44,7 @@ var (
 	countryRE   = regexp.MustCompile(`^[A-Z]{2}$`)
 	digitsRE    = regexp.MustCompile(`^[0-9]+$`)
 	twilioSIDRE = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	verifySIDRE = regexp.MustCompile(`^VA[0-9a-fA-F]{32}$`)
 	alnumRE     = regexp.MustCompile(`^[A-Za-z0-9]{1,10}$`)
 	numSenderRE = regexp.MustCompile(`^[0-9]{1,15}$`)
 )
@@ -173,6 +178,31 @@ func (c Config) validateSMS(p *problems) {
 	}
 
 	need(ProviderFile, "IDP_SMS_FILE", s.File)
+
+	for _, v := range []string{ProviderTwilioVerify, ProviderXoxzoOTP} {
+		if listed[v] && len(s.Providers) > 1 {
+			p.add("IDP_SMS_PROVIDER", "%s makes and checks the code itself, so it must be the only provider listed", v)
+		}
+	}
+	need(ProviderTwilioVerify, "TWILIO_ACCOUNT_SID", s.Twilio.AccountSID)
+	need(ProviderTwilioVerify, "TWILIO_AUTH_TOKEN", s.Twilio.AuthToken)
+	need(ProviderTwilioVerify, "IDP_TWILIO_VERIFY_SERVICE_SID", s.Twilio.VerifyServiceSID)
+	if v := s.Twilio.VerifyServiceSID; v != "" && !verifySIDRE.MatchString(v) {
+		p.add("IDP_TWILIO_VERIFY_SERVICE_SID", "%q is not VA followed by 32 hex digits", v)
+	}
+	need(ProviderXoxzoOTP, "XOXZO_API_SID", s.Xoxzo.SID)
+	need(ProviderXoxzoOTP, "XOXZO_API_AUTH_TOKEN", s.Xoxzo.AuthToken)
+	need(ProviderXoxzoOTP, "IDP_XOXZO_OTP_WEBSITE", s.Xoxzo.OTPWebsite)
+	if w := s.Xoxzo.OTPWebsite; w != "" {
+		if msg := checkURL(w, false); msg != "" {
+			p.add("IDP_XOXZO_OTP_WEBSITE", "%s", msg)
+		}
+	}
+	if u := s.Twilio.VerifyAPIURL; u != "" || listed[ProviderTwilioVerify] {
+		if msg := checkURL(u, false); msg != "" {
+			p.add("IDP_TWILIO_VERIFY_API_URL", "%s", msg)
+		}
+	}
 
 	x := s.Xoxzo
 	need(ProviderXoxzo, "XOXZO_API_SID", x.SID)

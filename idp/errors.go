@@ -33,6 +33,8 @@ func messageFor(err error) ui.MsgID {
 		return ui.MsgPhoneInvalid
 	case errors.Is(err, mfa.ErrPermanentFailure):
 		return ui.MsgPhoneInvalid
+	case errors.Is(err, mfa.ErrProviderUnavailable):
+		return ui.MsgTemporarilyUnavailable
 	case errors.Is(err, mfa.ErrSendFailed), errors.Is(err, mfa.ErrSendUnknown):
 		return ui.MsgSMSUnavailable
 	case errors.Is(err, store.ErrFlowMoved):

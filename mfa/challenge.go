@@ -17,6 +17,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/smspin/idp/mfa/otp"
 	"github.com/smspin/idp/mfa/sms"
 )
 
@@ -62,6 +63,9 @@ type Challenge struct {
 	ConsumedAt  *time.Time
 	Superseded  bool
 	CreatedAt   time.Time
+	// VerifierRef is the provider's id of the verification when a
+	// Verifier makes and checks the code; CodeHash is empty then.
+	VerifierRef string
 }
 
 func (Challenge) TableName() string { return "sms_challenges" }
@@ -93,6 +97,10 @@ type Service struct {
 	Policy Policy
 	Secret []byte // keys the code hashes
 	Text   Text
+	// Verifier, when set, makes, sends and checks the codes instead of
+	// Sender (Twilio Verify, the Xoxzo OTP API). Attempts, expiry, resend
+	// rules and send limits still apply on top of the provider's own.
+	Verifier otp.Verifier
 	// Limits cap sends per phone, user, client network and in all; the
 	// zero value sets no limit.
 	Limits Limits
@@ -140,6 +148,9 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (_ *Challenge, err 
 	}
 	code := s.newCode()
 	c.CodeHash = s.hash(c.ID, code)
+	if s.Verifier != nil {
+		code, c.CodeHash = "", ""
+	}
 	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Model(&Challenge{}).Where("flow_id = ? AND superseded = ?", r.FlowID, false).
 			Update("superseded", true).Error; err != nil {
@@ -192,15 +203,19 @@ func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) 
 	code := s.newCode()
 	var claimed bool
 	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		upd := map[string]any{
+			"code_hash":    s.hash(id, code),
+			"resends":      gorm.Expr("resends + 1"),
+			"last_sent_at": now,
+			"expires_at":   now.Add(s.Policy.TTL),
+		}
+		if s.Verifier != nil {
+			code, upd["code_hash"] = "", ""
+		}
 		res := tx.Model(&Challenge{}).
 			Where("id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND resends < ? AND last_sent_at <= ?",
 				id, false, s.Policy.MaxResends, now.Add(-s.Policy.ResendCooldown)).
-			Updates(map[string]any{
-				"code_hash":    s.hash(id, code),
-				"resends":      gorm.Expr("resends + 1"),
-				"last_sent_at": now,
-				"expires_at":   now.Add(s.Policy.TTL),
-			})
+			Updates(upd)
 		if res.Error != nil || res.RowsAffected != 1 {
 			return res.Error
 		}
@@ -265,7 +280,7 @@ func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, er
 	var counted []Challenge
 	err = db.Raw(`UPDATE sms_challenges SET attempts = attempts + 1
 		WHERE id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND expires_at > ?
-		RETURNING id, code_hash, attempts, max_attempts`, id, false, now).Scan(&counted).Error
+		RETURNING id, code_hash, attempts, max_attempts, phone, verifier_ref`, id, false, now).Scan(&counted).Error
 	if err != nil {
 		return nil, fmt.Errorf("mfa: count attempt: %w", err)
 	}
@@ -277,7 +292,19 @@ func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, er
 		return c, s.why(c, now, false)
 	}
 	got := counted[0]
-	if !hmac.Equal([]byte(s.hash(id, normalise(code))), []byte(got.CodeHash)) {
+	right := false
+	if s.Verifier != nil {
+		if right, err = s.check(ctx, &got, code); err != nil {
+			c, gerr := s.Get(ctx, id)
+			if gerr != nil {
+				return nil, gerr
+			}
+			return c, err
+		}
+	} else {
+		right = hmac.Equal([]byte(s.hash(id, normalise(code))), []byte(got.CodeHash))
+	}
+	if !right {
 		c, err := s.Get(ctx, id)
 		if err != nil {
 			return nil, err
@@ -309,8 +336,16 @@ func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, er
 
 // send hands the code to the sender and records the delivery.
 func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) error {
-	msg := sms.Message{To: c.Phone, Body: s.Text(locale, code), Code: code, Locale: locale, Ref: c.ID}
-	rcpt, err := s.Sender.Send(ctx, msg)
+	var msg sms.Message
+	var rcpt sms.Receipt
+	var err error
+	if s.Verifier != nil {
+		msg = sms.Message{To: c.Phone, Locale: locale, Ref: c.ID}
+		rcpt, err = s.startVerification(ctx, c, locale)
+	} else {
+		msg = sms.Message{To: c.Phone, Body: s.Text(locale, code), Code: code, Locale: locale, Ref: c.ID}
+		rcpt, err = s.Sender.Send(ctx, msg)
+	}
 	now := s.now()
 	d := Delivery{ID: newID(), ChallengeID: c.ID, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}
 	var sendErr error

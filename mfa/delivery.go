@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -106,6 +107,11 @@ func (s *Service) RecentDeliveries(ctx context.Context, limit int) ([]DeliveryVi
 // user proved with a PIN.
 func (s *Service) Notify(ctx context.Context, ref, to, body, locale string) error {
 	msg := sms.Message{To: to, Body: body, Locale: locale, Ref: ref}
+	if s.Sender == nil {
+		// A provider-verified setup has no channel for free text.
+		s.log().WarnContext(ctx, "notice SMS not sent: no plain SMS provider", "ref", ref, "msg", msg)
+		return errors.New("mfa: no SMS provider for notices")
+	}
 	rcpt, err := s.Sender.Send(ctx, msg)
 	now := s.now()
 	d := Delivery{ID: newID(), ChallengeID: ref, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}

@@ -122,8 +122,9 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	}
 	iss, _ := url.Parse(cfg.Issuer)
 	svc := &mfa.Service{
-		DB:     db,
-		Sender: sender,
+		DB:       db,
+		Verifier: newVerifier(cfg),
+		Sender:   senderOrNil(sender),
 		Policy: mfa.Policy{
 			CodeLength: cfg.PIN.Length, TTL: cfg.PIN.TTL, MaxAttempts: cfg.PIN.MaxAttempts,
 			ResendCooldown: cfg.PIN.ResendCooldown, MaxResends: cfg.PIN.MaxResends,
@@ -255,6 +256,15 @@ func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logg
 			}
 		}
 	}
+}
+
+// senderOrNil keeps a nil chain a nil interface (no plain-SMS provider
+// beside a provider-verified one).
+func senderOrNil(c *sms.Chain) sms.Sender {
+	if c == nil {
+		return nil
+	}
+	return c
 }
 
 // trustedProxies reads IDP_TRUSTED_PROXIES (checked by Validate): single

@@ -9,6 +9,9 @@ import (
 
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/mfa/otp"
+	"github.com/smspin/idp/mfa/otp/twilioverify"
+	"github.com/smspin/idp/mfa/otp/xoxzootp"
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/mfa/sms/twilio"
 	"github.com/smspin/idp/mfa/sms/webhook"
@@ -23,6 +26,9 @@ func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.C
 	httpc := &http.Client{Timeout: cfg.SMS.Timeout}
 	chain := &sms.Chain{Logger: logger}
 	readers := map[string]mfa.StatusReader{}
+	if newVerifier(cfg) != nil {
+		return nil, readers, nil
+	}
 	for _, name := range cfg.SMS.Providers {
 		var s sms.Sender
 		var err error
@@ -71,4 +77,30 @@ func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.C
 		return nil, nil, fmt.Errorf("IDP_SMS_PROVIDER: no provider")
 	}
 	return chain, readers, nil
+}
+
+// newVerifier returns the provider that makes and checks codes itself,
+// when IDP_SMS_PROVIDER names one (it is then the only one listed).
+func newVerifier(cfg config.Config) otp.Verifier {
+	if len(cfg.SMS.Providers) != 1 {
+		return nil
+	}
+	httpc := &http.Client{Timeout: cfg.SMS.Timeout}
+	switch cfg.SMS.Providers[0] {
+	case config.ProviderTwilioVerify:
+		c, err := twilioverify.New(twilioverify.Config{BaseURL: cfg.SMS.Twilio.VerifyAPIURL, AccountSID: cfg.SMS.Twilio.AccountSID,
+			AuthToken: cfg.SMS.Twilio.AuthToken, ServiceSID: cfg.SMS.Twilio.VerifyServiceSID, HTTP: httpc})
+		if err != nil {
+			return nil
+		}
+		return c
+	case config.ProviderXoxzoOTP:
+		c, err := xoxzootp.New(xoxzootp.Config{BaseURL: cfg.SMS.Xoxzo.APIURL, SID: cfg.SMS.Xoxzo.SID, AuthToken: cfg.SMS.Xoxzo.AuthToken,
+			Website: cfg.SMS.Xoxzo.OTPWebsite, HTTP: httpc})
+		if err != nil {
+			return nil
+		}
+		return c
+	}
+	return nil
 }
