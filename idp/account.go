@@ -104,8 +104,6 @@ func (s *Server) handleNewPhonePINPage(w http.ResponseWriter, r *http.Request) {
 	s.rememberLang(w, r)
 	var notice, errMsg ui.MsgID
 	switch r.URL.Query().Get("sent") {
-	case "1":
-		notice = ui.MsgPINSent
 	case "again":
 		notice = ui.MsgPINResent
 	case "failed":

@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"html"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -95,4 +96,43 @@ func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("X-Forwarded-For", f.value)
 	return f.next.RoundTrip(r)
+}
+
+func TestResendOverHTTP(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		c := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)
+		r := newRP(t, e, c)
+		b := e.NewBrowser()
+		p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		p = b.Fill(p, url.Values{"username": {"alice"}, "password": {user.Password}})
+		if !strings.Contains(html.UnescapeString(p.Body), "+81 •• •••• 5678") {
+			t.Errorf("the PIN page does not show the masked number")
+		}
+		resendURL := strings.Replace(p.Action(t), "/login/pin", "/login/pin/resend", 1)
+		resend := func() *idptest.Page {
+			return b.Submit(resendURL, url.Values{"csrf_token": {p.CSRF(t)}})
+		}
+		// Within the cooldown: refused, said plainly, nothing sent.
+		if q := resend(); q.Status != http.StatusTooManyRequests || !shows(q, ui.MsgResendTooSoon) || len(e.Messages()) != 1 {
+			t.Fatalf("resend at once: status %d, %d SMS; want 429 and the wait message", q.Status, len(e.Messages()))
+		}
+		first := e.LastCode(user.Phone)
+		for i := 1; i <= 3; i++ {
+			e.Advance(mfa.DefaultPolicy.ResendCooldown)
+			if q := resend(); q.URL.Path != "/login/pin" || len(e.Messages()) != i+1 {
+				t.Fatalf("resend %d after the cooldown: at %s, %d SMS", i, q.URL.Path, len(e.Messages()))
+			}
+		}
+		e.Advance(mfa.DefaultPolicy.ResendCooldown)
+		if q := resend(); q.Status != http.StatusTooManyRequests || !shows(q, ui.MsgResendLimit) || len(e.Messages()) != 4 {
+			t.Fatalf("fourth resend: status %d, %d SMS; want 429 and the limit message", q.Status, len(e.Messages()))
+		}
+		// The first code died with the first resend; the newest works.
+		if q := b.Fill(p, url.Values{"code": {first}}); q.Status != http.StatusUnauthorized {
+			t.Fatalf("the replaced code: status %d, want 401", q.Status)
+		}
+		codeFrom(t, b.Fill(p, url.Values{"code": {e.LastCode(user.Phone)}}), "state-0123456789")
+	})
 }
