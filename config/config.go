@@ -40,6 +40,8 @@ type Config struct {
 	// MFARemember is how long a browser that passed the PIN step may skip
 	// it at its next sign-in; 0 asks every time.
 	MFARemember time.Duration `env:"IDP_MFA_REMEMBER" min:"0" max:"720h" help:"how long a browser that passed the PIN step skips it (0 = always ask)"`
+	// SessionTTL is how long a browser stays signed in after a full login.
+	SessionTTL time.Duration `env:"IDP_SESSION_TTL" min:"1m" max:"2160h" help:"how long a browser stays signed in (SSO) after a full login"`
 }
 
 // Admin is the separate listener for /metrics and the admin API.
@@ -240,5 +242,6 @@ func Default() Config {
 			MaxResends:     3,
 		},
 		MFARemember: 12 * time.Hour,
+		SessionTTL:  24 * time.Hour,
 	}
 }

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -202,6 +203,14 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.State, f.UserID = store.FlowPasswordOK, &user.ID
+	s.sendPIN(w, r, f, user)
+}
+
+// sendPIN sends the PIN of a flow whose password is checked (or spared by
+// a session): to the user's number, or, for a user with none, by way of
+// the enrolment page.
+func (s *Server) sendPIN(w http.ResponseWriter, r *http.Request, f *store.Flow, user *store.User) {
+	ctx := r.Context()
 	phone, err := s.store.PhoneOf(ctx, user.ID)
 	if err != nil {
 		s.stepFailed(w, r, f, err)
@@ -463,9 +472,26 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.store.Now()
-	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowPasswordOK, store.FlowMFAOK, map[string]any{
-		"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now,
-	}); err != nil {
+	set := map[string]any{"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now}
+	if f.Purpose == store.PurposeLogin {
+		// The browser is signed in from here on: a new session after a full
+		// login, or the same one with a fresh PIN time.
+		if f.SessionID != nil {
+			if err := s.store.TouchSession(ctx, *f.SessionID, now); err != nil {
+				s.stepFailed(w, r, f, err)
+				return
+			}
+		} else {
+			sess, err := s.startSession(w, r, f, now)
+			if err != nil {
+				s.stepFailed(w, r, f, err)
+				return
+			}
+			set["session_id"] = sess.ID
+			f.SessionID = &sess.ID
+		}
+	}
+	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowPasswordOK, store.FlowMFAOK, set); err != nil {
 		s.stepFailed(w, r, f, err)
 		return
 	}
@@ -546,16 +572,12 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requested := requestedScopes(f)
-	if client.FirstParty {
-		s.finish(w, r, f, true)
-		return
-	}
-	granted, err := s.store.ConsentedScopes(ctx, *f.UserID, f.ClientID)
+	need, err := s.consentNeeded(ctx, f)
 	if err != nil {
 		s.stepFailed(w, r, f, err)
 		return
 	}
-	if covers(granted, requested) && !promptHas(f, "consent") {
+	if !need {
 		s.finish(w, r, f, true)
 		return
 	}
@@ -585,6 +607,27 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.finish(w, r, f, true)
+}
+
+// consentNeeded reports whether the user must be asked before the client
+// gets the scopes of the flow: not for a first-party client, nor when an
+// earlier grant covers them, unless the RP asked with prompt=consent.
+func (s *Server) consentNeeded(ctx context.Context, f *store.Flow) (bool, error) {
+	client, err := s.store.Client(ctx, f.ClientID)
+	if err != nil {
+		return false, err
+	}
+	if promptHas(f, "consent") {
+		return true, nil
+	}
+	if client.FirstParty {
+		return false, nil
+	}
+	granted, err := s.store.ConsentedScopes(ctx, *f.UserID, f.ClientID)
+	if err != nil {
+		return false, err
+	}
+	return !covers(granted, requestedScopes(f)), nil
 }
 
 // finish answers the RP's authorize request. It is the only place that
@@ -633,7 +676,12 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, a
 		s.stepFailed(w, r, f, err)
 		return
 	}
-	resp, err := s.oauth.NewAuthorizeResponse(ctx, ar, s.sessionFor(f, user))
+	session := s.sessionFor(f, user)
+	if err := s.addRequestedClaims(r, ar, user, session); err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	resp, err := s.oauth.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		s.log.ErrorContext(ctx, "authorize response", "flow_id", f.ID, "error", rfc.ErrorField, "debug", rfc.DebugField)
@@ -649,18 +697,51 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, a
 // claims the RP can check (OIDC Core 2, RFC 8176).
 func (s *Server) sessionFor(f *store.Flow, u *store.User) *openid.DefaultSession {
 	authTime := authTimeOf(f).Truncate(time.Second)
+	extra := map[string]any{}
+	if f.SessionID != nil {
+		extra["sid"] = *f.SessionID // ties the tokens to the session, for logout
+	}
 	return &openid.DefaultSession{
 		Claims: &jwt.IDTokenClaims{
 			Subject:                         u.ID,
 			AuthTime:                        authTime,
 			RequestedAt:                     f.RequestedAt.Truncate(time.Second),
 			AuthenticationMethodsReferences: strings.Fields(f.AMR),
-			Extra:                           map[string]any{},
+			// Only a password and a PIN complete a flow, so the class is
+			// always ours (OIDC Core 2, acr).
+			AuthenticationContextClassReference: ACRPasswordSMS,
+			Extra:                               extra,
 		},
 		Headers:  &jwt.Headers{Extra: map[string]any{}},
 		Subject:  u.ID,
 		Username: u.Username,
 	}
+}
+
+// addRequestedClaims puts into the ID token the standard claims the RP
+// asked for there with the claims parameter (OIDC Core 5.5), as far as the
+// scopes the user granted release them; the rest stays at userinfo.
+func (s *Server) addRequestedClaims(r *http.Request, ar fosite.AuthorizeRequester, u *store.User, sess *openid.DefaultSession) error {
+	raw := ar.GetRequestForm().Get("claims")
+	if raw == "" {
+		return nil
+	}
+	var req struct {
+		IDToken map[string]json.RawMessage `json:"id_token"`
+	}
+	if json.Unmarshal([]byte(raw), &req) != nil || len(req.IDToken) == 0 {
+		return nil // malformed or nothing for the ID token: ignored, as OIDC Core 5.5 allows
+	}
+	available, err := s.userClaims(r, u, ar.GetGrantedScopes())
+	if err != nil {
+		return err
+	}
+	for name := range req.IDToken {
+		if v, ok := available[name]; ok && name != "sub" {
+			sess.Claims.Extra[name] = v
+		}
+	}
+	return nil
 }
 
 func requestedScopes(f *store.Flow) []string {

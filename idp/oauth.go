@@ -29,9 +29,13 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"jwks_uri":                                      s.url("/.well-known/jwks.json"),
 		"introspection_endpoint":                        s.url("/oauth2/introspect"),
 		"revocation_endpoint":                           s.url("/oauth2/revoke"),
+		"end_session_endpoint":                          s.url("/oauth2/logout"),
 		"scopes_supported":                              supportedScopes,
 		"response_types_supported":                      []string{"code"},
-		"response_modes_supported":                      []string{"query"},
+		"response_modes_supported":                      []string{"query", "form_post"},
+		"prompt_values_supported":                       []string{"none", "login", "consent"},
+		"acr_values_supported":                          []string{ACRPasswordSMS},
+		"display_values_supported":                      []string{"page"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{s.opt.SigningAlg},
@@ -42,7 +46,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
 			"preferred_username", "phone_number", "phone_number_verified"},
 		"ui_locales_supported":                           []string{"en", "ja"},
-		"claims_parameter_supported":                     false,
+		"claims_parameter_supported":                     true,
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               true,
@@ -95,12 +99,6 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
-	// No SSO session exists yet, so a request that forbids any page cannot
-	// be satisfied (OIDC Core 3.1.2.6).
-	if ar.GetRequestForm().Get("prompt") == "none" || strings.Contains(" "+ar.GetRequestForm().Get("prompt")+" ", " none ") {
-		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("There is no session to reuse."))
-		return
-	}
 	browser := s.browserID(w, r)
 	now := s.store.Now()
 	flow := &store.Flow{
@@ -110,12 +108,63 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		RequestedAt:  ar.GetRequestedAt().UTC(),
 		ExpiresAt:    now.Add(s.opt.LoginFlowTTL),
 	}
+	// A live sign-in session may spare the password, and the PIN while it
+	// is remembered (OIDC Core 3.1.2.3). Such a flow starts further on:
+	// the session itself is the proof of the steps it skips.
+	sess := s.currentSession(r)
+	reuse := s.reuse(ctx, ar, sess)
+	remembered := reuse && s.mfaRemembered(sess) && !needsFreshPIN(ar)
+	if reuse {
+		flow.UserID, flow.SessionID = &sess.UserID, &sess.ID
+		flow.State, flow.AMR = store.FlowPasswordOK, "pwd"
+		if remembered {
+			at := sess.MFATime
+			flow.State, flow.AMR, flow.AuthTime = store.FlowMFAOK, sess.AMR, &at
+		}
+	}
+	none := promptValues(ar.GetRequestForm()).has("none")
+	if none {
+		// No page may be shown (OIDC Core 3.1.2.6).
+		if !remembered {
+			s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The user must sign in."))
+			return
+		}
+		need, err := s.consentNeeded(ctx, flow)
+		if err != nil {
+			s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrTemporarilyUnavailable)
+			return
+		}
+		if need {
+			s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("The user must consent."))
+			return
+		}
+	}
 	if err := s.store.CreateFlow(ctx, flow); err != nil {
 		s.log.ErrorContext(ctx, "create login flow", "client_id", flow.ClientID, "err", err)
 		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrTemporarilyUnavailable)
 		return
 	}
 	s.stats.add("authorize_accepted")
+	switch {
+	case remembered && none:
+		s.finish(w, r, flow, true)
+		return
+	case remembered:
+		if err := s.store.TouchSession(ctx, sess.ID, time.Time{}); err != nil {
+			s.log.WarnContext(ctx, "touch session", "err", err)
+		}
+		http.Redirect(w, r, stepURL("/login/consent", flow.ID), http.StatusSeeOther)
+		return
+	case reuse:
+		// The session spares the password; the PIN is asked again.
+		user, err := s.store.UserByID(ctx, sess.UserID)
+		if err != nil {
+			s.stepFailed(w, r, flow, err)
+			return
+		}
+		s.sendPIN(w, r, flow, user)
+		return
+	}
 	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
 }
 

@@ -41,9 +41,12 @@ type Options struct {
 	Now       func() time.Time
 
 	AccessTokenTTL, RefreshTokenTTL, IDTokenTTL, AuthCodeTTL, LoginFlowTTL time.Duration
-	SigningAlg                                                             string
-	DefaultLocale                                                          string
-	ProductName                                                            string // named in notices sent by SMS
+	// SessionTTL is how long a browser stays signed in (SSO); MFARemember
+	// how long within it a PIN spares the next one (0: always ask).
+	SessionTTL, MFARemember time.Duration
+	SigningAlg              string
+	DefaultLocale           string
+	ProductName             string // named in notices sent by SMS
 
 	// TrustedProxies may set X-Forwarded-For (see clientIP).
 	TrustedProxies []netip.Prefix
@@ -64,6 +67,7 @@ type Server struct {
 	csrfKey   []byte
 	secure    bool   // cookies get Secure (issuer is https)
 	discovery []byte // the discovery document, built once
+	signer    *keys.Signer
 	stats     counters
 }
 
@@ -146,6 +150,10 @@ func New(opt Options) (*Server, error) {
 		issuer:  iss,
 		csrfKey: derive(opt.Secret, "idp csrf v1"),
 		secure:  iss.Scheme == "https",
+		signer:  signer,
+	}
+	if s.opt.SessionTTL <= 0 {
+		s.opt.SessionTTL = 24 * time.Hour
 	}
 	if s.discovery, err = s.buildDiscovery(); err != nil {
 		return nil, err
@@ -172,6 +180,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth2/token", s.handleToken)
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
+	mux.Handle("GET /oauth2/logout", http.HandlerFunc(s.handleLogout))
+	mux.Handle("POST /oauth2/logout", http.HandlerFunc(s.handleLogout))
 	mux.HandleFunc("GET /userinfo", s.handleUserinfo)
 	mux.HandleFunc("POST /userinfo", s.handleUserinfo)
 
@@ -189,6 +199,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("POST /login/phone", s.handlePhoneSubmit)
 	forms("GET /login/consent", s.handleConsentPage)
 	forms("POST /login/consent", s.handleConsentSubmit)
+	forms("POST /oauth2/logout/confirm", s.handleLogoutConfirm)
 	forms("GET /account/phone", s.handlePhoneChangeStart)
 	forms("GET /account/phone/new", s.handleNewPhonePage)
 	forms("POST /account/phone/new", s.handleNewPhoneSubmit)

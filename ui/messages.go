@@ -66,6 +66,8 @@ const (
 	// MsgPhoneChanged: the account's number was replaced; {0} is the new
 	// number, masked. Shown on a [NoticePage].
 	MsgPhoneChanged MsgID = "phone.changed"
+	// MsgStillSignedIn: the user chose not to sign out. Shown on a [NoticePage].
+	MsgStillSignedIn MsgID = "logout.cancelled"
 	// MsgPhoneSame: the new number is the one already registered.
 	MsgPhoneSame MsgID = "phone.same"
 	// MsgNoPhone: the account has no phone and enrolment is not possible here.
@@ -139,6 +141,7 @@ var messages = map[MsgID]msgInfo{
 	MsgNoPhone:                {kind: kindPage},
 	MsgPhoneChanged:           {kind: kindPage, args: 1},
 	MsgPhoneSame:              {kind: kindField},
+	MsgStillSignedIn:          {kind: kindPage},
 	MsgRateLimited:            {kind: kindPage},
 	MsgFlowExpired:            {kind: kindPage},
 	MsgFlowNotFound:           {kind: kindPage},

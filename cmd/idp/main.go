@@ -46,6 +46,8 @@ Usage:
   idp serve [--dev] [--config FILE] [--listen ADDR] [--issuer URL] [--database-url URL]
   idp migrate [--config FILE]
   idp users create --username NAME [--phone E164] [--phone-verified] --password-stdin
+  idp users sessions --username NAME                 list a user's sign-in sessions
+  idp users sessions revoke (--id SID | --username NAME --all)
   idp clients create --id ID --redirect-uri URI [--redirect-uri URI ...] [--public]
                      [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
                      [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
@@ -68,10 +70,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "users":
-		if len(args) > 1 && args[1] == "create" {
+		switch {
+		case len(args) > 1 && args[1] == "create":
 			return cmdUsersCreate(ctx, args[2:], stdin, stdout, stderr)
+		case len(args) > 2 && args[1] == "sessions" && args[2] == "revoke":
+			return cmdSessionsRevoke(ctx, args[3:], stdout, stderr)
+		case len(args) > 1 && args[1] == "sessions":
+			return cmdSessionsList(ctx, args[2:], stdout, stderr)
 		}
-		return usageError{"users: the subcommand is create"}
+		return usageError{"users: the subcommands are create, sessions, sessions revoke"}
 	case "clients":
 		if len(args) > 1 && args[1] == "create" {
 			return cmdClientsCreate(ctx, args[2:], stdout, stderr)

@@ -148,7 +148,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
 		Store: st, Keys: km, MFA: svc, Phones: phonePolicy(cfg), Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
-		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow,
+		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
 		TrustedProxies: trustedProxies(cfg.TrustedProxies),
 	})

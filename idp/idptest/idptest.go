@@ -67,6 +67,9 @@ type Options struct {
 	Limits mfa.Limits
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// MFARemember is how long a PIN spares the next one in a session
+	// (default 12h; negative: always ask).
+	MFARemember time.Duration
 	// TLS serves over https (cookies then get Secure and the __Host- prefix).
 	TLS bool
 }
@@ -159,6 +162,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
+		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -398,3 +402,13 @@ func (b *Browser) Login(authURL string, u User) *Page {
 
 // FormatCode pads n to a code of length digits (for wrong guesses).
 func FormatCode(n, digits int) string { return fmt.Sprintf("%0*d", digits, n) }
+
+func remember(d time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return 12 * time.Hour
+	}
+	return d
+}

@@ -37,7 +37,8 @@ type Flow struct {
 	State        FlowState
 	UserID       *string
 	ChallengeID  *string
-	AMR          string // space-separated RFC 8176 values
+	SessionID    *string // the sign-in session used or made
+	AMR          string  // space-separated RFC 8176 values
 	AuthTime     *time.Time
 	RequestedAt  time.Time
 	ExpiresAt    time.Time
@@ -51,7 +52,8 @@ func (Flow) TableName() string { return "login_flows" }
 // transition expected: another request got there first.
 var ErrFlowMoved = errors.New("login flow is no longer in the expected state")
 
-// CreateFlow stores a new flow. Its times are stored in UTC, whatever zone
+// CreateFlow stores a new flow, in FlowNew unless the caller set a state
+// (a flow that starts from a live session). Its times are stored in UTC, whatever zone
 // they come in: on SQLite times are text, and the expiry test compares
 // text, which orders as time only when every value is in one zone.
 func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
@@ -59,7 +61,9 @@ func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
 	if f.ID == "" {
 		f.ID = NewID()
 	}
-	f.State = FlowNew
+	if f.State == "" {
+		f.State = FlowNew
+	}
 	if f.Purpose == "" {
 		f.Purpose = PurposeLogin
 	}

@@ -53,6 +53,7 @@ type TokenRow struct {
 	SessionData     string
 	Active          bool
 	ExpiresAt       time.Time
+	Sid             string // the sign-in session the token belongs to, if any
 }
 
 type refreshRow struct {
@@ -66,10 +67,13 @@ func (s *Store) toRow(sig string, r fosite.Requester, kind fosite.TokenType, ttl
 		return TokenRow{}, fmt.Errorf("store: encode session: %w", err)
 	}
 	exp := time.Time{}
-	subject := ""
+	subject, sid := "", ""
 	if se := r.GetSession(); se != nil {
 		exp = se.GetExpiresAt(kind)
 		subject = se.GetSubject()
+	}
+	if ds, ok := r.GetSession().(*openid.DefaultSession); ok && ds != nil && ds.Claims != nil {
+		sid, _ = ds.Claims.Extra["sid"].(string)
 	}
 	if exp.IsZero() {
 		exp = s.Now().Add(ttl)
@@ -88,6 +92,7 @@ func (s *Store) toRow(sig string, r fosite.Requester, kind fosite.TokenType, ttl
 		SessionData:     string(sess),
 		Active:          true,
 		ExpiresAt:       exp.UTC(),
+		Sid:             sid,
 	}, nil
 }
 
@@ -369,7 +374,7 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
-	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti"} {
+	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {
 			return total, fmt.Errorf("store: delete expired %s: %w", t, res.Error)

@@ -1,0 +1,169 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/smspin/idp/config"
+)
+
+// FuzzLoad feeds Load arbitrary YAML and two environment values. Load must
+// not panic, and each problem it reports must name what is wrong: a
+// setting (as an *Error with a known env name) or the config file. Secrets
+// set in the environment never appear in a message.
+func FuzzLoad(f *testing.F) {
+	f.Add("issuer: https://id.example.com/\npin_ttl: 90s\nsms_provider: [console, xoxzo]\n", uint8(0), "https://x.example", uint8(1), "0.0.0.0:8080")
+	f.Add("pin_length: six\nisuer: x\nlisten: {a: b}\n", uint8(3), "5 minutes", uint8(4), "yes")
+	f.Add("a: &x [1, 2]\nsms_allowed_countries: *x\nlisten: *x\n", uint8(200), "", uint8(201), "")
+	f.Add("- not\n- a mapping\n", uint8(7), "-1", uint8(9), "99999999999999999999")
+	f.Add("secret_file: secret\nsecret: also\n", uint8(5), "hunter2-hunter2-hunter2", uint8(5), "")
+	f.Add("issuer: [\n", uint8(0), "\x00", uint8(0), "\xff")
+	f.Add("# only a comment\n", uint8(0), "", uint8(0), "")
+	f.Add("argon2_threads: 300\nargon2_memory: -1\nmfa_remember: 1y\n", uint8(2), "a,b,,c", uint8(2), " , ")
+
+	settings := config.Settings()
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.Env] = true
+		if s.Secret {
+			known[s.Env+"_FILE"] = true
+		}
+	}
+	// Relative *_FILE paths resolve here; one file exists to be found.
+	dir := f.TempDir()
+	f.Chdir(dir)
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	file := filepath.Join(dir, "idp.yaml")
+
+	f.Fuzz(func(t *testing.T, doc string, i1 uint8, v1 string, i2 uint8, v2 string) {
+		if mayReadOutside(doc) {
+			t.Skip("a *_FILE path could leave the test directory (/dev/zero, /proc ...)")
+		}
+		// Even indexes name a setting, odd ones its NAME_FILE where there
+		// is one, so both spellings are reached.
+		env := map[string]string{}
+		for _, p := range []struct {
+			i uint8
+			v string
+		}{{i1, v1}, {i2, v2}} {
+			s := settings[int(p.i/2)%len(settings)]
+			name := s.Env
+			if p.i%2 == 1 && s.Secret {
+				name += "_FILE"
+				if strings.ContainsAny(p.v, `/\`) {
+					t.Skip("a *_FILE path could leave the test directory")
+				}
+			}
+			env[name] = p.v
+		}
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(file, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		for _, e := range leaves(err) {
+			var ce *config.Error
+			switch {
+			case errors.As(e, &ce):
+				if !known[ce.Env] {
+					t.Errorf("error names no setting: %q (Env %q)", e, ce.Env)
+				}
+			case !strings.HasPrefix(e.Error(), "config file"):
+				t.Errorf("error names neither a setting nor the file: %q", e)
+			}
+		}
+		verr := c.Validate()
+		for _, e := range leaves(verr) {
+			var ce *config.Error
+			if !errors.As(e, &ce) || !known[ce.Env] {
+				t.Errorf("Validate: error names no setting: %q", e)
+			}
+		}
+		_ = c.Warnings()
+		red := c.Redacted()
+		_ = c.LogValue().Resolve()
+
+		for _, s := range settings {
+			v, ok := env[s.Env]
+			if !s.Secret || !ok || len(v) < 12 || strings.Contains(doc, v) || known[v] {
+				continue
+			}
+			for _, text := range []string{errText(err), errText(verr), strings.Join(c.Warnings(), "\n"), red[s.Env]} {
+				if strings.Contains(text, v) && !innocent(v) {
+					t.Errorf("the value of secret %s shows in %q", s.Env, text)
+				}
+			}
+		}
+	})
+}
+
+// innocent reports whether v, found in a message, may be there as part
+// of the wording (a setting name, "config file" ...) rather than as the
+// secret itself: messages made with no value set show it too.
+func innocent(v string) bool {
+	_, err := config.Load("", func(string) (string, bool) { return "", false })
+	base := errText(err) + errText(config.Default().Validate()) + strings.Join(config.Default().Warnings(), "\n")
+	for _, s := range config.Settings() {
+		base += " " + s.Env + " " + s.Key + " " + s.Help
+	}
+	return strings.Contains(base, v)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// leaves flattens errors.Join trees into their parts.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// mayReadOutside reports whether a YAML document could name a file
+// outside the working directory for a *_FILE key: a key mentioning "file"
+// together with a value holding a path separator. The document is read
+// the way Load reads it, so escapes and aliases count.
+func mayReadOutside(doc string) bool {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
+		return false
+	}
+	fileKey, sep := false, false
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.ScalarNode {
+			if strings.Contains(strings.ToUpper(n.Value), "FILE") {
+				fileKey = true
+			}
+			if strings.ContainsAny(n.Value, `/\`) {
+				sep = true
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&n)
+	return fileKey && sep
+}

@@ -1,0 +1,145 @@
+package idp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/smspin/idp/idp/store"
+)
+
+// ACRPasswordSMS is the authentication context class this provider
+// satisfies: a password and an SMS PIN. An RP that lists it in acr_values
+// gets a fresh PIN even when the browser's last one is remembered.
+const ACRPasswordSMS = "urn:idp:acr:pwd+sms"
+
+func (s *Server) sessionCookieName() string {
+	if s.secure {
+		return "__Host-idp_session"
+	}
+	return "idp_session"
+}
+
+// currentSession returns the browser's live sign-in session, or nil.
+func (s *Server) currentSession(r *http.Request) *store.Session {
+	c, err := r.Cookie(s.sessionCookieName())
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	sess, err := s.store.SessionByToken(r.Context(), c.Value)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.WarnContext(r.Context(), "read session", "err", err)
+		}
+		return nil
+	}
+	return sess
+}
+
+// startSession makes a new session for a completed login, replacing any
+// the browser had: a new id and cookie at every login, so a session id an
+// attacker planted or saw before is worth nothing after it.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, f *store.Flow, authTime time.Time) (*store.Session, error) {
+	ctx := r.Context()
+	if old := s.currentSession(r); old != nil {
+		if _, err := s.store.RevokeSession(ctx, old.ID); err != nil {
+			return nil, err
+		}
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	sess := &store.Session{
+		UserID: *f.UserID, AMR: strings.Join(amrPasswordSMS, " "), AuthTime: authTime, MFATime: authTime,
+		ExpiresAt: authTime.Add(s.opt.SessionTTL), UserAgent: truncate(r.UserAgent(), 256), IP: s.clientIP(r).String(),
+	}
+	if err := s.store.CreateSession(ctx, sess, token); err != nil {
+		return nil, err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.sessionCookieName(), Value: token, Path: "/", Expires: sess.ExpiresAt,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return sess, nil
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookieName(), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// mfaRemembered reports whether the session's last PIN still counts.
+func (s *Server) mfaRemembered(sess *store.Session) bool {
+	return s.opt.MFARemember > 0 && s.now().Sub(sess.MFATime) <= s.opt.MFARemember
+}
+
+// reuse decides what an existing session spares an authorize request
+// (OIDC Core 3.1.2.1): nothing under prompt=login, when max_age has passed
+// since the password, or when id_token_hint names another user.
+func (s *Server) reuse(ctx context.Context, ar fosite.AuthorizeRequester, sess *store.Session) bool {
+	form := ar.GetRequestForm()
+	if sess == nil || promptValues(form).has("login") {
+		return false
+	}
+	if v := form.Get("max_age"); v != "" {
+		if maxAge, err := strconv.ParseInt(v, 10, 64); err == nil && s.now().Sub(sess.AuthTime) > time.Duration(maxAge)*time.Second {
+			return false
+		}
+	}
+	if hint := form.Get("id_token_hint"); hint != "" {
+		if sub, _, ok := s.hintSubject(ctx, hint); !ok || sub != sess.UserID {
+			return false
+		}
+	}
+	return true
+}
+
+// needsFreshPIN reports whether this request must see a PIN now, even if
+// the session's is remembered: the RP asked for our ACR.
+func needsFreshPIN(ar fosite.AuthorizeRequester) bool {
+	return slices.Contains(strings.Fields(ar.GetRequestForm().Get("acr_values")), ACRPasswordSMS)
+}
+
+// hintSubject reads an id_token_hint we issued: its signature must verify
+// with one of our keys; expiry does not matter (OIDC Core 3.1.2.1).
+func (s *Server) hintSubject(ctx context.Context, hint string) (sub, sid string, ok bool) {
+	tok, err := s.signer.Decode(ctx, hint)
+	if tok == nil || (err != nil && !isExpiredOnly(err)) {
+		return "", "", false
+	}
+	if iss, _ := tok.Claims["iss"].(string); iss != s.opt.Issuer {
+		return "", "", false
+	}
+	sub, _ = tok.Claims["sub"].(string)
+	sid, _ = tok.Claims["sid"].(string)
+	return sub, sid, sub != ""
+}
+
+type prompts []string
+
+func promptValues(form url.Values) prompts { return strings.Fields(form.Get("prompt")) }
+
+func (p prompts) has(v string) bool { return slices.Contains(p, v) }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// isExpiredOnly reports a token whose one fault is its age.
+func isExpiredOnly(err error) bool {
+	var ve *jwt.ValidationError
+	return errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired
+}
