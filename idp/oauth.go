@@ -22,27 +22,30 @@ var supportedScopes = []string{"openid", "profile", "phone", "offline_access"}
 // every value advertised is served, and nothing served is missing.
 func (s *Server) buildDiscovery() ([]byte, error) {
 	doc := map[string]any{
-		"issuer":                                        s.opt.Issuer,
-		"authorization_endpoint":                        s.url("/oauth2/auth"),
-		"token_endpoint":                                s.url("/oauth2/token"),
-		"userinfo_endpoint":                             s.url("/userinfo"),
-		"jwks_uri":                                      s.url("/.well-known/jwks.json"),
-		"introspection_endpoint":                        s.url("/oauth2/introspect"),
-		"revocation_endpoint":                           s.url("/oauth2/revoke"),
-		"end_session_endpoint":                          s.url("/oauth2/logout"),
-		"scopes_supported":                              supportedScopes,
-		"response_types_supported":                      []string{"code"},
-		"response_modes_supported":                      []string{"query", "form_post"},
-		"prompt_values_supported":                       []string{"none", "login", "consent"},
-		"acr_values_supported":                          []string{ACRPasswordSMS},
-		"display_values_supported":                      []string{"page"},
-		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
-		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         []string{s.opt.SigningAlg},
-		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
-		"code_challenge_methods_supported":              []string{"S256"},
+		"issuer":                                           s.opt.Issuer,
+		"authorization_endpoint":                           s.url("/oauth2/auth"),
+		"token_endpoint":                                   s.url("/oauth2/token"),
+		"userinfo_endpoint":                                s.url("/userinfo"),
+		"jwks_uri":                                         s.url("/.well-known/jwks.json"),
+		"introspection_endpoint":                           s.url("/oauth2/introspect"),
+		"revocation_endpoint":                              s.url("/oauth2/revoke"),
+		"pushed_authorization_request_endpoint":            s.url("/oauth2/par"),
+		"require_pushed_authorization_requests":            false,
+		"end_session_endpoint":                             s.url("/oauth2/logout"),
+		"scopes_supported":                                 supportedScopes,
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query", "form_post"},
+		"prompt_values_supported":                          []string{"none", "login", "consent"},
+		"acr_values_supported":                             []string{ACRPasswordSMS},
+		"display_values_supported":                         []string{"page"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            []string{"RS256", "ES256"},
+		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "ES256"},
+		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
+		"code_challenge_methods_supported":                 []string{"S256"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
 			"preferred_username", "phone_number", "phone_number_verified"},
 		"ui_locales_supported":                           []string{"en", "ja"},
@@ -99,11 +102,19 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
+	if err := requirePAR(r, ar); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	// The flow keeps the parameters themselves: a pushed request's
+	// request_uri is spent (used once), and finish re-checks the rest.
+	query := ar.GetRequestForm()
+	query.Del("request_uri")
 	browser := s.browserID(w, r)
 	now := s.store.Now()
 	flow := &store.Flow{
 		ClientID:     ar.GetClient().GetID(),
-		RequestQuery: ar.GetRequestForm().Encode(),
+		RequestQuery: query.Encode(),
 		BrowserHash:  hashBrowser(browser),
 		RequestedAt:  ar.GetRequestedAt().UTC(),
 		ExpiresAt:    now.Add(s.opt.LoginFlowTTL),

@@ -124,12 +124,21 @@ func New(opt Options) (*Server, error) {
 		RefreshTokenScopes:             []string{"offline_access"},
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		SendDebugMessagesToClients:     false,
+		// RFC 9126: a pushed request lives a minute and is used once.
+		PushedAuthorizeRequestURIPrefix: parPrefix,
+		PushedAuthorizeContextLifespan:  time.Minute,
 	}
 	signer := &keys.Signer{Keys: opt.Keys, Alg: opt.SigningAlg}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg),
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
-		Signer:                     signer,
+		CoreStrategy: oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg),
+		OpenIDConnectTokenStrategy: &idTokenStrategy{
+			defaultAlg: opt.SigningAlg,
+			byAlg: map[string]*openid.DefaultStrategy{
+				keys.RS256: {Signer: &keys.Signer{Keys: opt.Keys, Alg: keys.RS256}, Config: cfg},
+				keys.ES256: {Signer: &keys.Signer{Keys: opt.Keys, Alg: keys.ES256}, Config: cfg},
+			},
+		},
+		Signer: signer,
 	}
 	provider := compose.Compose(cfg, opt.Store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -140,6 +149,7 @@ func New(opt Options) (*Server, error) {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
 	s := &Server{
 		opt:     opt,
@@ -178,6 +188,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oauth2/auth", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth2/auth", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth2/token", s.handleToken)
+	mux.HandleFunc("POST /oauth2/par", s.handlePAR)
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	mux.Handle("GET /oauth2/logout", http.HandlerFunc(s.handleLogout))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -169,7 +170,10 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	public := fs.Bool("public", false, "a public client (SPA, mobile app): no secret, PKCE required")
 	firstParty := fs.Bool("first-party", false, "skip the consent page")
 	scope := fs.String("scope", "openid profile phone offline_access", "scopes the client may ask for")
-	method := fs.String("token-endpoint-auth-method", "client_secret_basic", "client_secret_basic or client_secret_post")
+	method := fs.String("token-endpoint-auth-method", "client_secret_basic", "client_secret_basic, client_secret_post or private_key_jwt")
+	jwksFile := fs.String("jwks", "", "file with the client's public JWKS (for private_key_jwt)")
+	requirePAR := fs.Bool("require-par", false, "authorize requests must be pushed first (RFC 9126)")
+	idTokenAlg := fs.String("id-token-signed-response-alg", "", "RS256 or ES256 (default IDP_SIGNING_ALG)")
 	var redirects, grants, postLogout multiFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
 	fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
@@ -207,8 +211,25 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *public && slices.Contains(grants, "client_credentials") {
 		problems = append(problems, "a --public client cannot use client_credentials")
 	}
-	if *method != "client_secret_basic" && *method != "client_secret_post" {
-		problems = append(problems, "--token-endpoint-auth-method must be client_secret_basic or client_secret_post")
+	switch *method {
+	case "client_secret_basic", "client_secret_post":
+	case "private_key_jwt":
+		if *jwksFile == "" {
+			problems = append(problems, "private_key_jwt needs --jwks FILE with the client's public keys")
+		}
+	default:
+		problems = append(problems, "--token-endpoint-auth-method must be client_secret_basic, client_secret_post or private_key_jwt")
+	}
+	if *idTokenAlg != "" && *idTokenAlg != "RS256" && *idTokenAlg != "ES256" {
+		problems = append(problems, "--id-token-signed-response-alg must be RS256 or ES256")
+	}
+	var jwks []byte
+	if *jwksFile != "" {
+		b, err := os.ReadFile(*jwksFile)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("--jwks: %v", err))
+		}
+		jwks = b
 	}
 	if len(problems) > 0 {
 		return usageError{"clients create:\n  " + strings.Join(problems, "\n  ")}
@@ -225,14 +246,14 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	nc := store.NewClient{
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,
-		TokenEndpointAuthMethod: *method,
+		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg,
 	}
 	if interactive {
 		nc.ResponseTypes = []string{"code"}
 	}
 	if *public {
 		nc.TokenEndpointAuthMethod = "none"
-	} else {
+	} else if *method != "private_key_jwt" {
 		// 256 random bits: safe to store as a fast hash (see ClientSecretHasher).
 		b := make([]byte, 32)
 		rand.Read(b)

@@ -113,8 +113,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		old = append(old, []byte(s))
 	}
 	km := keys.NewManager(st, secrets, cfg.TTL.IDToken+10*time.Minute)
-	if err := km.Init(ctx, cfg.Keys.SigningAlg); err != nil {
-		return nil, err
+	// Both algorithms have a key: clients may ask for either
+	// (id_token_signed_response_alg); IDP_SIGNING_ALG is the default.
+	for _, alg := range []string{keys.RS256, keys.ES256} {
+		if err := km.Init(ctx, alg); err != nil {
+			return nil, err
+		}
 	}
 	sender, readers, err := newSender(cfg, logger, stdout)
 	if err != nil {

@@ -137,8 +137,10 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		alg = keys.RS256
 	}
 	km := keys.NewManager(st, [][]byte{e.Secret}, time.Hour)
-	if err := km.Init(t.Context(), alg); err != nil {
-		t.Fatal(err)
+	for _, a := range []string{keys.RS256, keys.ES256} {
+		if err := km.Init(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
 	}
 	policy := mfa.DefaultPolicy
 	if o.Policy != nil {

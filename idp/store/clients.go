@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 )
 
@@ -22,6 +24,8 @@ type Client struct {
 	Name                   string
 	FirstParty             bool // skips the consent page
 	PostLogoutRedirectURIs []string
+	RequirePAR             bool   // authorize requests must come through PAR (RFC 9126)
+	IDTokenAlg             string // RS256 or ES256; "" means the provider's default
 	CreatedAt              time.Time
 }
 
@@ -37,6 +41,9 @@ type clientRow struct {
 	ResponseTypes           string
 	Scopes                  string
 	TokenEndpointAuthMethod string
+	RequirePAR              bool   `gorm:"column:require_par"`
+	JWKS                    string `gorm:"column:jwks"`
+	IDTokenAlg              string `gorm:"column:id_token_signed_response_alg"`
 	CreatedAt               time.Time
 }
 
@@ -55,6 +62,10 @@ type NewClient struct {
 	ResponseTypes           []string
 	Scopes                  []string
 	TokenEndpointAuthMethod string
+	RequirePAR              bool
+	// JWKS is the client's public key set (JSON) for private_key_jwt.
+	JWKS       string
+	IDTokenAlg string
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -65,8 +76,14 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 	if len(c.RedirectURIs) == 0 && slices.Contains(c.GrantTypes, "authorization_code") {
 		return errors.New("store: a client of the authorization_code grant needs a redirect URI")
 	}
-	if c.Public != (c.Secret == "") {
-		return errors.New("store: a public client has no secret; a confidential one needs one")
+	keyAuth := c.TokenEndpointAuthMethod == "private_key_jwt"
+	if c.Public && c.Secret != "" || !c.Public && !keyAuth && c.Secret == "" {
+		return errors.New("store: a public client has no secret; a confidential one needs one (or private_key_jwt)")
+	}
+	if keyAuth {
+		if _, err := parseJWKS(c.JWKS); err != nil {
+			return fmt.Errorf("store: client %s: %w", c.ID, err)
+		}
 	}
 	enc := func(v []string) string {
 		if v == nil {
@@ -87,7 +104,8 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		ID: c.ID, Name: c.Name, SecretHash: hash, Public: c.Public, FirstParty: c.FirstParty,
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, CreatedAt: s.Now(),
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg,
+		CreatedAt: s.Now(),
 	}
 	if err := s.conn(ctx).Create(&row).Error; err != nil {
 		return conflict("create client "+c.ID, err)
@@ -119,7 +137,7 @@ func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
 			return nil, fmt.Errorf("store: client %s: %w", id, err)
 		}
 	}
-	return &Client{
+	c := &Client{
 		DefaultOpenIDConnectClient: &fosite.DefaultOpenIDConnectClient{
 			DefaultClient: &fosite.DefaultClient{
 				ID:            row.ID,
@@ -136,8 +154,20 @@ func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
 		Name:                   row.Name,
 		FirstParty:             row.FirstParty,
 		PostLogoutRedirectURIs: postLogout,
+		RequirePAR:             row.RequirePAR,
+		IDTokenAlg:             row.IDTokenAlg,
 		CreatedAt:              row.CreatedAt,
-	}, nil
+	}
+	if row.JWKS != "" {
+		set, err := parseJWKS(row.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("store: client %s: %w", id, err)
+		}
+		c.JSONWebKeys = set
+		// RFC 7523 assertions: RS256 or ES256, as the keys allow.
+		c.TokenEndpointAuthSigningAlgorithm = signingAlgOf(set)
+	}
+	return c, nil
 }
 
 // ClientSecretHasher hashes client secrets with SHA-256 and compares in
@@ -169,4 +199,35 @@ func (ClientSecretHasher) Compare(_ context.Context, hash, data []byte) error {
 		return errors.New("client secret mismatch")
 	}
 	return nil
+}
+
+// parseJWKS reads a client's public keys. fosite checks client assertions
+// with go-jose v3 keys, so this is the one place v3 is used.
+func parseJWKS(raw string) (*josev3.JSONWebKeySet, error) {
+	var set josev3.JSONWebKeySet
+	if err := json.Unmarshal([]byte(raw), &set); err != nil {
+		return nil, fmt.Errorf("client JWKS is not a JSON Web Key Set: %w", err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, errors.New("client JWKS has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return nil, errors.New("client JWKS holds a private key; register public keys only")
+		}
+	}
+	return &set, nil
+}
+
+func signingAlgOf(set *josev3.JSONWebKeySet) string {
+	for _, k := range set.Keys {
+		if k.Algorithm != "" {
+			return k.Algorithm
+		}
+		switch k.Key.(type) {
+		case *ecdsa.PublicKey:
+			return "ES256"
+		}
+	}
+	return "RS256"
 }
