@@ -256,3 +256,36 @@ func TestServeDev(t *testing.T) {
 		t.Errorf("the dev walkthrough was not printed:\n%s", stdout.String())
 	}
 }
+
+func TestUsersSessions(t *testing.T) {
+	c := newCLI(t)
+	if _, _, err := c.run("a long enough password\n", "users", "create", "--username", "alice", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := c.run("", "users", "sessions", "--username", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode(t, out); len(m["sessions"].([]any)) != 0 {
+		t.Fatalf("a new user has sessions: %v", m)
+	}
+	if _, _, err := c.run("", "users", "sessions", "--username", "nobody"); err == nil || !strings.Contains(err.Error(), "no user") {
+		t.Fatalf("sessions of an unknown user: %v", err)
+	}
+	out, _, err = c.run("", "users", "sessions", "revoke", "--username", "alice", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode(t, out); m["revoked"] != float64(0) {
+		t.Fatalf("revoke all: %v", m)
+	}
+	for _, args := range [][]string{{"users", "sessions", "revoke"}, {"users", "sessions", "revoke", "--id", "x", "--all"}} {
+		var ue usageError
+		if _, _, err := c.run("", args...); !errors.As(err, &ue) {
+			t.Errorf("idp %v: %v, want a usage error", args, err)
+		}
+	}
+	if _, _, err := c.run("", "users", "sessions", "revoke", "--id", "no-such-session"); err == nil {
+		t.Error("revoking an unknown session succeeded")
+	}
+}
