@@ -145,6 +145,8 @@ func (s *Server) handleNewPhonePINSubmit(w http.ResponseWriter, r *http.Request)
 	}
 	lang := s.lang(r, f)
 	s.log.InfoContext(ctx, "phone changed", "flow_id", f.ID)
+	s.audit(r, store.AuditEvent{Event: "phone.changed", Outcome: "ok", UserID: *f.UserID, FlowID: f.ID,
+		Detail: mfa.Masked(old.Number) + " -> " + mfa.Masked(c.Phone)})
 	s.stats.add("phone_changed")
 	// The old number learns of the change: if it was not its owner, they
 	// know at once.

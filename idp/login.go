@@ -84,6 +84,10 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request, f *store.Flow) {
 		}
 	case store.FlowNewPhone:
 		path = "/account/phone/verify"
+		if f.Purpose != store.PurposePhoneChange {
+			s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound)
+			return
+		}
 	default:
 		s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound)
 		return
@@ -162,8 +166,16 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *store.Flow, username string, msg ui.MsgID, status int) {
+	s.renderLoginWait(w, r, f, username, msg, status, 0)
+}
+
+func (s *Server) renderLoginWait(w http.ResponseWriter, r *http.Request, f *store.Flow, username string, msg ui.MsgID, status int, wait time.Duration) {
+	common := s.common(r, f)
+	if wait > 0 {
+		common.WaitMinutes = max(int((wait+time.Minute-1)/time.Minute), 1)
+	}
 	s.opt.UI.Render(w, status, ui.LoginPage{
-		Common:   s.common(r, f),
+		Common:   common,
 		Action:   stepURL("/login", f.ID),
 		Username: username,
 		Error:    msg,
@@ -186,11 +198,37 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, f, username, ui.MsgMissingCredentials, http.StatusBadRequest)
 		return
 	}
+	acct, nets := AccountThrottleKey(username), networkThrottleKey(s.clientIP(r))
+	wait, err := s.store.ThrottleWait(ctx, acct, nets)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
+	if wait > 0 {
+		// Refused before any hash is computed: a locked account costs the
+		// attacker a round trip and us nothing.
+		s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "throttled", Username: username, ClientID: f.ClientID, FlowID: f.ID})
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.renderLoginWait(w, r, f, username, ui.MsgAccountLocked, http.StatusTooManyRequests, wait)
+		return
+	}
 	user, err := s.checkPassword(ctx, username, pw)
 	if err != nil {
 		if errors.Is(err, password.ErrMismatch) {
 			s.log.InfoContext(ctx, "login failed", "flow_id", f.ID, "reason", "bad credentials")
 			s.stats.add("password_failed")
+			n, terr := s.store.ThrottleFail(ctx, acct, throttleForget, accountDelay)
+			if _, nerr := s.store.ThrottleFail(ctx, nets, throttleForget, networkDelay); terr == nil {
+				terr = nerr
+			}
+			if terr != nil {
+				s.log.ErrorContext(ctx, "count failed sign-in", "err", terr)
+			}
+			detail := ""
+			if accountDelay(n) >= throttleMaxWait {
+				detail = "account temporarily locked"
+			}
+			s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "failed", Username: username, ClientID: f.ClientID, FlowID: f.ID, Detail: detail})
 			s.renderLogin(w, r, f, username, ui.MsgInvalidCredentials, http.StatusUnauthorized)
 			return
 		}
@@ -198,6 +236,10 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusServiceUnavailable, ui.MsgTemporarilyUnavailable)
 		return
 	}
+	if _, err := s.store.ThrottleReset(ctx, acct); err != nil {
+		s.log.WarnContext(ctx, "reset sign-in throttle", "err", err)
+	}
+	s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "ok", UserID: user.ID, Username: user.Username, ClientID: f.ClientID, FlowID: f.ID})
 	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowNew, store.FlowPasswordOK, map[string]any{"user_id": user.ID, "amr": "pwd"}); err != nil {
 		s.stepFailed(w, r, f, err)
 		return
@@ -263,11 +305,19 @@ func (s *Server) checkPassword(ctx context.Context, username, pw string) (*store
 func (s *Server) startChallenge(w http.ResponseWriter, r *http.Request, f *store.Flow, user *store.User, number string) {
 	ctx := r.Context()
 	c, err := s.opt.MFA.Start(ctx, mfa.StartRequest{FlowID: f.ID, UserID: user.ID, Phone: number, Locale: s.lang(r, f), ClientIP: s.clientIP(r)})
+	ev := store.AuditEvent{Event: "pin.sent", Outcome: "ok", UserID: user.ID, Username: user.Username, ClientID: f.ClientID, FlowID: f.ID,
+		Detail: mfa.Masked(number)}
 	var limited *mfa.RateLimitError
 	if errors.As(err, &limited) {
+		ev.Outcome, ev.Detail = "refused", ev.Detail+": send limit per "+limited.Scope
+		s.audit(r, ev)
 		s.rateLimitedPage(w, r, f, limited)
 		return
 	}
+	if err != nil {
+		ev.Outcome = "failed"
+	}
+	s.audit(r, ev)
 	if c == nil {
 		s.stepFailed(w, r, f, err)
 		return
@@ -467,9 +517,20 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The number is proven: enrol or verify it.
+	before, err := s.store.PhoneOf(ctx, *f.UserID)
+	if err != nil {
+		s.stepFailed(w, r, f, err)
+		return
+	}
 	if err := s.store.ConfirmPhone(ctx, *f.UserID, c.Phone); err != nil {
 		s.stepFailed(w, r, f, err)
 		return
+	}
+	switch {
+	case before == nil:
+		s.audit(r, store.AuditEvent{Event: "phone.enrolled", Outcome: "ok", UserID: *f.UserID, FlowID: f.ID, Detail: mfa.Masked(c.Phone)})
+	case !before.Verified():
+		s.audit(r, store.AuditEvent{Event: "phone.verified", Outcome: "ok", UserID: *f.UserID, FlowID: f.ID, Detail: mfa.Masked(c.Phone)})
 	}
 	now := s.store.Now()
 	set := map[string]any{"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now}
@@ -496,6 +557,7 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "second factor verified", "flow_id", f.ID)
+	s.audit(r, store.AuditEvent{Event: "pin.verify", Outcome: "ok", UserID: *f.UserID, ClientID: f.ClientID, FlowID: f.ID})
 	f.State = store.FlowMFAOK
 	s.next(w, r, f)
 }
@@ -504,6 +566,11 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pinRejected(w http.ResponseWriter, r *http.Request, f *store.Flow, err error) {
 	ctx := r.Context()
 	msg := messageFor(err)
+	outcome := map[ui.MsgID]string{ui.MsgPINInvalid: "failed", ui.MsgPINExpired: "expired", ui.MsgTooManyAttempts: "exhausted"}[msg]
+	if outcome == "" {
+		outcome = "error"
+	}
+	s.audit(r, store.AuditEvent{Event: "pin.verify", Outcome: outcome, UserID: deref(f.UserID), ClientID: f.ClientID, FlowID: f.ID})
 	switch msg {
 	case ui.MsgPINInvalid, ui.MsgPINExpired:
 		s.log.InfoContext(ctx, "pin rejected", "flow_id", f.ID, "reason", err.Error())
@@ -662,6 +729,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, a
 		req.RequestedAt = f.RequestedAt
 	}
 	if !allow {
+		s.audit(r, store.AuditEvent{Event: "consent", Outcome: "denied", UserID: deref(f.UserID), ClientID: f.ClientID, FlowID: f.ID})
 		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The user declined the request."))
 		return
 	}
@@ -689,6 +757,8 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, a
 		return
 	}
 	s.log.InfoContext(ctx, "login completed", "flow_id", f.ID, "client_id", f.ClientID)
+	s.audit(r, store.AuditEvent{Event: "login.completed", Outcome: "ok", UserID: user.ID, Username: user.Username, ClientID: f.ClientID,
+		FlowID: f.ID, Detail: "amr=" + f.AMR})
 	s.stats.add("login_completed")
 	s.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
@@ -781,4 +851,11 @@ func covers(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -180,6 +180,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *store.
 	}
 	s.clearSessionCookie(w)
 	s.stats.add("logout")
+	s.audit(r, store.AuditEvent{Event: "session.ended", Outcome: "ok", UserID: sess.UserID, Detail: "logout"})
 	s.log.InfoContext(r.Context(), "signed out", "sid", sess.ID)
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +49,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
-			"preferred_username", "phone_number", "phone_number_verified"},
+			"preferred_username", "locale", "updated_at", "phone_number", "phone_number_verified", "sid"},
 		"ui_locales_supported":                           []string{"en", "ja"},
 		"claims_parameter_supported":                     true,
 		"request_parameter_supported":                    false,
@@ -93,6 +95,9 @@ func newSession() *openid.DefaultSession {
 // sends the browser to the sign-in page.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if s.refuseRequestObject(w, r) {
+		return
+	}
 	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
@@ -177,6 +182,44 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
+}
+
+// refuseRequestObject answers request and request_uri parameters (OIDC
+// Core 6), which this provider does not support apart from PAR, with
+// request_not_supported or request_uri_not_supported sent back to the RP
+// (OIDC Core 6.4) when its client and redirect URI check out; otherwise
+// fosite's checks and our error page apply.
+func (s *Server) refuseRequestObject(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		return false
+	}
+	code := ""
+	switch {
+	case r.Form.Get("request") != "":
+		code = "request_not_supported"
+	case r.Form.Get("request_uri") != "" && !fromPAR(r):
+		code = "request_uri_not_supported"
+	default:
+		return false
+	}
+	client, err := s.store.Client(r.Context(), r.Form.Get("client_id"))
+	redirect := r.Form.Get("redirect_uri")
+	if err != nil || redirect == "" || !slices.Contains(client.GetRedirectURIs(), redirect) {
+		return false
+	}
+	u, err := url.Parse(redirect)
+	if err != nil {
+		return false
+	}
+	q := u.Query()
+	q.Set("error", code)
+	q.Set("error_description", "Request objects are not supported; send the parameters themselves, or push them (PAR).")
+	if st := r.Form.Get("state"); st != "" {
+		q.Set("state", st)
+	}
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return true
 }
 
 // checkPKCE applies our PKCE rules (RFC 7636, OAuth 2.0 Security BCP

@@ -134,6 +134,7 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 		}
 		return err
 	}
+	st.Audit(ctx, store.AuditEvent{Event: "user.created", Outcome: "ok", UserID: u.ID, Username: u.Username, Detail: "by operator"})
 	return printJSON(stdout, map[string]string{"id": u.ID, "username": u.Username})
 }
 
@@ -265,6 +266,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		return err
 	}
+	st.Audit(ctx, store.AuditEvent{Event: "client.created", Outcome: "ok", ClientID: nc.ID, Detail: "by operator"})
 	out := map[string]string{"client_id": nc.ID}
 	if nc.Secret != "" {
 		out["client_secret"] = nc.Secret
@@ -336,6 +338,7 @@ func cmdKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	st.Audit(ctx, store.AuditEvent{Event: "key.rotated", Outcome: "ok", Detail: *alg + " " + kid + " by operator"})
 	return printJSON(stdout, map[string]string{"kid": kid, "alg": *alg,
 		"previous_key_published_until": time.Now().Add(km.RetireAfter).UTC().Format(time.RFC3339)})
 }

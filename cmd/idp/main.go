@@ -48,6 +48,8 @@ Usage:
   idp users create --username NAME [--phone E164] [--phone-verified] --password-stdin
   idp users sessions --username NAME                 list a user's sign-in sessions
   idp users sessions revoke (--id SID | --username NAME --all)
+  idp users unlock --username NAME                   lift a sign-in throttle
+  idp audit [--username NAME] [--event E] [--outcome O] [--since 24h] [--limit N]
   idp clients create --id ID --redirect-uri URI [--redirect-uri URI ...] [--public]
                      [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
                      [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
@@ -78,8 +80,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return cmdSessionsRevoke(ctx, args[3:], stdout, stderr)
 		case len(args) > 1 && args[1] == "sessions":
 			return cmdSessionsList(ctx, args[2:], stdout, stderr)
+		case len(args) > 1 && args[1] == "unlock":
+			return cmdUsersUnlock(ctx, args[2:], stdout, stderr)
 		}
-		return usageError{"users: the subcommands are create, sessions, sessions revoke"}
+		return usageError{"users: the subcommands are create, sessions, sessions revoke, unlock"}
 	case "clients":
 		if len(args) > 1 && args[1] == "create" {
 			return cmdClientsCreate(ctx, args[2:], stdout, stderr)
@@ -92,6 +96,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usageError{"keys: the subcommand is rotate"}
 	case "config":
 		return cmdConfig(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -241,6 +241,7 @@ func (a *app) maintain(ctx context.Context, cfg config.Config, logger *slog.Logg
 						logger.Warn("scheduled key rotation", "err", err)
 					} else {
 						logger.Info("signing key rotated on schedule", "kid", kid)
+						a.store.Audit(ctx, store.AuditEvent{Event: "key.rotated", Outcome: "ok", Detail: cfg.Keys.SigningAlg + " " + kid + " on schedule"})
 					}
 				}
 			}

@@ -67,6 +67,7 @@ var messages = map[string]map[string]string{
 	"en": {
 		"app_name":  "SMS PIN IdP · demo app",
 		"dev_only":  "Development mode only. This demo app is mounted by “idp serve --dev” and must never be exposed in production.",
+		"dev_label": "Development mode",
 		"page_lang": "Page language:",
 
 		"index_title":  "Try a sign-in",
@@ -153,6 +154,7 @@ var messages = map[string]map[string]string{
 	"ja": {
 		"app_name":  "SMS PIN IdP・デモアプリ",
 		"dev_only":  "開発モード専用です。このデモアプリは「idp serve --dev」が組み込むもので、本番環境で公開してはいけません。",
+		"dev_label": "開発モード",
 		"page_lang": "このページの言語:",
 
 		"index_title":  "サインインを試す",

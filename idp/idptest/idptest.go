@@ -296,6 +296,9 @@ func (e *Env) NewBrowser() *Browser {
 		if !strings.HasPrefix(req.URL.String(), e.Issuer) {
 			return http.ErrUseLastResponse
 		}
+		if len(via) >= 10 {
+			return fmt.Errorf("redirect loop: %d redirects, last to %s", len(via), req.URL)
+		}
 		return nil
 	}}
 	return b

@@ -170,6 +170,13 @@ func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
 	return c, nil
 }
 
+// GetResponseModes implements fosite.ResponseModeClient: query and
+// form_post (OAuth 2.0 Form Post Response Mode); no fragment, since no
+// flow we serve returns tokens in the front channel.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
+
 // ClientSecretHasher hashes client secrets with SHA-256 and compares in
 // constant time. Our secrets carry 256 random bits, so a slow hash adds
 // nothing but cost: fosite's default bcrypt would hold every token

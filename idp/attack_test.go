@@ -1,0 +1,146 @@
+package idp_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/migrations/database/dbtest"
+	"github.com/smspin/idp/ui"
+)
+
+// Attacks on the hosted login, each met the way an attacker meets it:
+// over HTTP.
+func TestAttacks(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		t.Run("PasswordGuessingIsThrottledThenLocked", func(t *testing.T) {
+			f := setup(t, open)
+			b := f.e.NewBrowser()
+			p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			for i := range 5 {
+				q := b.Fill(p, url.Values{"username": {"alice"}, "password": {fmt.Sprint("guess ", i)}})
+				if q.Status != http.StatusUnauthorized {
+					t.Fatalf("guess %d: status %d", i, q.Status)
+				}
+			}
+			// Now even the right password waits, and says for how long.
+			q := b.Fill(p, url.Values{"username": {"alice"}, "password": {f.user.Password}})
+			if q.Status != http.StatusTooManyRequests || !shows(q, ui.MsgAccountLocked) || q.Header.Get("Retry-After") == "" {
+				t.Fatalf("right password after 5 failures: status %d, want 429 with the paused message", q.Status)
+			}
+			if len(f.e.Messages()) != 0 {
+				t.Fatal("a throttled sign-in sent an SMS")
+			}
+			// The operator lifts it (idp users unlock).
+			if _, err := f.e.Store.ThrottleReset(t.Context(), idp.AccountThrottleKey("alice")); err != nil {
+				t.Fatal(err)
+			}
+			q = b.Fill(p, url.Values{"username": {"alice"}, "password": {f.user.Password}})
+			if q.URL.Path != "/login/pin" {
+				t.Fatalf("after unlock: at %s (%d)", q.URL.Path, q.Status)
+			}
+		})
+
+		t.Run("UsernameEnumerationSeesNoDifference", func(t *testing.T) {
+			f := setup(t, open)
+			b := f.e.NewBrowser()
+			p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			statuses := func(name string) []int {
+				var out []int
+				for i := range 6 {
+					q := b.Fill(p, url.Values{"username": {name}, "password": {fmt.Sprint("guess ", i)}})
+					out = append(out, q.Status)
+				}
+				return out
+			}
+			known, unknown := statuses("alice"), statuses("nobody-here")
+			if fmt.Sprint(known) != fmt.Sprint(unknown) {
+				t.Fatalf("a known user answers %v, an unknown one %v", known, unknown)
+			}
+		})
+
+		t.Run("OneNetworkGuessingManyAccountsIsThrottled", func(t *testing.T) {
+			f := setup(t, open)
+			b := f.e.NewBrowser()
+			p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			var last *idptest.Page
+			for i := range 31 {
+				last = b.Fill(p, url.Values{"username": {fmt.Sprint("user", i)}, "password": {"Password1!"}})
+			}
+			if last.Status != http.StatusTooManyRequests {
+				t.Fatalf("31st failure from one address: status %d, want 429", last.Status)
+			}
+		})
+
+		t.Run("AuditLogRecordsEventsButNeverSecrets", func(t *testing.T) {
+			f := setup(t, open)
+			b := f.e.NewBrowser()
+			p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			b.Fill(p, url.Values{"username": {"alice"}, "password": {"wrong password 123"}})
+			p = b.Fill(p, url.Values{"username": {"alice"}, "password": {f.user.Password}})
+			code := f.e.LastCode(f.user.Phone)
+			b.Fill(p, url.Values{"code": {wrongCode(code)}})
+			codeFrom(t, b.Fill(p, url.Values{"code": {code}}), "state-0123456789")
+			events, err := f.e.Store.AuditEvents(t.Context(), store.AuditFilter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, ev := range events {
+				seen[ev.Event+"/"+ev.Outcome] = true
+				all := fmt.Sprintf("%+v", ev)
+				for _, secret := range []string{f.user.Password, "wrong password 123", code, wrongCode(code), f.user.Phone} {
+					if strings.Contains(all, secret) {
+						t.Errorf("audit event holds a secret (%q): %s", secret, all)
+					}
+				}
+				if ev.IP == "" {
+					t.Errorf("audit event without the client address: %+v", ev)
+				}
+			}
+			for _, want := range []string{"login.password/failed", "login.password/ok", "pin.sent/ok", "pin.verify/failed", "pin.verify/ok", "login.completed/ok"} {
+				if !seen[want] {
+					t.Errorf("no %s event; have %v", want, seen)
+				}
+			}
+		})
+
+		t.Run("NoCodeFromAnyStateButMFAOK", func(t *testing.T) {
+			// The one place that issues codes (finish) needs a flow at
+			// mfa_ok; force a flow into every other state and try every way
+			// in.
+			f := setup(t, open)
+			for _, state := range []store.FlowState{store.FlowNew, store.FlowPasswordOK, store.FlowNewPhone, store.FlowDone} {
+				b := f.e.NewBrowser()
+				p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+				flow := p.URL.Query().Get("flow")
+				err := f.e.DB.Gorm.Exec(`UPDATE login_flows SET state = ?, user_id = ? WHERE id = ?`, string(state), f.user.ID, flow).Error
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, try := range []func() *idptest.Page{
+					func() *idptest.Page { return b.Get(f.e.Issuer + "/login/consent?flow=" + flow) },
+					func() *idptest.Page {
+						return b.Submit("/login/consent?flow="+flow, url.Values{"consent": {"allow"}, "csrf_token": {p.CSRF(t)}})
+					},
+					func() *idptest.Page {
+						return b.Submit("/login/pin?flow="+flow, url.Values{"code": {"000000"}, "csrf_token": {p.CSRF(t)}})
+					},
+					func() *idptest.Page { return b.Get(f.e.Issuer + "/account/phone/verify?flow=" + flow) },
+				} {
+					q := try()
+					if loc := q.Header.Get("Location"); strings.Contains(loc, "code=") {
+						t.Fatalf("state %s: a code was issued: %s", state, loc)
+					}
+				}
+			}
+		})
+	})
+}
