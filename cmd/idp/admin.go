@@ -62,13 +62,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return printJSON(stdout, map[string]any{"applied": applied, "dialect": database.DialectOf(db)})
 }
 
-// Password rules from NIST SP 800-63B 5.1.1.2: at least 8 characters, long
-// ones allowed, no composition rules.
-const (
-	minPasswordLen = 8
-	maxPasswordLen = 256
-)
-
 func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("users create", stderr)
 	var sf settingFlags
@@ -76,7 +69,8 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	username := fs.String("username", "", "username (required)")
 	phone := fs.String("phone", "", "mobile number in E.164 form, e.g. +819012345678")
 	verified := fs.Bool("phone-verified", false, "the operator vouches for the number: no first-login proof")
-	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	hashStdin := fs.Bool("password-hash-stdin", false, "read an existing password hash from standard input instead (argon2id, argon2i or bcrypt), to migrate users without a reset")
 	locale := fs.String("locale", "", "preferred language: en or ja")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -87,8 +81,8 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return usageError{"users create: --username is required"}
 	case utf8.RuneCountInString(name) > 128 || strings.ContainsAny(name, "\x00\r\n\t"):
 		return usageError{"users create: --username must be at most 128 characters, without control characters"}
-	case !*pwStdin:
-		return usageError{"users create: --password-stdin is required (the password is never taken from the command line)"}
+	case *pwStdin == *hashStdin:
+		return usageError{"users create: give --password-stdin or --password-hash-stdin (the password is never taken from the command line)"}
 	case *verified && *phone == "":
 		return usageError{"users create: --phone-verified needs --phone"}
 	case *locale != "" && *locale != "en" && *locale != "ja":
@@ -97,6 +91,13 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	pw, err := readPassword(stdin)
 	if err != nil {
 		return err
+	}
+	if *hashStdin {
+		if err := password.Importable(pw); err != nil {
+			return usageError{fmt.Sprintf("users create: the hash on standard input: %v", err)}
+		}
+	} else if err := password.CheckNew(pw, name); err != nil {
+		return usageError{"users create: " + passwordProblem(err)}
 	}
 	cfg, err := sf.load()
 	if err != nil {
@@ -109,10 +110,12 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 		}
 		*phone = n
 	}
-	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1)
-	hash, err := hasher.Hash(ctx, pw)
-	if err != nil {
-		return err
+	hash := pw // an imported hash is stored as it is and replaced at the first sign-in
+	if !*hashStdin {
+		hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1)
+		if hash, err = hasher.Hash(ctx, pw); err != nil {
+			return err
+		}
 	}
 	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
 	if err != nil {
@@ -145,15 +148,25 @@ func readPassword(r io.Reader) (string, error) {
 		return "", fmt.Errorf("read password from stdin: %w", err)
 	}
 	pw := strings.TrimRight(line, "\r\n")
-	switch n := utf8.RuneCountInString(pw); {
-	case n == 0:
+	if pw == "" {
 		return "", usageError{"users create: no password on standard input"}
-	case n < minPasswordLen:
-		return "", usageError{fmt.Sprintf("users create: the password has %d characters; at least %d are needed", n, minPasswordLen)}
-	case n > maxPasswordLen:
-		return "", usageError{fmt.Sprintf("users create: the password is longer than %d characters", maxPasswordLen)}
 	}
 	return pw, nil
+}
+
+// passwordProblem says in plain words why a new password is refused.
+func passwordProblem(err error) string {
+	switch {
+	case errors.Is(err, password.ErrTooShort):
+		return fmt.Sprintf("the password has fewer than %d characters", password.MinLength)
+	case errors.Is(err, password.ErrTooLong):
+		return fmt.Sprintf("the password is longer than %d characters", password.MaxLength)
+	case errors.Is(err, password.ErrCommon):
+		return "the password is one of the most common passwords (found in breaches); choose another"
+	case errors.Is(err, password.ErrContext):
+		return "the password is too close to the username, or one character repeated; choose another"
+	}
+	return err.Error()
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -71,7 +72,9 @@ func TestUsersCreate(t *testing.T) {
 		want        string
 	}{
 		{"taken", "a long enough password\n", []string{"--username", "alice"}, "taken"},
-		{"short password", "short\n", []string{"--username", "dave"}, "at least 8"},
+		{"short password", "short\n", []string{"--username", "dave"}, "fewer than 8"},
+		{"common password", "password123\n", []string{"--username", "dave"}, "most common"},
+		{"username as password", "zyxwdave88\n", []string{"--username", "zyxwdave"}, "too close to the username"},
 		{"no password", "", []string{"--username", "dave"}, "no password"},
 		{"landline", "a long enough password\n", []string{"--username", "dave", "--phone", "03-1234-5678"}, "cannot receive SMS"},
 		{"country not allowed", "a long enough password\n", []string{"--username", "dave", "--phone", "+44 7400 123456"}, "country"},
@@ -88,6 +91,14 @@ func TestUsersCreate(t *testing.T) {
 	}
 	if _, _, err := c.run("a long enough password\n", "users", "create", "--username", "carol"); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
 		t.Fatalf("without --password-stdin: %v", err)
+	}
+	// A hash from another system is taken as it is (migration without a reset).
+	bc, _ := bcrypt.GenerateFromPassword([]byte("migrated password"), bcrypt.MinCost)
+	if _, _, err := c.run(string(bc)+"\n", "users", "create", "--username", "erin", "--password-hash-stdin"); err != nil {
+		t.Fatalf("import a bcrypt hash: %v", err)
+	}
+	if _, _, err := c.run("not a hash\n", "users", "create", "--username", "frank", "--password-hash-stdin"); err == nil {
+		t.Fatal("a non-hash was imported as a hash")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Params are argon2id's cost parameters.
@@ -68,9 +69,28 @@ func (h *Hasher) encode(salt []byte, pw string) string {
 }
 
 // Verify checks pw against a stored hash: nil when it matches,
-// ErrMismatch when not, another error when the hash is unreadable.
+// ErrMismatch when not, another error when the hash is unreadable. Hashes
+// imported from other systems (bcrypt, argon2i) verify too; NeedsRehash
+// then says to replace them with argon2id.
 func (h *Hasher) Verify(ctx context.Context, encoded, pw string) error {
-	p, salt, want, err := decode(encoded)
+	if isBcrypt(encoded) {
+		if err := Importable(encoded); err != nil {
+			return err
+		}
+		if err := h.acquire(ctx); err != nil {
+			return err
+		}
+		defer h.release()
+		switch err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)); {
+		case err == nil:
+			return nil
+		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+			return ErrMismatch
+		default:
+			return fmt.Errorf("password: bcrypt hash: %w", err)
+		}
+	}
+	variant, p, salt, want, err := decodeAny(encoded)
 	if err != nil {
 		return err
 	}
@@ -78,7 +98,12 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) error {
 		return err
 	}
 	defer h.release()
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	var got []byte
+	if variant == "argon2i" {
+		got = argon2.Key([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	} else {
+		got = argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	}
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return ErrMismatch
 	}
@@ -95,10 +120,35 @@ func (h *Hasher) VerifyNothing(ctx context.Context, pw string) error {
 	return ErrMismatch
 }
 
-// NeedsRehash reports whether a hash was made with other parameters.
+// NeedsRehash reports whether a hash was made otherwise than the hasher
+// makes them now: other parameters, or an imported algorithm.
 func (h *Hasher) NeedsRehash(encoded string) bool {
-	p, _, _, err := decode(encoded)
-	return err != nil || p != h.Params
+	variant, p, _, _, err := decodeAny(encoded)
+	return err != nil || variant != "argon2id" || p != h.Params
+}
+
+// Importable reports whether a hash from another system can be stored as
+// it is: argon2id, argon2i (PHC strings) or bcrypt ($2a$, $2b$, $2y$).
+func Importable(encoded string) error {
+	if isBcrypt(encoded) {
+		cost, err := bcrypt.Cost([]byte(encoded))
+		if err != nil {
+			return fmt.Errorf("password: bcrypt hash: %w", err)
+		}
+		if cost > maxBcryptCost {
+			return fmt.Errorf("password: bcrypt cost %d is above %d", cost, maxBcryptCost)
+		}
+		return nil
+	}
+	_, _, _, _, err := decodeAny(encoded)
+	return err
+}
+
+// maxBcryptCost bounds imported bcrypt hashes: cost 14 is about a second.
+const maxBcryptCost = 14
+
+func isBcrypt(s string) bool {
+	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
@@ -113,10 +163,21 @@ func (h *Hasher) acquire(ctx context.Context) error {
 func (h *Hasher) release() { <-h.sem }
 
 func decode(encoded string) (Params, []byte, []byte, error) {
+	_, p, salt, key, err := decodeAny(encoded)
+	return p, salt, key, err
+}
+
+// decodeAny reads an argon2id or argon2i PHC string.
+func decodeAny(encoded string) (string, Params, []byte, []byte, error) {
 	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return Params{}, nil, nil, errors.New("password: not an argon2id hash")
+	if len(parts) != 6 || (parts[1] != "argon2id" && parts[1] != "argon2i") {
+		return "", Params{}, nil, nil, errors.New("password: not an argon2 hash")
 	}
+	p, salt, key, err := decodeParts(parts)
+	return parts[1], p, salt, key, err
+}
+
+func decodeParts(parts []string) (Params, []byte, []byte, error) {
 	var v int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
 		return Params{}, nil, nil, errors.New("password: unsupported argon2 version")
@@ -125,7 +186,9 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
 		return Params{}, nil, nil, errors.New("password: malformed argon2 parameters")
 	}
-	if p.Memory == 0 || p.Time == 0 || p.Threads == 0 || p.Memory > 4<<20 {
+	// Bounded like the settings (IDP_ARGON2_*): an imported or tampered hash
+	// must not make one verification take minutes or gigabytes.
+	if p.Memory == 0 || p.Time == 0 || p.Threads == 0 || p.Memory > 1<<20 || p.Time > 10 || p.Threads > 16 {
 		return Params{}, nil, nil, errors.New("password: argon2 parameters out of range")
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
