@@ -258,3 +258,13 @@ func asRetrieve(err error, target **oauth2.RetrieveError) bool {
 	}
 	return ok
 }
+
+// Scopes the provider does not know are ignored (OIDC Core 3.1.2.1);
+// RP libraries often ask for email by default.
+func TestUnknownScopesIgnored(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		f := setup(t, open)
+		r := newRP(t, f.e, f.client, "openid", "email", "address", "profile")
+		codeFrom(t, f.e.NewBrowser().Login(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()), f.user), "state-0123456789")
+	})
+}

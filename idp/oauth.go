@@ -98,6 +98,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if s.refuseRequestObject(w, r) {
 		return
 	}
+	dropUnknownScopes(r)
 	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
@@ -182,6 +183,23 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
+}
+
+// dropUnknownScopes removes from the request the scopes this provider
+// does not know (OIDC Core 3.1.2.1: they SHOULD be ignored), so an RP
+// library that asks for email by default still works. Known scopes the
+// client may not use are left for fosite to refuse.
+func dropUnknownScopes(r *http.Request) {
+	if r.ParseForm() != nil || !r.Form.Has("scope") {
+		return
+	}
+	var kept []string
+	for _, sc := range strings.Fields(r.Form.Get("scope")) {
+		if slices.Contains(supportedScopes, sc) {
+			kept = append(kept, sc)
+		}
+	}
+	r.Form.Set("scope", strings.Join(kept, " "))
 }
 
 // refuseRequestObject answers request and request_uri parameters (OIDC

@@ -1,0 +1,290 @@
+package idp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/migrations/database/dbtest"
+)
+
+// nodeRPDir holds the Node relying party: rp.mjs, package.json and the
+// committed package-lock.json (.ci/run installs it with npm ci).
+const nodeRPDir = "testdata/node-rp"
+
+// TestNodeOpenIDClient runs a second, independent RP against the provider:
+// openid-client, an OpenID-certified RP library for Node.js, does
+// discovery, the code flow with PKCE, ID token validation, userinfo,
+// introspection, refresh and RP-initiated logout. The test plays the
+// browser (password and PIN) and checks what the library reports.
+func TestNodeOpenIDClient(t *testing.T) {
+	node := nodeForRP(t)
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		const secret = "node-secret-0123456789-0123456789-0123456789"
+		if err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "node-rp", Name: "Node RP", Secret: secret, FirstParty: true,
+			RedirectURIs: []string{rpCallback}, PostLogoutRedirectURIs: []string{ocLogoutURI},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+			Scopes: []string{"openid", "profile", "phone", "offline_access"}, TokenEndpointAuthMethod: "client_secret_basic"}); err != nil {
+			t.Fatal(err)
+		}
+		rp := startNodeRP(t, node, map[string]string{
+			"IDP_ISSUER": e.Issuer, "RP_CLIENT_ID": "node-rp", "RP_CLIENT_SECRET": secret,
+			"RP_REDIRECT_URI": rpCallback, "RP_POST_LOGOUT_REDIRECT_URI": ocLogoutURI,
+		})
+
+		// 1. The library's authorization URL; the browser signs in.
+		var start struct {
+			AuthorizationURL string `json:"authorization_url"`
+		}
+		rp.next("authorize", &start)
+		authURL, err := url.Parse(start.AuthorizationURL)
+		if err != nil || !strings.HasPrefix(start.AuthorizationURL, e.Issuer+"/oauth2/auth?") {
+			t.Fatalf("authorization URL %q is not at the discovered authorization_endpoint", start.AuthorizationURL)
+		}
+		for _, p := range []string{"code_challenge", "state", "nonce", "max_age"} {
+			if authURL.Query().Get(p) == "" {
+				t.Errorf("authorization URL lacks %s", p)
+			}
+		}
+		b := e.NewBrowser()
+		p := b.Login(start.AuthorizationURL, user)
+		if loc := p.Header.Get("Location"); !strings.HasPrefix(loc, rpCallback+"?") {
+			t.Fatalf("login ended with status %d, Location %q; want the redirect to %s", p.Status, loc, rpCallback)
+		}
+		rp.send(p.Header.Get("Location"))
+
+		// 2. What the library made of the tokens.
+		var got struct {
+			Claims        map[string]any `json:"claims"`
+			Userinfo      map[string]any `json:"userinfo"`
+			Introspection map[string]any `json:"introspection"`
+			Refreshed     struct {
+				NewAccessToken  bool           `json:"new_access_token"`
+				NewRefreshToken bool           `json:"new_refresh_token"`
+				Claims          map[string]any `json:"claims"`
+			} `json:"refreshed"`
+			OldAccessTokenActive bool   `json:"old_access_token_active"`
+			LogoutURL            string `json:"logout_url"`
+			LogoutState          string `json:"logout_state"`
+		}
+		rp.next("tokens", &got)
+		c := got.Claims
+		if c["sub"] != user.ID || c["iss"] != e.Issuer || !slices.Contains(ocStrings(c["aud"]), "node-rp") {
+			t.Errorf("ID token claims = %v", c)
+		}
+		if !ocSame(ocStrings(c["amr"]), []string{"pwd", "sms", "mfa"}) {
+			t.Errorf("amr = %v, want [pwd sms mfa]", c["amr"])
+		}
+		if _, ok := c["auth_time"]; !ok {
+			t.Error("no auth_time though max_age was sent")
+		}
+		if u := got.Userinfo; u["sub"] != user.ID || u["preferred_username"] != user.Username || u["phone_number"] != user.Phone || u["phone_number_verified"] != true {
+			t.Errorf("userinfo = %v", u)
+		}
+		if in := got.Introspection; in["active"] != true || in["client_id"] != "node-rp" || in["sub"] != user.ID {
+			t.Errorf("introspection = %v", in)
+		}
+		r := got.Refreshed
+		if !r.NewAccessToken || !r.NewRefreshToken || r.Claims["sub"] != user.ID || !ocSame(r.Claims["auth_time"], c["auth_time"]) {
+			t.Errorf("refresh: new access token %t, new refresh token %t, claims %v", r.NewAccessToken, r.NewRefreshToken, r.Claims)
+		}
+		if got.OldAccessTokenActive {
+			t.Error("the access token replaced by the refresh is still active")
+		}
+		lu, err := url.Parse(got.LogoutURL)
+		if err != nil || !strings.HasPrefix(got.LogoutURL, e.Issuer+"/oauth2/logout?") || lu.Query().Get("id_token_hint") == "" ||
+			lu.Query().Get("post_logout_redirect_uri") != ocLogoutURI || lu.Query().Get("state") != got.LogoutState {
+			t.Fatalf("logout URL %q: want the end_session_endpoint with id_token_hint, post_logout_redirect_uri and state", got.LogoutURL)
+		}
+
+		// 3. The browser follows the logout URL: signed out at once, back at
+		// the RP with its state.
+		p = b.Get(got.LogoutURL)
+		if p.Status != http.StatusSeeOther && p.Status != http.StatusFound {
+			t.Fatalf("logout: status %d at %s, want a redirect to %s", p.Status, p.URL, ocLogoutURI)
+		}
+		rp.send(p.Header.Get("Location"))
+		var done struct {
+			Landed             string `json:"landed"`
+			StateReturned      bool   `json:"logout_state_returned"`
+			AccessActiveAfter  bool   `json:"access_token_active_after_logout"`
+			RefreshAfterLogout any    `json:"refresh_after_logout"`
+		}
+		rp.next("done", &done)
+		if done.Landed != ocLogoutURI || !done.StateReturned {
+			t.Errorf("after logout the browser landed at %s (state returned: %t), want %s with the state", done.Landed, done.StateReturned, ocLogoutURI)
+		}
+		if done.AccessActiveAfter {
+			t.Error("the session's access token is still active after logout")
+		}
+		if done.RefreshAfterLogout != true {
+			t.Errorf("refresh with the offline_access refresh token after logout: %v, want it to work", done.RefreshAfterLogout)
+		}
+		rp.wait()
+	})
+}
+
+// nodeForRP returns the node binary with the RP's packages installed,
+// running npm ci when node_modules is missing. It skips the test only
+// where node is absent or too old, or the packages are missing and npm ci
+// cannot install them.
+func nodeForRP(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the openid-client RP test needs Node.js 20 or later")
+	}
+	out, err := exec.Command(node, "--version").Output()
+	m := regexp.MustCompile(`^v(\d+)\.`).FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Skipf("node --version: %q, %v: the openid-client RP test needs Node.js 20 or later", out, err)
+	}
+	if major, _ := strconv.Atoi(string(m[1])); major < 20 {
+		t.Skipf("node %s is older than 20, which openid-client 6 needs", strings.TrimSpace(string(out)))
+	}
+	if _, err := os.Stat(filepath.Join(nodeRPDir, "node_modules", "openid-client", "package.json")); err == nil {
+		return node
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skipf("%s/node_modules is missing and npm is not installed: run (cd idp/%s && npm ci)", nodeRPDir, nodeRPDir)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = nodeRPDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("%s/node_modules is missing and npm ci failed (%v): run (cd idp/%s && npm ci)\n%s", nodeRPDir, err, nodeRPDir, out)
+	}
+	return node
+}
+
+// nodeRP is the running script.
+type nodeRP struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *lockedBuffer
+}
+
+func startNodeRP(t *testing.T, node string, env map[string]string) *nodeRP {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, node, "rp.mjs")
+	cmd.Dir = nodeRPDir
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	r := &nodeRP{t: t, cmd: cmd, lines: make(chan string, 16), stderr: &lockedBuffer{}}
+	cmd.Stderr = r.stderr
+	var err error
+	if r.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	go func() {
+		defer close(r.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		r.stdin.Close()
+		cancel()
+		cmd.Wait()
+	})
+	return r
+}
+
+// next reads the script's next line, which must be the given step, into v.
+func (r *nodeRP) next(step string, v any) {
+	r.t.Helper()
+	select {
+	case line, ok := <-r.lines:
+		if !ok {
+			r.t.Fatalf("the Node RP ended before step %q; stderr:\n%s", step, r.stderr)
+		}
+		var head struct {
+			Step  string `json:"step"`
+			Error string `json:"error"`
+			Cause string `json:"cause"`
+		}
+		if err := json.Unmarshal([]byte(line), &head); err != nil {
+			r.t.Fatalf("the Node RP printed %q, not JSON", line)
+		}
+		if head.Step != step {
+			r.t.Fatalf("the Node RP at step %q, want %q: %s %s\nstderr:\n%s", head.Step, step, head.Error, head.Cause, r.stderr)
+		}
+		if err := json.Unmarshal([]byte(line), v); err != nil {
+			r.t.Fatalf("step %s: %v", step, err)
+		}
+	case <-time.After(60 * time.Second):
+		r.t.Fatalf("the Node RP said nothing for 60 s, waiting for step %q; stderr:\n%s", step, r.stderr)
+	}
+}
+
+func (r *nodeRP) send(line string) {
+	r.t.Helper()
+	if _, err := io.WriteString(r.stdin, line+"\n"); err != nil {
+		r.t.Fatalf("write to the Node RP: %v", err)
+	}
+}
+
+// wait checks that the script ends cleanly.
+func (r *nodeRP) wait() {
+	r.t.Helper()
+	r.stdin.Close()
+	for range r.lines { // drain
+	}
+	if err := r.cmd.Wait(); err != nil {
+		r.t.Fatalf("the Node RP exited with %v; stderr:\n%s", err, r.stderr)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the process's writer and the
+// test's reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
