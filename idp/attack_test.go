@@ -144,3 +144,28 @@ func TestAttacks(t *testing.T) {
 		})
 	})
 }
+
+// A browser id seen or planted before the login is worthless after the
+// password: the flow moves on bound to a new one.
+func TestAttackSessionFixation(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		f := setup(t, open)
+		b := f.e.NewBrowser()
+		p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		issuer, _ := url.Parse(f.e.Issuer)
+		before := b.Client.Jar.Cookies(issuer)
+		p = b.Fill(p, url.Values{"username": {"alice"}, "password": {f.user.Password}})
+		after := b.Client.Jar.Cookies(issuer)
+		if fmt.Sprint(before) == fmt.Sprint(after) {
+			t.Fatal("the browser id did not change after the password")
+		}
+		// The attacker who knew the old id (a planted cookie) cannot go on.
+		attacker := f.e.NewBrowser()
+		attacker.Client.Jar.SetCookies(issuer, before)
+		q := attacker.Submit(p.Action(t), url.Values{"code": {f.e.LastCode(f.user.Phone)}, "csrf_token": {p.CSRF(t)}})
+		if q.Status != http.StatusForbidden {
+			t.Fatalf("PIN posted with the pre-login browser id: status %d, want 403", q.Status)
+		}
+		codeFrom(t, b.Fill(p, url.Values{"code": {f.e.LastCode(f.user.Phone)}}), "state-0123456789")
+	})
+}

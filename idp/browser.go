@@ -26,6 +26,13 @@ func (s *Server) browserID(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(s.browserCookieName()); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
+	return s.newBrowserID(w)
+}
+
+// newBrowserID gives the browser a fresh id. It is done after the
+// password, so an id seen or planted before the login (session fixation)
+// is worth nothing after it.
+func (s *Server) newBrowserID(w http.ResponseWriter) string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)

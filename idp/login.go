@@ -240,7 +240,11 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(ctx, "reset sign-in throttle", "err", err)
 	}
 	s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "ok", UserID: user.ID, Username: user.Username, ClientID: f.ClientID, FlowID: f.ID})
-	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowNew, store.FlowPasswordOK, map[string]any{"user_id": user.ID, "amr": "pwd"}); err != nil {
+	// The flow moves on bound to a new browser id (see newBrowserID).
+	fresh := s.newBrowserID(w)
+	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowNew, store.FlowPasswordOK, map[string]any{
+		"user_id": user.ID, "amr": "pwd", "browser_hash": hashBrowser(fresh),
+	}); err != nil {
 		s.stepFailed(w, r, f, err)
 		return
 	}
@@ -372,18 +376,6 @@ func (s *Server) stepFailed(w http.ResponseWriter, r *http.Request, f *store.Flo
 		msg = ui.MsgTemporarilyUnavailable
 	}
 	s.errorPage(w, r, status, msg)
-}
-
-// isDBUnavailable reports errors that mean "try again": a connection
-// that could not be had or was lost.
-func isDBUnavailable(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"connection refused", "connect:", "broken pipe", "connection reset", "database is locked", "the database system is", "dial tcp", "EOF"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // --- phone enrolment --------------------------------------------------------

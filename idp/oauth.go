@@ -266,6 +266,7 @@ func checkPKCE(ar fosite.AuthorizeRequester) error {
 // section 4.1.2.1).
 func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	ctx := r.Context()
+	err = unavailable(err)
 	rfc := fosite.ErrorToRFC6749Error(err)
 	s.stats.add("authorize_refused")
 	s.log.InfoContext(ctx, "authorize request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
@@ -279,6 +280,8 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 		msg = ui.MsgUnknownClient
 	case strings.Contains(strings.ToLower(rfc.HintField+rfc.DescriptionField), "redirect"):
 		msg = ui.MsgBadRedirectURI
+	case errors.Is(err, fosite.ErrTemporarilyUnavailable):
+		msg = ui.MsgTemporarilyUnavailable
 	case rfc.CodeField >= 500:
 		msg = ui.MsgServerError
 	}
@@ -322,6 +325,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	err = unavailable(err)
 	rfc := fosite.ErrorToRFC6749Error(err)
 	s.stats.add("token_refused." + rfc.ErrorField)
 	level := slogLevelFor(rfc.CodeField)
@@ -335,6 +339,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ir, err := s.oauth.NewIntrospectionRequest(ctx, r, newSession())
 	if err != nil {
+		err = unavailable(err)
 		rfc := fosite.ErrorToRFC6749Error(err)
 		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "introspection", "error", rfc.ErrorField, "debug", rfc.DebugField)
 		s.oauth.WriteIntrospectionError(ctx, w, err)
@@ -346,7 +351,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // handleRevoke is RFC 7009 token revocation.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	err := s.oauth.NewRevocationRequest(ctx, r)
+	err := unavailable(s.oauth.NewRevocationRequest(ctx, r))
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "revocation", "error", rfc.ErrorField, "debug", rfc.DebugField)
