@@ -37,14 +37,16 @@ func isDBUnavailable(err error) bool {
 	return false
 }
 
-// unavailable turns a server error caused by an unreachable database into
+// unavailable turns an error caused by an unreachable database into
 // fosite's temporarily_unavailable (RFC 6749 section 4.1.2.1), leaving
-// every other error as it is.
+// every other error as it is. fosite reports a client it could not load
+// as invalid_client; when the cause was the database, that would tell an
+// RP its credentials are wrong, so it is replaced too.
 func unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
-	if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 && isDBUnavailable(err) {
+	if rfc := fosite.ErrorToRFC6749Error(err); isDBUnavailable(err) {
 		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(rfc.DebugField)
 	}
 	return err
