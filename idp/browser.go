@@ -68,10 +68,21 @@ func (s *Server) csrfToken(flowID, browser string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// csrfOK checks a form's token, also under the keys of old secrets, so a
+// page served just before an IDP_SECRET rotation can still be posted.
 func (s *Server) csrfOK(r *http.Request, flowID string) bool {
 	got := r.PostFormValue("csrf_token")
-	want := s.csrfToken(flowID, s.currentBrowser(r))
-	return got != "" && hmac.Equal([]byte(got), []byte(want))
+	if got == "" {
+		return false
+	}
+	browser := s.currentBrowser(r)
+	ok := false
+	for _, key := range append([][]byte{s.csrfKey}, s.csrfOld...) {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(flowID + "\x00" + browser))
+		ok = hmac.Equal([]byte(got), []byte(base64.RawURLEncoding.EncodeToString(m.Sum(nil)))) || ok
+	}
+	return ok
 }
 
 // stepURL is the page of a login step for a flow.

@@ -65,8 +65,9 @@ type Server struct {
 	issuer *url.URL
 
 	csrfKey   []byte
-	secure    bool   // cookies get Secure (issuer is https)
-	discovery []byte // the discovery document, built once
+	csrfOld   [][]byte // from IDP_SECRET_OLD
+	secure    bool     // cookies get Secure (issuer is https)
+	discovery []byte   // the discovery document, built once
 	signer    *keys.Signer
 	stats     counters
 }
@@ -161,6 +162,9 @@ func New(opt Options) (*Server, error) {
 		csrfKey: derive(opt.Secret, "idp csrf v1"),
 		secure:  iss.Scheme == "https",
 		signer:  signer,
+	}
+	for _, old := range opt.OldSecrets {
+		s.csrfOld = append(s.csrfOld, derive(old, "idp csrf v1"))
 	}
 	if s.opt.SessionTTL <= 0 {
 		s.opt.SessionTTL = 24 * time.Hour

@@ -96,7 +96,10 @@ type Service struct {
 	Sender sms.Sender
 	Policy Policy
 	Secret []byte // keys the code hashes
-	Text   Text
+	// OldSecrets are earlier Secrets (IDP_SECRET rotation): codes sent
+	// before the rotation still verify.
+	OldSecrets [][]byte
+	Text       Text
 	// Verifier, when set, makes, sends and checks the codes instead of
 	// Sender (Twilio Verify, the Xoxzo OTP API). Attempts, expiry, resend
 	// rules and send limits still apply on top of the provider's own.
@@ -302,7 +305,7 @@ func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, er
 			return c, err
 		}
 	} else {
-		right = hmac.Equal([]byte(s.hash(id, normalise(code))), []byte(got.CodeHash))
+		right = s.codeMatches(id, normalise(code), got.CodeHash)
 	}
 	if !right {
 		c, err := s.Get(ctx, id)
@@ -407,12 +410,24 @@ func (s *Service) newCode() string {
 	return fmt.Sprintf("%0*d", n, v)
 }
 
+// codeMatches compares a code with a stored hash under the current secret
+// and, during a rotation, the old ones; each comparison in constant time.
+func (s *Service) codeMatches(id, code, stored string) bool {
+	ok := hmac.Equal([]byte(hashWith(s.Secret, id, code)), []byte(stored))
+	for _, old := range s.OldSecrets {
+		ok = hmac.Equal([]byte(hashWith(old, id, code)), []byte(stored)) || ok
+	}
+	return ok
+}
+
 // hash is the stored form of a code: HMAC-SHA256 keyed from the system
 // secret over the challenge id and the code, so a hash is useless for any
 // other challenge and a database dump does not yield codes by brute force
 // without the secret.
-func (s *Service) hash(id, code string) string {
-	m := hmac.New(sha256.New, s.Secret)
+func (s *Service) hash(id, code string) string { return hashWith(s.Secret, id, code) }
+
+func hashWith(secret []byte, id, code string) string {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("sms-pin\x00" + id + "\x00" + code))
 	return hex.EncodeToString(m.Sum(nil))
 }

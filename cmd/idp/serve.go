@@ -134,6 +134,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			ResendCooldown: cfg.PIN.ResendCooldown, MaxResends: cfg.PIN.MaxResends,
 		},
 		Secret: deriveKey(cfg.Secret, "idp sms pin v1"),
+		OldSecrets: func() (out [][]byte) {
+			for _, old := range cfg.SecretOld {
+				out = append(out, deriveKey(old, "idp sms pin v1"))
+			}
+			return out
+		}(),
 		Limits: mfa.Limits{
 			PhoneHour: cfg.SMS.Limits.PhoneHour, PhoneDay: cfg.SMS.Limits.PhoneDay,
 			UserHour: cfg.SMS.Limits.UserHour, UserDay: cfg.SMS.Limits.UserDay,

@@ -7,6 +7,8 @@ package idptest
 import (
 	"bufio"
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +54,9 @@ type Env struct {
 	Secret  []byte
 	offset  atomic.Int64 // nanoseconds added to the SMS clock
 	Handler http.Handler
+	current atomic.Value // the http.Handler serving now
+	host    string
+	logger  *slog.Logger
 }
 
 // Options change the defaults of New.
@@ -70,6 +75,9 @@ type Options struct {
 	// MFARemember is how long a PIN spares the next one in a session
 	// (default 12h; negative: always ask).
 	MFARemember time.Duration
+	// Secret replaces the test IDP_SECRET; OldSecrets are IDP_SECRET_OLD.
+	Secret     []byte
+	OldSecrets [][]byte
 	// TLS serves over https (cookies then get Secure and the __Host- prefix).
 	TLS bool
 }
@@ -78,6 +86,9 @@ type Options struct {
 func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 	t.Helper()
 	e := &Env{T: t, DB: db, Secret: []byte("test-secret-test-secret-test-secret-0123")}
+	if o.Secret != nil {
+		e.Secret = o.Secret
+	}
 	if o.Phones.DefaultRegion == "" {
 		o.Phones.DefaultRegion = "JP"
 	}
@@ -113,9 +124,13 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 		handlers[i] = e.instance(t, o, gdb, srv.Listener.Addr().String(), logger, i == 0)
 	}
 	var next atomic.Uint64
-	e.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e.current.Store(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers[(next.Add(1)-1)%uint64(instances)].ServeHTTP(w, r)
+	}))
+	e.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.current.Load().(http.Handler).ServeHTTP(w, r)
 	})
+	e.host, e.logger = srv.Listener.Addr().String(), logger
 	srv.Config.Handler = e.Handler
 	if o.TLS {
 		srv.StartTLS()
@@ -136,7 +151,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 	if alg == "" {
 		alg = keys.RS256
 	}
-	km := keys.NewManager(st, [][]byte{e.Secret}, time.Hour)
+	km := keys.NewManager(st, append([][]byte{e.Secret}, o.OldSecrets...), time.Hour)
 	for _, a := range []string{keys.RS256, keys.ES256} {
 		if err := km.Init(t.Context(), a); err != nil {
 			t.Fatal(err)
@@ -151,7 +166,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		sender = &sms.File{Path: e.Outbox}
 	}
 	svc := &mfa.Service{
-		DB: gdb, Sender: sender, Policy: policy, Secret: []byte("pin-key-pin-key-pin-key-pin-key!"),
+		DB: gdb, Sender: sender, Policy: policy, Secret: pinKey(e.Secret), OldSecrets: pinKeys(o.OldSecrets),
 		Text: mfa.Messages("TestIDP", host, policy.TTL), Limits: o.Limits,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
 	}
@@ -160,7 +175,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		t.Fatal(err)
 	}
 	s, err := idp.New(idp.Options{
-		Issuer: e.Issuer, Secret: e.Secret, Store: st, Keys: km, MFA: svc, Phones: o.Phones,
+		Issuer: e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc, Phones: o.Phones,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
@@ -416,4 +431,32 @@ func remember(d time.Duration) time.Duration {
 		return 12 * time.Hour
 	}
 	return d
+}
+
+// Restart replaces the running provider with a new one built from o on the
+// same database, issuer and outbox, as an operator's restart would (for
+// example with a new IDP_SECRET and the old one in IDP_SECRET_OLD).
+func (e *Env) Restart(o Options) {
+	e.T.Helper()
+	if o.Secret != nil {
+		e.Secret = o.Secret
+	}
+	e.current.Store(e.instance(e.T, o, e.DB.Gorm, e.host, e.logger, true))
+}
+
+// pinKey derives the PIN hash key from the system secret, as the command does.
+func pinKey(secret []byte) []byte {
+	k, err := hkdf.Key(sha256.New, secret, nil, "idp sms pin v1", 32)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func pinKeys(secrets [][]byte) [][]byte {
+	var out [][]byte
+	for _, s := range secrets {
+		out = append(out, pinKey(s))
+	}
+	return out
 }

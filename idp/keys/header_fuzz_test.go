@@ -26,6 +26,17 @@ func (s *memStore) PublishedKeys(context.Context) ([]store.SigningKey, error) {
 	return append([]store.SigningKey(nil), s.rows...), nil
 }
 
+func (s *memStore) ResealSigningKey(_ context.Context, kid, oldEnc, newEnc string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range s.rows {
+		if r.KID == kid && r.PrivateEnc == oldEnc {
+			s.rows[i].PrivateEnc = newEnc
+		}
+	}
+	return nil
+}
+
 func (s *memStore) AddSigningKey(_ context.Context, k store.SigningKey, _ time.Time, onlyIfNone bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

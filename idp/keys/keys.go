@@ -42,6 +42,7 @@ const (
 type Store interface {
 	PublishedKeys(ctx context.Context) ([]store.SigningKey, error)
 	AddSigningKey(ctx context.Context, k store.SigningKey, publishUntil time.Time, onlyIfNone bool) error
+	ResealSigningKey(ctx context.Context, kid, oldEnc, newEnc string) error
 }
 
 // Key is a parsed signing key.
@@ -121,9 +122,16 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	st := &state{active: map[string]*Key{}, byKID: map[string]*Key{}}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, row := range rows {
-		priv, err := m.decrypt(row)
+		priv, current, err := m.decrypt(row)
 		if err != nil {
 			return fmt.Errorf("keys: key %s: %w", row.KID, err)
+		}
+		if !current {
+			// Sealed under an old IDP_SECRET: seal it anew under the
+			// current one, so the old secret can be dropped later.
+			if err := m.reseal(ctx, row); err != nil {
+				return fmt.Errorf("keys: reseal key %s: %w", row.KID, err)
+			}
 		}
 		k := &Key{KID: row.KID, Alg: row.Alg, Private: priv, Active: row.Active, CreatedAt: row.CreatedAt}
 		st.byKID[k.KID] = k
@@ -205,9 +213,11 @@ func (m *Manager) generate(alg string) (store.SigningKey, error) {
 	return store.SigningKey{KID: kid, Alg: alg, PrivateEnc: enc, PublicJWK: string(pubJSON)}, nil
 }
 
-func (m *Manager) decrypt(row store.SigningKey) (crypto.Signer, error) {
+// decrypt opens a stored key with the current secret or an old one, and
+// says whether it was the current.
+func (m *Manager) decrypt(row store.SigningKey) (crypto.Signer, bool, error) {
 	var lastErr error
-	for _, secret := range m.secrets {
+	for i, secret := range m.secrets {
 		plain, err := open(secret, row.PrivateEnc)
 		if err != nil {
 			lastErr = err
@@ -215,15 +225,28 @@ func (m *Manager) decrypt(row store.SigningKey) (crypto.Signer, error) {
 		}
 		var jwk jose.JSONWebKey
 		if err := jwk.UnmarshalJSON(plain); err != nil {
-			return nil, fmt.Errorf("parse private key: %w", err)
+			return nil, false, fmt.Errorf("parse private key: %w", err)
 		}
 		signer, ok := jwk.Key.(crypto.Signer)
 		if !ok {
-			return nil, fmt.Errorf("unexpected key type %T", jwk.Key)
+			return nil, false, fmt.Errorf("unexpected key type %T", jwk.Key)
 		}
-		return signer, nil
+		return signer, i == 0, nil
 	}
-	return nil, fmt.Errorf("decrypt private key (is IDP_SECRET the one it was made with?): %w", lastErr)
+	return nil, false, fmt.Errorf("decrypt private key (is IDP_SECRET, or one of IDP_SECRET_OLD, the one it was made with?): %w", lastErr)
+}
+
+func (m *Manager) reseal(ctx context.Context, row store.SigningKey) error {
+	for _, secret := range m.secrets[1:] {
+		if plain, err := open(secret, row.PrivateEnc); err == nil {
+			enc, err := seal(m.secrets[0], plain)
+			if err != nil {
+				return err
+			}
+			return m.store.ResealSigningKey(ctx, row.KID, row.PrivateEnc, enc)
+		}
+	}
+	return nil
 }
 
 const sealPrefix = "v1:"

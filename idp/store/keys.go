@@ -62,3 +62,9 @@ func (s *Store) AddSigningKey(ctx context.Context, k SigningKey, publishUntil ti
 		return nil
 	})
 }
+
+// ResealSigningKey replaces a key's encrypted private half, if it is still
+// oldEnc (another instance may have resealed it already).
+func (s *Store) ResealSigningKey(ctx context.Context, kid, oldEnc, newEnc string) error {
+	return s.conn(ctx).Model(&SigningKey{}).Where("kid = ? AND private_enc = ?", kid, oldEnc).Update("private_enc", newEnc).Error
+}
