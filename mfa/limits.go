@@ -60,11 +60,13 @@ func (s *Service) limitsFor(phone, userID string, ip netip.Addr) []limit {
 		if id != "" {
 			key = scope + ":" + s.keyHash(scope, id)
 		}
+		// The window is part of the key: at midnight an hour and a day
+		// start together and must not share a counter.
 		if hour > 0 {
-			out = append(out, limit{scope, key, time.Hour, hour})
+			out = append(out, limit{scope, key + ":h", time.Hour, hour})
 		}
 		if day > 0 {
-			out = append(out, limit{scope, key, 24 * time.Hour, day})
+			out = append(out, limit{scope, key + ":d", 24 * time.Hour, day})
 		}
 	}
 	add("phone", phone, l.PhoneHour, l.PhoneDay)

@@ -151,3 +151,46 @@ func TestSendLimits(t *testing.T) {
 		})
 	})
 }
+
+// TestDefaultLimitsBoundGuessing works out the best odds of an attacker
+// who has the password and tries to guess PINs for one account under the
+// default limits, and shows the limits hold: every challenge takes at most
+// MaxAttempts guesses, and a UTC day gives at most PhoneDay codes (the
+// windows are fixed: the day's limit holds per calendar day, so any 24
+// hours astride midnight see at most twice as many).
+func TestDefaultLimitsBoundGuessing(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := newEnv(t, open)
+		e.svc.Limits = mfa.DefaultLimits
+		midnight := e.clock.Now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+		e.clock.Advance(midnight.Sub(e.clock.Now()))
+		challenges, guesses := 0, 0
+		for i := 0; e.clock.Now().Before(midnight.Add(24 * time.Hour)); i++ {
+			c, err := e.svc.Start(t.Context(), mfa.StartRequest{FlowID: fmt.Sprint("attack-", i), UserID: "victim", Phone: testPhone, Locale: "en",
+				ClientIP: netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", i%250+1))}) // a botnet: a new address each time
+			if errors.Is(err, mfa.ErrRateLimited) {
+				e.clock.Advance(10 * time.Minute)
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			challenges++
+			for {
+				_, err := e.svc.Verify(t.Context(), c.ID, "000000")
+				if errors.Is(err, mfa.ErrCodeMismatch) || errors.Is(err, mfa.ErrTooManyAttempts) {
+					guesses++
+				}
+				if !errors.Is(err, mfa.ErrCodeMismatch) {
+					break
+				}
+			}
+		}
+		perDay := min(mfa.DefaultLimits.PhoneDay, mfa.DefaultLimits.UserDay)
+		if challenges != perDay || guesses != perDay*mfa.DefaultPolicy.MaxAttempts {
+			t.Fatalf("in a UTC day: %d codes sent, %d guesses; want %d and %d", challenges, guesses, perDay, perDay*mfa.DefaultPolicy.MaxAttempts)
+		}
+		t.Logf("one account, one UTC day, default limits: %d codes, %d guesses: best odds %d in 1,000,000 (1 in %d) for a 6-digit code; "+
+			"any 24 hours: at most %d guesses (1 in %d)", challenges, guesses, guesses, 1000000/guesses, 2*guesses, 1000000/(2*guesses))
+	})
+}
