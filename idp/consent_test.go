@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database/dbtest"
 )
 
@@ -98,5 +99,26 @@ func TestConsentAndSessions(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+func TestConsentShowsClientLogo(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "shop", Name: "The Shop", Secret: "shop-secret-0123456789-0123456789-0123456789",
+			RedirectURIs: []string{rpCallback}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+			Scopes: []string{"openid", "profile"}, TokenEndpointAuthMethod: "client_secret_basic", LogoURI: "https://cdn.shop.example/logo.png"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRP(t, e, idptest.Client{ID: "shop", Secret: "shop-secret-0123456789-0123456789-0123456789", RedirectURI: rpCallback}, "openid", "profile")
+		b := e.NewBrowser()
+		p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		p = b.Fill(p, url.Values{"username": {"alice"}, "password": {user.Password}})
+		p = b.Fill(p, url.Values{"code": {e.LastCode(user.Phone)}})
+		if !strings.Contains(p.Body, `src="https://cdn.shop.example/logo.png"`) || !strings.Contains(p.Header.Get("Content-Security-Policy"), "https://cdn.shop.example") {
+			t.Fatalf("the consent page does not show the client's logo (or the CSP blocks it):\n%s", p.Header.Get("Content-Security-Policy"))
+		}
 	})
 }

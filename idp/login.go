@@ -644,7 +644,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	common := s.commonToRP(r, f)
 	s.opt.UI.Render(w, http.StatusOK, ui.ConsentPage{
 		Common: common, Action: stepURL("/login/consent", f.ID),
-		ClientName: client.Name, ClientID: client.GetID(), Scopes: requested,
+		ClientName: client.Name, ClientID: client.GetID(), LogoURL: client.LogoURI, Scopes: requested,
 	})
 }
 

@@ -187,6 +187,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	method := fs.String("token-endpoint-auth-method", "client_secret_basic", "client_secret_basic, client_secret_post or private_key_jwt")
 	jwksFile := fs.String("jwks", "", "file with the client's public JWKS (for private_key_jwt)")
 	requirePAR := fs.Bool("require-par", false, "authorize requests must be pushed first (RFC 9126)")
+	logo := fs.String("logo-uri", "", "https URL of the client's logo, shown on the consent page")
 	idTokenAlg := fs.String("id-token-signed-response-alg", "", "RS256 or ES256 (default IDP_SIGNING_ALG)")
 	var redirects, grants, postLogout multiFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
@@ -234,6 +235,11 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	default:
 		problems = append(problems, "--token-endpoint-auth-method must be client_secret_basic, client_secret_post or private_key_jwt")
 	}
+	if *logo != "" {
+		if u, err := url.Parse(*logo); err != nil || u.Scheme != "https" || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("--logo-uri %q must be an https URL", *logo))
+		}
+	}
 	if *idTokenAlg != "" && *idTokenAlg != "RS256" && *idTokenAlg != "ES256" {
 		problems = append(problems, "--id-token-signed-response-alg must be RS256 or ES256")
 	}
@@ -260,7 +266,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	nc := store.NewClient{
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,
-		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg,
+		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg, LogoURI: *logo,
 	}
 	if interactive {
 		nc.ResponseTypes = []string{"code"}

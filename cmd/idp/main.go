@@ -54,7 +54,7 @@ Usage:
                      [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
                      [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
                      [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
-                     [--require-par] [--id-token-signed-response-alg RS256|ES256]
+                     [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]
   idp keys rotate [--alg RS256|ES256]
   idp config       print the effective settings (secrets masked)
 

@@ -25,6 +25,7 @@ type Client struct {
 	FirstParty             bool // skips the consent page
 	PostLogoutRedirectURIs []string
 	RequirePAR             bool   // authorize requests must come through PAR (RFC 9126)
+	LogoURI                string // shown on the consent page
 	IDTokenAlg             string // RS256 or ES256; "" means the provider's default
 	CreatedAt              time.Time
 }
@@ -44,6 +45,7 @@ type clientRow struct {
 	RequirePAR              bool   `gorm:"column:require_par"`
 	JWKS                    string `gorm:"column:jwks"`
 	IDTokenAlg              string `gorm:"column:id_token_signed_response_alg"`
+	LogoURI                 string `gorm:"column:logo_uri"`
 	CreatedAt               time.Time
 }
 
@@ -66,6 +68,7 @@ type NewClient struct {
 	// JWKS is the client's public key set (JSON) for private_key_jwt.
 	JWKS       string
 	IDTokenAlg string
+	LogoURI    string
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -104,7 +107,7 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		ID: c.ID, Name: c.Name, SecretHash: hash, Public: c.Public, FirstParty: c.FirstParty,
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg, LogoURI: c.LogoURI,
 		CreatedAt: s.Now(),
 	}
 	if err := s.conn(ctx).Create(&row).Error; err != nil {
@@ -155,6 +158,7 @@ func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
 		FirstParty:             row.FirstParty,
 		PostLogoutRedirectURIs: postLogout,
 		RequirePAR:             row.RequirePAR,
+		LogoURI:                row.LogoURI,
 		IDTokenAlg:             row.IDTokenAlg,
 		CreatedAt:              row.CreatedAt,
 	}
