@@ -101,15 +101,7 @@ func (s *Server) handleNewPhonePINPage(w http.ResponseWriter, r *http.Request) {
 		s.next(w, r, f)
 		return
 	}
-	s.rememberLang(w, r)
-	var notice, errMsg ui.MsgID
-	switch r.URL.Query().Get("sent") {
-	case "again":
-		notice = ui.MsgPINResent
-	case "failed":
-		errMsg = ui.MsgSMSUnavailable
-	}
-	s.renderPIN(w, r, f, http.StatusOK, errMsg, notice)
+	s.showPIN(w, r, f)
 }
 
 func (s *Server) handleNewPhonePINSubmit(w http.ResponseWriter, r *http.Request) {

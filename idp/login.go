@@ -447,6 +447,12 @@ func (s *Server) handlePINPage(w http.ResponseWriter, r *http.Request) {
 		s.next(w, r, f)
 		return
 	}
+	s.showPIN(w, r, f)
+}
+
+// showPIN shows a flow's PIN page as reached by a redirect: ?sent= says
+// whether the last send went out.
+func (s *Server) showPIN(w http.ResponseWriter, r *http.Request, f *store.Flow) {
 	s.rememberLang(w, r)
 	var notice, errMsg ui.MsgID
 	switch r.URL.Query().Get("sent") {

@@ -254,15 +254,11 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	if len(problems) > 0 {
 		return usageError{"clients create:\n  " + strings.Join(problems, "\n  ")}
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return fmt.Errorf("settings:\n%w", err)
-	}
-	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	_, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeDB(db)
+	defer closeStore()
 	nc := store.NewClient{
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,

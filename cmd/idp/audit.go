@@ -31,15 +31,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *since < 0 {
 		return usageError{"audit: --since must be positive"}
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return fmt.Errorf("settings:\n%w", err)
-	}
-	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	_, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeDB(db)
+	defer closeStore()
 	f := store.AuditFilter{Event: *event, Outcome: *outcome, Limit: *limit}
 	if *since > 0 {
 		f.Since = time.Now().Add(-*since)

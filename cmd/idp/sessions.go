@@ -69,15 +69,11 @@ func cmdSessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Wri
 	case *id == "" && !(*username != "" && *all):
 		return usageError{"users sessions revoke: give --id SID, or --username NAME --all"}
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return fmt.Errorf("settings:\n%w", err)
-	}
-	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	_, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeDB(db)
+	defer closeStore()
 	if *id != "" {
 		if _, err := st.Session(ctx, *id); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("users sessions revoke: no session %q", *id)
@@ -104,21 +100,17 @@ func cmdSessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Wri
 
 // openForUser opens the store and loads a user by name.
 func openForUser(ctx context.Context, sf *settingFlags, stderr io.Writer, username string) (*store.Store, func(), *store.User, error) {
-	cfg, err := sf.load()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("settings:\n%w", err)
-	}
-	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	_, st, closeStore, err := openFromFlags(ctx, sf, stderr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	u, err := st.UserByUsername(ctx, username)
 	if err != nil {
-		closeDB(db)
+		closeStore()
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, nil, fmt.Errorf("no user %q", username)
 		}
 		return nil, nil, nil, err
 	}
-	return st, func() { closeDB(db) }, u, nil
+	return st, closeStore, u, nil
 }

@@ -154,3 +154,17 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+// openFromFlags loads the settings and opens (and migrates) the store, for
+// the admin commands. The returned func closes it.
+func openFromFlags(ctx context.Context, sf *settingFlags, stderr io.Writer) (config.Config, *store.Store, func(), error) {
+	cfg, err := sf.load()
+	if err != nil {
+		return cfg, nil, nil, fmt.Errorf("settings:\n%w", err)
+	}
+	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	return cfg, st, func() { closeDB(db) }, nil
+}
