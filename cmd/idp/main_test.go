@@ -300,3 +300,35 @@ func TestUsersSessions(t *testing.T) {
 		t.Error("revoking an unknown session succeeded")
 	}
 }
+
+func TestAuditCommand(t *testing.T) {
+	c := newCLI(t)
+	if _, _, err := c.run("a long enough password\n", "users", "create", "--username", "alice", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run("", "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example.com/cb"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := c.run("", "audit", "--event", "client.created")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("audit --event client.created printed %d lines:\n%s", len(lines), out)
+	}
+	if m := decode(t, lines[0]); m["event"] != "client.created" || m["client_id"] != "shop" || m["outcome"] != "ok" {
+		t.Fatalf("audit line = %v", m)
+	}
+	out, _, err = c.run("", "audit", "--username", "alice")
+	if err != nil || !strings.Contains(out, `"event":"user.created"`) {
+		t.Fatalf("audit --username alice: %v\n%s", err, out)
+	}
+	if _, _, err := c.run("", "audit", "--limit", "0"); err == nil {
+		t.Fatal("--limit 0 accepted")
+	}
+	out, _, err = c.run("", "users", "unlock", "--username", "alice")
+	if err != nil || decode(t, out)["was_throttled"] != false {
+		t.Fatalf("users unlock: %v %s", err, out)
+	}
+}

@@ -8,17 +8,17 @@ import (
 
 // AuditEvent is one security event. It never holds a password or a code.
 type AuditEvent struct {
-	ID        string `gorm:"primaryKey"`
-	At        time.Time
-	Event     string // e.g. login.password, pin.verify, phone.changed, client.created
-	Outcome   string // ok, failed, refused, ...
-	UserID    string
-	Username  string
-	ClientID  string
-	FlowID    string
-	IP        string
-	UserAgent string
-	Detail    string
+	ID        string    `gorm:"primaryKey" json:"id"`
+	At        time.Time `json:"at"`
+	Event     string    `json:"event"`   // e.g. login.password, pin.verify, phone.changed, client.created
+	Outcome   string    `json:"outcome"` // ok, failed, refused, ...
+	UserID    string    `json:"user_id,omitempty"`
+	Username  string    `json:"username,omitempty"`
+	ClientID  string    `json:"client_id,omitempty"`
+	FlowID    string    `json:"flow_id,omitempty"`
+	IP        string    `json:"ip,omitempty"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
 }
 
 func (AuditEvent) TableName() string { return "audit_events" }
