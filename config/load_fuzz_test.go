@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,19 +13,20 @@ import (
 	"github.com/smspin/idp/config"
 )
 
-// FuzzLoad feeds Load arbitrary YAML and two environment values. Load must
+// FuzzLoad feeds Load arbitrary YAML and two environment variables (a
+// name that is no setting's stands for one picked by its hash). Load must
 // not panic, and each problem it reports must name what is wrong: a
 // setting (as an *Error with a known env name) or the config file. Secrets
 // set in the environment never appear in a message.
 func FuzzLoad(f *testing.F) {
-	f.Add("issuer: https://id.example.com/\npin_ttl: 90s\nsms_provider: [console, xoxzo]\n", uint8(0), "https://x.example", uint8(1), "0.0.0.0:8080")
-	f.Add("pin_length: six\nisuer: x\nlisten: {a: b}\n", uint8(3), "5 minutes", uint8(4), "yes")
-	f.Add("a: &x [1, 2]\nsms_allowed_countries: *x\nlisten: *x\n", uint8(200), "", uint8(201), "")
-	f.Add("- not\n- a mapping\n", uint8(7), "-1", uint8(9), "99999999999999999999")
-	f.Add("secret_file: secret\nsecret: also\n", uint8(5), "hunter2-hunter2-hunter2", uint8(5), "")
-	f.Add("issuer: [\n", uint8(0), "\x00", uint8(0), "\xff")
-	f.Add("# only a comment\n", uint8(0), "", uint8(0), "")
-	f.Add("argon2_threads: 300\nargon2_memory: -1\nmfa_remember: 1y\n", uint8(2), "a,b,,c", uint8(2), " , ")
+	f.Add("issuer: https://id.example.com/\npin_ttl: 90s\nsms_provider: [console, xoxzo]\n", "IDP_ISSUER", "https://x.example", "IDP_LISTEN", "0.0.0.0:8080")
+	f.Add("pin_length: six\nisuer: x\nlisten: {a: b}\n", "IDP_PIN_TTL", "5 minutes", "IDP_MIGRATE_ON_START", "yes")
+	f.Add("a: &x [1, 2]\nsms_allowed_countries: *x\nlisten: *x\n", "", "", "", "")
+	f.Add("- not\n- a mapping\n", "IDP_PIN_LENGTH", "-1", "IDP_ARGON2_MEMORY", "99999999999999999999")
+	f.Add("secret_file: secret\nsecret: also\n", "IDP_SECRET", "hunter2-hunter2-hunter2", "IDP_SECRET_FILE", "secret")
+	f.Add("issuer: [\n", "IDP_ISSUER", "\x00", "IDP_SMS_PROVIDER", "\xff")
+	f.Add("# only a comment\n", "IDP_SECRET_OLD_FILE", "secret", "IDP_SMS_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef")
+	f.Add("argon2_threads: 300\nargon2_memory: -1\nmfa_remember: 1y\n", "IDP_SMS_ALLOWED_COUNTRIES", "a,b,,c", "IDP_KEY_ROTATION", " , ")
 
 	settings := config.Settings()
 	known := map[string]bool{}
@@ -42,26 +44,24 @@ func FuzzLoad(f *testing.F) {
 	}
 	file := filepath.Join(dir, "idp.yaml")
 
-	f.Fuzz(func(t *testing.T, doc string, i1 uint8, v1 string, i2 uint8, v2 string) {
+	f.Fuzz(func(t *testing.T, doc, name1, v1, name2, v2 string) {
 		if mayReadOutside(doc) {
 			t.Skip("a *_FILE path could leave the test directory (/dev/zero, /proc ...)")
 		}
-		// Even indexes name a setting, odd ones its NAME_FILE where there
-		// is one, so both spellings are reached.
 		env := map[string]string{}
-		for _, p := range []struct {
-			i uint8
-			v string
-		}{{i1, v1}, {i2, v2}} {
-			s := settings[int(p.i/2)%len(settings)]
-			name := s.Env
-			if p.i%2 == 1 && s.Secret {
-				name += "_FILE"
-				if strings.ContainsAny(p.v, `/\`) {
-					t.Skip("a *_FILE path could leave the test directory")
-				}
+		for _, p := range [][2]string{{name1, v1}, {name2, v2}} {
+			name := p[0]
+			if !known[name] {
+				// Any other name stands for some setting, so that every
+				// input sets one.
+				h := fnv.New32a()
+				h.Write([]byte(name))
+				name = settings[int(h.Sum32()%uint32(len(settings)))].Env
 			}
-			env[name] = p.v
+			if strings.HasSuffix(name, "_FILE") && strings.ContainsAny(p[1], `/\`) {
+				t.Skip("a *_FILE path could leave the test directory")
+			}
+			env[name] = p[1]
 		}
 		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 			t.Fatal(err)
@@ -89,9 +89,15 @@ func FuzzLoad(f *testing.F) {
 		red := c.Redacted()
 		_ = c.LogValue().Resolve()
 
+		public := doc // what may be quoted back
+		for _, s := range settings {
+			if v, ok := env[s.Env]; ok && !s.Secret {
+				public += "\n" + v
+			}
+		}
 		for _, s := range settings {
 			v, ok := env[s.Env]
-			if !s.Secret || !ok || len(v) < 12 || strings.Contains(doc, v) || known[v] {
+			if !s.Secret || !ok || len(v) < 12 || strings.Contains(public, v) || known[v] {
 				continue
 			}
 			for _, text := range []string{errText(err), errText(verr), strings.Join(c.Warnings(), "\n"), red[s.Env]} {

@@ -442,7 +442,7 @@ func normalise(code string) string {
 			b.WriteRune(r)
 		case r >= '０' && r <= '９':
 			b.WriteRune('0' + (r - '０'))
-		case r == ' ' || r == '-' || r == '　':
+		case r == ' ' || r == '-' || r == '　' || r == '－' || r == '‐' || r == '\u00a0' || r == '\t':
 		default:
 			b.WriteRune(r)
 		}

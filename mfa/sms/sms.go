@@ -141,9 +141,20 @@ func MaskNumber(e164 string) string {
 // message does), and error strings end up in logs.
 func (m Message) Redact(s string) string {
 	if m.To != "" {
-		s = strings.ReplaceAll(s, m.To, MaskNumber(m.To))
-		if digits := strings.TrimPrefix(m.To, "+"); len(digits) >= 6 {
-			s = strings.ReplaceAll(s, digits, MaskNumber(m.To))
+		mask, digits := MaskNumber(m.To), strings.TrimPrefix(m.To, "+")
+		// The last four digits a mask keeps, with the text after it, can
+		// spell the number again ("…5678" + "18012345678"), so a number of
+		// ASCII digits is masked until none is left. That ends when the
+		// mask hides at least one digit: each round then hides more of the
+		// text in bullets, and bullets hold no digit.
+		repeat := strings.Trim(digits, "0123456789") == "" && !strings.Contains(mask, digits)
+		for again := true; again; {
+			before := s
+			s = strings.ReplaceAll(s, m.To, mask)
+			if len(digits) >= 6 {
+				s = strings.ReplaceAll(s, digits, mask)
+			}
+			again = repeat && s != before
 		}
 	}
 	if len(m.Code) >= 4 {
@@ -236,7 +247,7 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		return time.Duration(min(secs, 24*60*60)) * time.Second
 	}
 	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
+		return min(at.Sub(now), 24*time.Hour)
 	}
 	return 0
 }

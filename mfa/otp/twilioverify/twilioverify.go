@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,7 +222,7 @@ func (c *Client) Check(ctx context.Context, s otp.Started, to, code string) (otp
 		// Twilio approved something other than what this challenge
 		// started. Never let that pass as our user's proof.
 		return otp.Result{Final: true, Status: got.Status}, &sms.Error{Provider: Provider, Kind: sms.Config, Status: r.status,
-			Err: fmt.Errorf("approval for verification %q, want %q", got.SID, s.ID)}
+			Err: fmt.Errorf("approval for verification %s, want %q", m.Redact(strconv.Quote(got.SID)), s.ID)}
 	}
 	return res, nil
 }

@@ -264,6 +264,12 @@ func (c *Client) Check(ctx context.Context, s otp.Started, to, code string) (otp
 			return otp.Result{}, e
 		}
 		if !ae.negative() {
+			// Approval needs something said: an empty answer (a proxy, a
+			// wrong base URL) must never log anyone in.
+			if b := strings.TrimSpace(string(r.body)); b == "" || b == "{}" || b == "[]" || b == "null" {
+				e.Kind, e.Err = sms.Unknown, errors.New("empty verify answer, not taken as approval")
+				return otp.Result{}, e
+			}
 			return otp.Result{OK: true, Final: true, Status: "approved"}, nil
 		}
 	}
@@ -454,8 +460,8 @@ var (
 
 // negative reports whether a 2xx verify body says the code was not
 // accepted: a false flag, a status word that is not a yes, or a message
-// readVerdict reads as a refusal. An empty or flagless body is a yes:
-// Xoxzo documents 2xx-or-400, and a 2xx that says nothing is its yes.
+// readVerdict reads as a refusal. A flagless body with some content is a
+// yes (Xoxzo documents 2xx-or-400); an empty one is not, see Check.
 func (e *APIError) negative() bool {
 	for _, k := range flagNames {
 		if b, ok := e.Values[k].(bool); ok && !b {
@@ -490,12 +496,14 @@ func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 	case json.Unmarshal(body, &obj) == nil && obj != nil:
 		var details []string
 		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			// Keys are cleaned as well as values: a key can echo the
+			// number or the code too.
 			switch v := obj[k].(type) {
 			case bool, float64, nil:
 				if e.Values == nil {
 					e.Values = make(map[string]any)
 				}
-				e.Values[k] = v
+				e.Values[clean(k)] = v
 				continue
 			case string:
 				if k == "status" || k == "result" || k == "state" || k == "msgid" || k == "otp_id" {
@@ -517,7 +525,7 @@ func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 				if e.Fields == nil {
 					e.Fields = make(map[string][]string)
 				}
-				e.Fields[k] = msgs
+				e.Fields[clean(k)] = msgs
 			}
 		}
 		e.Detail = strings.Join(details, " ")

@@ -374,9 +374,11 @@ func TestCheckAnswers(t *testing.T) {
 		sentinel error
 	}{
 		{name: "200 message", status: 200, body: `{"message": "OTP verified successfully."}`, want: approved},
-		{name: "200 empty object", status: 200, body: `{}`, want: approved},
-		{name: "200 no body", status: 200, want: approved},
-		{name: "204", status: 204, want: approved},
+		// An empty answer is never an approval: a proxy or a wrong base URL
+		// could give one for any code.
+		{name: "200 empty object", status: 200, body: `{}`, kind: sms.Unknown},
+		{name: "200 no body", status: 200, kind: sms.Unknown},
+		{name: "204", status: 204, kind: sms.Unknown},
 		{name: "201 status success", status: 201, body: `{"status": "success"}`, want: approved},
 		{name: "200 verified true", status: 200, body: `{"verified": true, "msgid": "1234567890"}`, want: approved},
 		{name: "200 verified false", status: 200, body: `{"verified": false}`, want: wrong},

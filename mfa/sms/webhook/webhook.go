@@ -156,7 +156,7 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	if resp.StatusCode/100 == 2 {
 		return sms.Receipt{Provider: provider, MessageID: p.ID, Status: "accepted"}, nil
 	}
-	e := &sms.Error{Provider: provider, Status: resp.StatusCode, Err: fmt.Errorf("receiver answered %q", excerpt(m, answer))}
+	e := &sms.Error{Provider: provider, Status: resp.StatusCode, Err: fmt.Errorf("receiver answered %s", excerpt(m, answer))}
 	switch st := resp.StatusCode; {
 	case st == http.StatusTooManyRequests, st == http.StatusServiceUnavailable:
 		e.Kind = sms.Transient
@@ -175,14 +175,16 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	return sms.Receipt{}, e
 }
 
-// excerpt is the start of the receiver's answer, with the number and code
-// masked in case the receiver echoes the request.
+// excerpt is the start of the receiver's answer, quoted, with the number
+// and code masked in case the receiver echoes the request. The masking
+// comes after the quoting, whose escapes can spell digits ("\x18" +
+// "19012345678").
 func excerpt(m sms.Message, b []byte) string {
 	s := strings.Join(strings.Fields(m.Redact(string(b))), " ")
 	if r := []rune(s); len(r) > 200 {
 		s = string(r[:200]) + "…"
 	}
-	return s
+	return m.Redact(strconv.Quote(s))
 }
 
 func newID() string {

@@ -422,7 +422,9 @@ func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 				if e.Fields == nil {
 					e.Fields = make(map[string][]string)
 				}
-				e.Fields[k] = msgs
+				// The key is cleaned too: a field name can echo the
+				// number or the code as well as a message can.
+				e.Fields[clean(k)] = msgs
 			}
 		}
 	case json.Unmarshal(body, &list) == nil:
