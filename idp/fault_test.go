@@ -298,7 +298,10 @@ func faultLogin(e *idptest.Env, c idptest.Client, u idptest.User, outbox string)
 		return o, why
 	}
 	if resp.StatusCode != http.StatusOK {
-		return badFail, "authorize: " + resp.Status
+		if loc, _ := url.Parse(resp.Header.Get("Location")); loc != nil && loc.Query().Get("error") == "temporarily_unavailable" {
+			return cleanFail, "authorize: the RP is told temporarily_unavailable"
+		}
+		return badFail, fmt.Sprintf("authorize: %s, location %q", resp.Status, resp.Header.Get("Location"))
 	}
 	sentBefore := countLines(outbox)
 	resp, body, err = post("", url.Values{"username": {u.Username}, "password": {u.Password}}, body)

@@ -749,6 +749,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.Flow, a
 	}
 	resp, err := s.oauth.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
+		err = unavailable(err) // the RP is told to try again, not that we broke
 		rfc := fosite.ErrorToRFC6749Error(err)
 		s.log.ErrorContext(ctx, "authorize response", "flow_id", f.ID, "error", rfc.ErrorField, "debug", rfc.DebugField)
 		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
