@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -29,6 +30,7 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
 	client := e.Server.Client()
 	b.ReportAllocs()
+	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -89,4 +91,38 @@ func BenchmarkFullLogin(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRefreshParallel is the refresh grant under concurrency: each
+// goroutine rotates its own chain, as many RPs would.
+func BenchmarkRefreshParallel(b *testing.B) {
+	e := idptest.New(b, benchDB(b), idptest.Options{})
+	user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+	c := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)
+	r := newRP(b, e, c)
+	ctx := r.ctx(b.Context())
+	chains := make(chan string, 16*runtime.GOMAXPROCS(0))
+	for range cap(chains) {
+		verifier := oauth2.GenerateVerifier()
+		code := codeFrom(b, e.NewBrowser().Login(r.authorize("state-0123456789", "nonce-0123456789", verifier), user), "state-0123456789")
+		tok, err := r.conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			b.Fatal(err)
+		}
+		chains <- tok.RefreshToken
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8) // 8 x GOMAXPROCS clients: the work is mostly waiting on the database
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rt := <-chains
+		for pb.Next() {
+			tok, err := r.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			rt = tok.RefreshToken
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -136,6 +137,7 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger, migr
 	}
 	st := store.New(db, nil)
 	st.AuthCodeTTL, st.AccessTokenTTL, st.RefreshTokenTTL = cfg.TTL.AuthCode, cfg.TTL.AccessToken, cfg.TTL.RefreshToken
+	st.ClientCacheTTL = 5 * time.Second
 	return db, st, nil
 }
 

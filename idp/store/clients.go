@@ -127,6 +127,19 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 
 // Client loads a client by id.
 func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
+	if s.ClientCacheTTL > 0 {
+		if v, ok := s.clients.Load(id); ok && time.Now().Before(v.(cachedClient).until) {
+			return v.(cachedClient).c, nil
+		}
+	}
+	c, err := s.loadClient(ctx, id)
+	if err == nil && s.ClientCacheTTL > 0 {
+		s.clients.Store(id, cachedClient{c: c, until: time.Now().Add(s.ClientCacheTTL)})
+	}
+	return c, err
+}
+
+func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 	var row clientRow
 	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, notFound("client "+id, err)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -32,6 +33,18 @@ type Store struct {
 
 	// Lifespans fill in an expiry when a fosite session carries none.
 	AuthCodeTTL, AccessTokenTTL, RefreshTokenTTL time.Duration
+
+	// ClientCacheTTL keeps loaded clients in memory that long (0: not at
+	// all). Every token, introspection and revocation request loads its
+	// client, often twice; a few seconds of staleness after an operator
+	// changes a client is the price.
+	ClientCacheTTL time.Duration
+	clients        sync.Map // id -> cachedClient
+}
+
+type cachedClient struct {
+	c     *Client
+	until time.Time
 }
 
 // New wraps an open, migrated database.
