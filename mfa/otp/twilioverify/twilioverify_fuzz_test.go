@@ -2,113 +2,21 @@ package twilioverify_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net/http"
+	"github.com/smspin/idp/mfa/sms/smstest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smspin/idp/mfa/otp"
 	"github.com/smspin/idp/mfa/otp/twilioverify"
 	"github.com/smspin/idp/mfa/sms"
 )
 
-// answer is one made-up response of the provider. The fuzz targets serve
-// it through an http.RoundTripper rather than a listening server: any
-// status code and header reaches the client the same way, a thousand
-// times faster, and the body can break off part way as a dropped
-// connection does.
-type answer struct {
-	status     int
-	retryAfter string
-	ctype      string
-	body       []byte
-	cut        int // > 0: the body ends in an error after cut bytes
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// failingBody returns its bytes, then an error: the connection dropped.
-type failingBody struct{ r io.Reader }
-
-func (b failingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-func (failingBody) Close() error { return nil }
-
-func (a answer) client() *http.Client {
-	return &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-		if r.Body != nil {
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-		}
-		h := http.Header{}
-		if a.retryAfter != "" {
-			h.Set("Retry-After", a.retryAfter)
-		}
-		if a.ctype != "" {
-			h.Set("Content-Type", a.ctype)
-		}
-		var body io.ReadCloser = io.NopCloser(strings.NewReader(string(a.body)))
-		if a.cut > 0 && a.cut < len(a.body) {
-			body = failingBody{strings.NewReader(string(a.body[:a.cut]))}
-		}
-		return &http.Response{StatusCode: a.status, Status: http.StatusText(a.status), Header: h, Body: body,
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r}, nil
-	})}
-}
-
-// statusCode keeps a fuzzed status to the three digits HTTP has.
-func statusCode(s uint16) int {
-	if s < 100 || s > 999 {
-		return 100 + int(s)%900
-	}
-	return int(s)
-}
-
-// checkError asserts what every provider failure must be: an *sms.Error
-// of this provider with a Kind, a bounded Retry-After, and text (which is
-// logged) that shows neither the number nor the code.
-func checkError(t *testing.T, err error, provider string, m sms.Message) *sms.Error {
+// checkResult asserts what a verdict must be whatever the smstest.Answer: an
+// approval only from a 2xx smstest.Answer and without an error, and final.
+func checkResult(t *testing.T, a smstest.Answer, res otp.Result, err error) {
 	t.Helper()
-	var se *sms.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("error %T %q is not an *sms.Error", err, err)
-	}
-	switch se.Kind {
-	case sms.Transient, sms.Permanent, sms.Unknown, sms.Config:
-	default:
-		t.Fatalf("error %q has no Kind (%d)", err, se.Kind)
-	}
-	if se.Provider != provider {
-		t.Fatalf("error %q names provider %q, want %q", err, se.Provider, provider)
-	}
-	if se.RetryAfter < 0 || se.RetryAfter > 24*time.Hour {
-		t.Fatalf("error %q has RetryAfter %v", err, se.RetryAfter)
-	}
-	text := err.Error()
-	for _, secret := range []string{m.To, strings.TrimPrefix(m.To, "+"), m.Code} {
-		if secret != "" && strings.Contains(text, secret) {
-			t.Fatalf("error text %q shows %q", text, secret)
-		}
-	}
-	return se
-}
-
-// checkResult asserts what a verdict must be whatever the answer: an
-// approval only from a 2xx answer and without an error, and final.
-func checkResult(t *testing.T, a answer, res otp.Result, err error) {
-	t.Helper()
-	if res.OK && (err != nil || !res.Final || a.status/100 != 2) {
-		t.Fatalf("status %d: approved (%+v) with error %v", a.status, res, err)
+	if res.OK && (err != nil || !res.Final || a.Status/100 != 2) {
+		t.Fatalf("status %d: approved (%+v) with error %v", a.Status, res, err)
 	}
 }
 
@@ -119,9 +27,9 @@ const (
 )
 
 // FuzzResponse answers Start and Check with arbitrary status codes,
-// Retry-After headers and bodies, whole or broken off. No answer may make
+// Retry-After headers and bodies, whole or broken off. No smstest.Answer may make
 // the client panic; every failure is a classified *sms.Error that masks
-// the number and the code; a code is approved only on a 2xx answer, and
+// the number and the code; a code is approved only on a 2xx smstest.Answer, and
 // only for the verification that was started.
 func FuzzResponse(f *testing.F) {
 	f.Add(uint8(0), uint16(201), "", `{"sid":"`+fuzzSID+`","to":"+818012345678","channel":"sms","status":"pending"}`, 0)
@@ -143,9 +51,9 @@ func FuzzResponse(f *testing.F) {
 		if strings.ContainsAny(retryAfter, "\r\n") {
 			t.Skip("not a header value")
 		}
-		a := answer{status: statusCode(status), retryAfter: retryAfter, body: []byte(body), cut: cut, ctype: "application/json"}
+		a := smstest.Answer{Status: smstest.StatusCode(status), RetryAfter: retryAfter, Body: []byte(body), Cut: cut, CType: "application/json"}
 		c, err := twilioverify.New(twilioverify.Config{BaseURL: "https://verify.twilio.test", AccountSID: "AC00000000000000000000000000000000",
-			AuthToken: "token", ServiceSID: "VA00000000000000000000000000000000", HTTP: a.client()})
+			AuthToken: "token", ServiceSID: "VA00000000000000000000000000000000", HTTP: a.Client()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,20 +64,20 @@ func FuzzResponse(f *testing.F) {
 			s, err := c.Start(ctx, fuzzTo, "ja", "challenge-1")
 			if err != nil {
 				// The provider makes the code: only the number is ours to hide.
-				checkError(t, err, twilioverify.Provider, sms.Message{To: fuzzTo})
+				smstest.CheckError(t, err, twilioverify.Provider, sms.Message{To: fuzzTo})
 				return
 			}
-			if a.status/100 != 2 || s.ID == "" || s.Provider != twilioverify.Provider {
-				t.Fatalf("status %d: started %+v", a.status, s)
+			if a.Status/100 != 2 || s.ID == "" || s.Provider != twilioverify.Provider {
+				t.Fatalf("status %d: started %+v", a.Status, s)
 			}
 		case 1:
 			res, err := c.Check(ctx, otp.Started{Provider: twilioverify.Provider, ID: fuzzSID}, fuzzTo, fuzzCode)
 			if err != nil {
-				checkError(t, err, twilioverify.Provider, m)
+				smstest.CheckError(t, err, twilioverify.Provider, m)
 			}
 			checkResult(t, a, res, err)
 			if res.OK && !strings.Contains(body, fuzzSID) {
-				t.Fatalf("approved from an answer that does not name the verification: %q", body)
+				t.Fatalf("approved from an smstest.Answer that does not name the verification: %q", body)
 			}
 		}
 	})

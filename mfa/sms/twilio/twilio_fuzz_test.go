@@ -2,105 +2,13 @@ package twilio_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net/http"
+	"github.com/smspin/idp/mfa/sms/smstest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/mfa/sms/twilio"
 )
-
-// answer is one made-up response of the provider. The fuzz targets serve
-// it through an http.RoundTripper rather than a listening server: any
-// status code and header reaches the client the same way, a thousand
-// times faster, and the body can break off part way as a dropped
-// connection does.
-type answer struct {
-	status     int
-	retryAfter string
-	ctype      string
-	body       []byte
-	cut        int // > 0: the body ends in an error after cut bytes
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// failingBody returns its bytes, then an error: the connection dropped.
-type failingBody struct{ r io.Reader }
-
-func (b failingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-func (failingBody) Close() error { return nil }
-
-func (a answer) client() *http.Client {
-	return &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-		if r.Body != nil {
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-		}
-		h := http.Header{}
-		if a.retryAfter != "" {
-			h.Set("Retry-After", a.retryAfter)
-		}
-		if a.ctype != "" {
-			h.Set("Content-Type", a.ctype)
-		}
-		var body io.ReadCloser = io.NopCloser(strings.NewReader(string(a.body)))
-		if a.cut > 0 && a.cut < len(a.body) {
-			body = failingBody{strings.NewReader(string(a.body[:a.cut]))}
-		}
-		return &http.Response{StatusCode: a.status, Status: http.StatusText(a.status), Header: h, Body: body,
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r}, nil
-	})}
-}
-
-// statusCode keeps a fuzzed status to the three digits HTTP has.
-func statusCode(s uint16) int {
-	if s < 100 || s > 999 {
-		return 100 + int(s)%900
-	}
-	return int(s)
-}
-
-// checkError asserts what every provider failure must be: an *sms.Error
-// of this provider with a Kind, a bounded Retry-After, and text (which is
-// logged) that shows neither the number nor the code.
-func checkError(t *testing.T, err error, provider string, m sms.Message) *sms.Error {
-	t.Helper()
-	var se *sms.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("error %T %q is not an *sms.Error", err, err)
-	}
-	switch se.Kind {
-	case sms.Transient, sms.Permanent, sms.Unknown, sms.Config:
-	default:
-		t.Fatalf("error %q has no Kind (%d)", err, se.Kind)
-	}
-	if se.Provider != provider {
-		t.Fatalf("error %q names provider %q, want %q", err, se.Provider, provider)
-	}
-	if se.RetryAfter < 0 || se.RetryAfter > 24*time.Hour {
-		t.Fatalf("error %q has RetryAfter %v", err, se.RetryAfter)
-	}
-	text := err.Error()
-	for _, secret := range []string{m.To, strings.TrimPrefix(m.To, "+"), m.Code} {
-		if secret != "" && strings.Contains(text, secret) {
-			t.Fatalf("error text %q shows %q", text, secret)
-		}
-	}
-	return se
-}
 
 var fuzzMessage = sms.Message{
 	To: "+818012345678", Body: "ExampleCo code: 482913\n\n@login.example.com #482913",
@@ -108,7 +16,7 @@ var fuzzMessage = sms.Message{
 }
 
 // FuzzResponse answers Send and Status with arbitrary status codes,
-// Retry-After headers and bodies, whole or broken off. No answer may make
+// Retry-After headers and bodies, whole or broken off. No smstest.Answer may make
 // the client panic; every failure is a classified *sms.Error that masks
 // the number and code; a send succeeds only on 200 or 201 with a sid.
 func FuzzResponse(f *testing.F) {
@@ -130,9 +38,9 @@ func FuzzResponse(f *testing.F) {
 		if strings.ContainsAny(retryAfter, "\r\n") {
 			t.Skip("not a header value")
 		}
-		a := answer{status: statusCode(status), retryAfter: retryAfter, body: []byte(body), cut: cut, ctype: "application/json"}
+		a := smstest.Answer{Status: smstest.StatusCode(status), RetryAfter: retryAfter, Body: []byte(body), Cut: cut, CType: "application/json"}
 		c, err := twilio.New(twilio.Config{BaseURL: "https://api.twilio.test", AccountSID: "AC00000000000000000000000000000000",
-			AuthToken: "token", From: "+15005550006", HTTP: a.client()})
+			AuthToken: "token", From: "+15005550006", HTTP: a.Client()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,19 +49,19 @@ func FuzzResponse(f *testing.F) {
 		case 0:
 			r, err := c.Send(ctx, fuzzMessage)
 			if err != nil {
-				se := checkError(t, err, "twilio", fuzzMessage)
-				if (a.status == 200 || a.status == 201) && se.Kind != sms.Unknown {
-					t.Fatalf("%d with an unreadable answer: kind %v, want unknown: the SMS may be out", a.status, se.Kind)
+				se := smstest.CheckError(t, err, "twilio", fuzzMessage)
+				if (a.Status == 200 || a.Status == 201) && se.Kind != sms.Unknown {
+					t.Fatalf("%d with an unreadable smstest.Answer: kind %v, want unknown: the SMS may be out", a.Status, se.Kind)
 				}
 				return
 			}
-			if (a.status != 200 && a.status != 201) || r.MessageID == "" || r.Provider != "twilio" {
-				t.Fatalf("status %d: receipt %+v accepted", a.status, r)
+			if (a.Status != 200 && a.Status != 201) || r.MessageID == "" || r.Provider != "twilio" {
+				t.Fatalf("status %d: receipt %+v accepted", a.Status, r)
 			}
 		case 1:
 			st, err := c.Status(ctx, "SM0123456789abcdef0123456789abcdef")
 			if err != nil {
-				checkError(t, err, "twilio", sms.Message{})
+				smstest.CheckError(t, err, "twilio", sms.Message{})
 				return
 			}
 			switch st.State {

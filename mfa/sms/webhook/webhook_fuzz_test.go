@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/smspin/idp/mfa/sms/smstest"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,95 +19,6 @@ import (
 	"github.com/smspin/idp/mfa/sms/webhook"
 )
 
-// answer is one made-up response of the provider. The fuzz targets serve
-// it through an http.RoundTripper rather than a listening server: any
-// status code and header reaches the client the same way, a thousand
-// times faster, and the body can break off part way as a dropped
-// connection does.
-type answer struct {
-	status     int
-	retryAfter string
-	ctype      string
-	body       []byte
-	cut        int // > 0: the body ends in an error after cut bytes
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// failingBody returns its bytes, then an error: the connection dropped.
-type failingBody struct{ r io.Reader }
-
-func (b failingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-func (failingBody) Close() error { return nil }
-
-func (a answer) client() *http.Client {
-	return &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-		if r.Body != nil {
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-		}
-		h := http.Header{}
-		if a.retryAfter != "" {
-			h.Set("Retry-After", a.retryAfter)
-		}
-		if a.ctype != "" {
-			h.Set("Content-Type", a.ctype)
-		}
-		var body io.ReadCloser = io.NopCloser(strings.NewReader(string(a.body)))
-		if a.cut > 0 && a.cut < len(a.body) {
-			body = failingBody{strings.NewReader(string(a.body[:a.cut]))}
-		}
-		return &http.Response{StatusCode: a.status, Status: http.StatusText(a.status), Header: h, Body: body,
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r}, nil
-	})}
-}
-
-// statusCode keeps a fuzzed status to the three digits HTTP has.
-func statusCode(s uint16) int {
-	if s < 100 || s > 999 {
-		return 100 + int(s)%900
-	}
-	return int(s)
-}
-
-// checkError asserts what every provider failure must be: an *sms.Error
-// of this provider with a Kind, a bounded Retry-After, and text (which is
-// logged) that shows neither the number nor the code.
-func checkError(t *testing.T, err error, provider string, m sms.Message) *sms.Error {
-	t.Helper()
-	var se *sms.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("error %T %q is not an *sms.Error", err, err)
-	}
-	switch se.Kind {
-	case sms.Transient, sms.Permanent, sms.Unknown, sms.Config:
-	default:
-		t.Fatalf("error %q has no Kind (%d)", err, se.Kind)
-	}
-	if se.Provider != provider {
-		t.Fatalf("error %q names provider %q, want %q", err, se.Provider, provider)
-	}
-	if se.RetryAfter < 0 || se.RetryAfter > 24*time.Hour {
-		t.Fatalf("error %q has RetryAfter %v", err, se.RetryAfter)
-	}
-	text := err.Error()
-	for _, secret := range []string{m.To, strings.TrimPrefix(m.To, "+"), m.Code} {
-		if secret != "" && strings.Contains(text, secret) {
-			t.Fatalf("error text %q shows %q", text, secret)
-		}
-	}
-	return se
-}
-
 var fuzzMessage = sms.Message{
 	To: "+819012345678", Body: "認証コード: 482913\n\n@login.example.com #482913",
 	Code: "482913", Locale: "ja", Ref: "challenge-1",
@@ -115,7 +27,7 @@ var fuzzMessage = sms.Message{
 var fuzzSecret = []byte("0123456789abcdef0123456789abcdef-fuzz")
 
 // FuzzResponse answers Send with arbitrary status codes, Retry-After
-// headers and bodies, whole or broken off. No answer may make the client
+// headers and bodies, whole or broken off. No smstest.Answer may make the client
 // panic; every failure is a classified *sms.Error that masks the number
 // and code; only a 2xx is a success.
 func FuzzResponse(f *testing.F) {
@@ -134,10 +46,10 @@ func FuzzResponse(f *testing.F) {
 		if strings.ContainsAny(retryAfter, "\r\n") {
 			t.Skip("not a header value")
 		}
-		a := answer{status: statusCode(status), retryAfter: retryAfter, body: []byte(body), cut: cut}
-		hc := a.client()
+		a := smstest.Answer{Status: smstest.StatusCode(status), RetryAfter: retryAfter, Body: []byte(body), Cut: cut}
+		hc := a.Client()
 		inner := hc.Transport
-		hc.Transport = roundTripper(func(r *http.Request) (*http.Response, error) {
+		hc.Transport = smstest.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			payload, _ := io.ReadAll(r.Body)
 			if err := webhook.Verify(fuzzSecret, r.Header.Get(webhook.SignatureHeader), payload, now, 0); err != nil {
 				t.Errorf("the request does not verify: %v", err)
@@ -152,17 +64,17 @@ func FuzzResponse(f *testing.F) {
 		}
 		r, err := c.Send(context.Background(), fuzzMessage)
 		if err != nil {
-			se := checkError(t, err, "webhook", fuzzMessage)
+			se := smstest.CheckError(t, err, "webhook", fuzzMessage)
 			switch {
-			case a.status/100 == 2:
-				t.Fatalf("%d refused: %v", a.status, err)
-			case a.status == http.StatusGatewayTimeout && se.Kind != sms.Unknown:
+			case a.Status/100 == 2:
+				t.Fatalf("%d refused: %v", a.Status, err)
+			case a.Status == http.StatusGatewayTimeout && se.Kind != sms.Unknown:
 				t.Fatalf("504: kind %v, want unknown: the SMS may be out", se.Kind)
 			}
 			return
 		}
-		if a.status/100 != 2 || r.MessageID == "" || r.Provider != "webhook" {
-			t.Fatalf("status %d: receipt %+v accepted", a.status, r)
+		if a.Status/100 != 2 || r.MessageID == "" || r.Provider != "webhook" {
+			t.Fatalf("status %d: receipt %+v accepted", a.Status, r)
 		}
 	})
 }
@@ -170,7 +82,7 @@ func FuzzResponse(f *testing.F) {
 // FuzzVerify checks arbitrary signature headers against arbitrary bodies.
 // "{sign}" in the header stands for a genuine signature of the body made
 // at "now" plus skew seconds, so mutations explore the neighbourhood of a
-// good header too. Verify must not panic, must answer with one of its
+// good header too. Verify must not panic, must smstest.Answer with one of its
 // errors, and must accept only a header carrying a v1 HMAC of its own t
 // and the body under the secret, with t within the tolerance.
 func FuzzVerify(f *testing.F) {
