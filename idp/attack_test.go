@@ -169,3 +169,48 @@ func TestAttackSessionFixation(t *testing.T) {
 		codeFrom(t, b.Fill(p, url.Values{"code": {f.e.LastCode(f.user.Phone)}}), "state-0123456789")
 	})
 }
+
+// An attacker who steals a code cannot redeem it elsewhere (code
+// injection), nor strip PKCE from a flow that used it (downgrade).
+func TestAttackCodeInjectionAndPKCEDowngrade(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		f := setup(t, open)
+		other := f.e.CreateClient("other", "other-secret-0123456789-0123456789-0123456789", rpCallback, true)
+		ctx := f.rp.ctx(t.Context())
+
+		t.Run("CodeRedeemedByAnotherClient", func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			code := codeFrom(t, f.e.NewBrowser().Login(f.rp.authorize("state-0123456789", "nonce-0123456789", verifier), f.user), "state-0123456789")
+			thief := newRP(t, f.e, other)
+			if _, err := thief.conf.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
+				t.Fatal("another client redeemed the code")
+			}
+		})
+
+		t.Run("CodeRedeemedWithAnotherRedirectURI", func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			code := codeFrom(t, f.e.NewBrowser().Login(f.rp.authorize("state-0123456789", "nonce-0123456789", verifier), f.user), "state-0123456789")
+			conf := f.rp.conf
+			conf.RedirectURL = "https://rp.example.com/elsewhere"
+			if _, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
+				t.Fatal("the code was redeemed with another redirect_uri")
+			}
+		})
+
+		t.Run("PKCEDowngrade", func(t *testing.T) {
+			// The authorize request carried a challenge; the exchange
+			// without a verifier must fail...
+			code := codeFrom(t, f.e.NewBrowser().Login(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()), f.user), "state-0123456789")
+			if _, err := f.rp.conf.Exchange(ctx, code); err == nil {
+				t.Fatal("a PKCE code was redeemed without the verifier")
+			}
+			// ...and one made without a challenge cannot be redeemed with an
+			// injected verifier either.
+			p := f.e.NewBrowser().Login(f.rp.conf.AuthCodeURL("state-0123456789", oauth2.SetAuthURLParam("nonce", "nonce-0123456789")), f.user)
+			code = codeFrom(t, p, "state-0123456789")
+			if _, err := f.rp.conf.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
+				t.Fatal("a code made without PKCE was redeemed with a verifier")
+			}
+		})
+	})
+}
