@@ -869,3 +869,22 @@ func TestWarnings(t *testing.T) {
 		})
 	}
 }
+
+func TestWarnsWhenJapaneseSMSTakesTwoSegments(t *testing.T) {
+	c := Default()
+	c.UI.ProductName = "IDP"
+	c.Issuer = "https://login.example.jp"
+	for _, w := range c.Warnings() {
+		if strings.HasPrefix(w, "IDP_PRODUCT_NAME") {
+			t.Fatalf("short name and host warned: %s", w)
+		}
+	}
+	c.UI.ProductName = "Example Corporation Sign-in"
+	found := false
+	for _, w := range c.Warnings() {
+		found = found || strings.HasPrefix(w, "IDP_PRODUCT_NAME") && strings.Contains(w, "two segments")
+	}
+	if !found {
+		t.Fatalf("no warning for a long product name: %v", c.Warnings())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxGuessOdds is the chance of guessing a PIN within one challenge above
@@ -26,6 +27,15 @@ func (c Config) Warnings() []string {
 	dev := false
 	if u, err := url.Parse(c.Issuer); err == nil {
 		dev = isLoopbackName(u.Hostname())
+	}
+
+	// The Japanese SMS (mfa.Messages) fits one 70-character UCS-2 segment
+	// only while the product name and the issuer's host, both in it, are
+	// short; beyond that every code costs two segments.
+	if u, err := url.Parse(c.Issuer); err == nil {
+		if n := utf8.RuneCountInString(c.UI.ProductName) + len(u.Host); n > 23 {
+			add("IDP_PRODUCT_NAME", "with the issuer host %q the Japanese SMS takes two segments (name + host = %d characters; 23 fit in one)", u.Host, n)
+		}
 	}
 
 	// Odds that someone guessing gets a PIN right within one challenge:
