@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
@@ -250,4 +251,27 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		return min(at.Sub(now), 24*time.Hour)
 	}
 	return 0
+}
+
+// Answer is a provider's HTTP answer, read whole.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Call sends a provider request with c, without following redirects
+// (DoHTTP), and reads the answer, at most max bytes. A 2xx whose body
+// breaks off is an Unknown outcome: the provider may have acted on it.
+func Call(c *http.Client, provider string, req *http.Request, max int64) (Answer, error) {
+	resp, err := DoHTTP(c, provider, req)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max))
+	if err != nil && resp.StatusCode/100 == 2 {
+		return Answer{}, &Error{Provider: provider, Kind: Unknown, Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err)}
+	}
+	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }

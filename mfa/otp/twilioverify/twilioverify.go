@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -273,16 +272,8 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) (respon
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := sms.DoHTTP(c.HTTP, Provider, req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil && resp.StatusCode/100 == 2 {
-		return response{}, &sms.Error{Provider: Provider, Kind: sms.Unknown, Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	a, err := sms.Call(c.HTTP, Provider, req, maxBody)
+	return response{status: a.Status, header: a.Header, body: a.Body}, err
 }
 
 // APIError is Twilio's error body. Message has the number and the code

@@ -43,7 +43,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -378,16 +377,8 @@ func (c *Client) post(ctx context.Context, path string, v any) (response, error)
 	req.SetBasicAuth(c.SID, c.AuthToken)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := sms.DoHTTP(c.HTTP, Provider, req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil && resp.StatusCode/100 == 2 {
-		return response{}, &sms.Error{Provider: Provider, Kind: sms.Unknown, Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	a, err := sms.Call(c.HTTP, Provider, req, maxBody)
+	return response{status: a.Status, header: a.Header, body: a.Body}, err
 }
 
 // classify maps a status that no OTP-specific reading claimed, as the SMS

@@ -229,16 +229,8 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, form url.Va
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	resp, err := sms.DoHTTP(c.HTTP, provider, req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil && resp.StatusCode/100 == 2 {
-		return response{}, &sms.Error{Provider: provider, Kind: sms.Unknown, Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	a, err := sms.Call(c.HTTP, provider, req, maxBody)
+	return response{status: a.Status, header: a.Header, body: a.Body}, err
 }
 
 // APIError is Twilio's error body. Message has the recipient's number and

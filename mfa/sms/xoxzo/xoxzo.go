@@ -315,17 +315,8 @@ func (c *Client) roundTrip(ctx context.Context, method, path, ctype string, body
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := sms.DoHTTP(c.HTTP, provider, req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil && ok(resp.StatusCode) {
-		// Accepted, then the connection broke: we cannot tell what was sent.
-		return response{}, &sms.Error{Provider: provider, Kind: sms.Unknown, Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	a, err := sms.Call(c.HTTP, provider, req, maxBody)
+	return response{status: a.Status, header: a.Header, body: a.Body}, err
 }
 
 // classify turns an error answer into an *sms.Error.
