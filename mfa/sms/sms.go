@@ -137,6 +137,16 @@ func MaskNumber(e164 string) string {
 	return string(append(out, r[len(r)-4:]...))
 }
 
+// Excerpt is s as an error message may quote it: the number and the code
+// masked, runs of white space made one, and at most 200 characters.
+func (m Message) Excerpt(s string) string {
+	s = strings.Join(strings.Fields(m.Redact(s)), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}
+
 // Redact replaces the full number (with and without its "+") and the code in
 // s with masks. Provider error text can echo the recipient (Twilio's 21211
 // message does), and error strings end up in logs.

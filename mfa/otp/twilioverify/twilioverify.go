@@ -30,6 +30,7 @@ import (
 
 	"github.com/smspin/idp/mfa/otp"
 	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/mfa/sms/twilio"
 )
 
 // DefaultBaseURL is the production Verify API.
@@ -276,21 +277,8 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) (respon
 	return response{status: a.Status, header: a.Header, body: a.Body}, err
 }
 
-// APIError is Twilio's error body. Message has the number and the code
-// masked, since errors are logged.
-type APIError struct {
-	Code     int    `json:"code"`
-	Message  string `json:"message"`
-	MoreInfo string `json:"more_info"`
-	Status   int    `json:"status"`
-}
-
-func (e *APIError) Error() string {
-	if e.Code == 0 {
-		return e.Message
-	}
-	return fmt.Sprintf("error %d: %s", e.Code, e.Message)
-}
+// APIError is Twilio's error body, shared by every Twilio API.
+type APIError = twilio.APIError
 
 // classify turns an error answer into an *sms.Error, wrapping an otp
 // sentinel where one applies. check says the answer is to a
@@ -312,11 +300,7 @@ func (e *APIError) Error() string {
 // Too many checks or sends is Permanent rather than Transient: another
 // provider must not be used to get around a limit on one number.
 func classify(r response, m sms.Message, check bool) *sms.Error {
-	ae := &APIError{Status: r.status}
-	if err := json.Unmarshal(r.body, ae); err != nil || (ae.Code == 0 && ae.Message == "") {
-		ae = &APIError{Status: r.status, Message: "non-JSON answer: " + shorten(string(r.body))}
-	}
-	ae.Message = shorten(m.Redact(ae.Message))
+	ae := twilio.ParseError(r.status, r.body, m)
 	e := &sms.Error{Provider: Provider, Status: r.status, Err: ae}
 	if r.status == http.StatusTooManyRequests {
 		e.RetryAfter = sms.RetryAfter(r.header, time.Now())
@@ -370,12 +354,4 @@ func invalidParameter(msg string) (string, bool) {
 		return "", false
 	}
 	return name[0], true
-}
-
-func shorten(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 200 {
-		return string(r[:200]) + "…"
-	}
-	return s
 }

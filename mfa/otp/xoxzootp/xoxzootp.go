@@ -52,10 +52,11 @@ import (
 
 	"github.com/smspin/idp/mfa/otp"
 	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/mfa/sms/xoxzo"
 )
 
-// DefaultBaseURL is the production API.
-const DefaultBaseURL = "https://api.xoxzo.com"
+// DefaultBaseURL is the production API, the same host as Xoxzo's SMS API.
+const DefaultBaseURL = xoxzo.DefaultBaseURL
 
 // Provider is the name in Started and errors.
 const Provider = "xoxzo-otp"
@@ -468,18 +469,9 @@ func (e *APIError) negative() bool {
 	return readVerdict(strings.ToLower(e.Detail)) != verdictNone
 }
 
-// maxText bounds each text kept from an answer.
-const maxText = 200
-
 func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 	e := &APIError{Status: status}
-	clean := func(s string) string {
-		s = strings.Join(strings.Fields(m.Redact(s)), " ")
-		if r := []rune(s); len(r) > maxText {
-			s = string(r[:maxText]) + "…"
-		}
-		return s
-	}
+	clean := m.Excerpt
 	var obj map[string]any
 	var list []any
 	switch {
@@ -505,7 +497,7 @@ func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 					continue
 				}
 			}
-			msgs := flatten(obj[k])
+			msgs := xoxzo.FlattenErrors(obj[k])
 			for i := range msgs {
 				msgs[i] = clean(msgs[i])
 			}
@@ -521,35 +513,9 @@ func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 		}
 		e.Detail = strings.Join(details, " ")
 	case json.Unmarshal(body, &list) == nil:
-		e.Detail = clean(strings.Join(flatten(list), " "))
+		e.Detail = clean(strings.Join(xoxzo.FlattenErrors(list), " "))
 	default:
 		e.Text = clean(string(body))
 	}
 	return e
-}
-
-// flatten collects the strings of a DRF error value: a string, a list of
-// them, or a nested object for a nested field.
-func flatten(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		var out []string
-		for _, x := range v {
-			out = append(out, flatten(x)...)
-		}
-		return out
-	case map[string]any:
-		var out []string
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			for _, s := range flatten(v[k]) {
-				out = append(out, k+": "+s)
-			}
-		}
-		return out
-	case nil:
-		return nil
-	}
-	return []string{fmt.Sprint(v)}
 }

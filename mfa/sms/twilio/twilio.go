@@ -290,11 +290,7 @@ func codeKind(code int) (k sms.Kind, ok bool) {
 // than the user's number, and trying the next provider is the better
 // failure.
 func classify(r response, m sms.Message) *sms.Error {
-	ae := &APIError{Status: r.status}
-	if err := json.Unmarshal(r.body, ae); err != nil || (ae.Code == 0 && ae.Message == "") {
-		ae = &APIError{Status: r.status, Message: "non-JSON answer: " + shorten(string(r.body))}
-	}
-	ae.Message = shorten(m.Redact(ae.Message))
+	ae := ParseError(r.status, r.body, m)
 	e := &sms.Error{Provider: provider, Status: r.status, Err: ae}
 	if r.status == http.StatusTooManyRequests || ae.Code == 20429 {
 		e.RetryAfter = sms.RetryAfter(r.header, time.Now())
@@ -316,10 +312,14 @@ func classify(r response, m sms.Message) *sms.Error {
 	return e
 }
 
-func shorten(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 200 {
-		return string(r[:200]) + "…"
+// ParseError decodes a Twilio error body, the same for every Twilio API
+// (Messaging, Verify). A body that is not Twilio's JSON is kept as text.
+// The number and the code of m are masked, since errors are logged.
+func ParseError(status int, body []byte, m sms.Message) *APIError {
+	ae := &APIError{Status: status}
+	if err := json.Unmarshal(body, ae); err != nil || (ae.Code == 0 && ae.Message == "") {
+		ae = &APIError{Status: status, Message: "non-JSON answer: " + string(body)}
 	}
-	return s
+	ae.Message = m.Excerpt(ae.Message)
+	return ae
 }

@@ -180,11 +180,9 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 // comes after the quoting, whose escapes can spell digits ("\x18" +
 // "19012345678").
 func excerpt(m sms.Message, b []byte) string {
-	s := strings.Join(strings.Fields(m.Redact(string(b))), " ")
-	if r := []rune(s); len(r) > 200 {
-		s = string(r[:200]) + "…"
-	}
-	return m.Redact(strconv.Quote(s))
+	// Quoted, then masked again: an escape such as \x18 could otherwise
+	// join with the digits after it to spell the number.
+	return m.Redact(strconv.Quote(m.Excerpt(string(b))))
 }
 
 func newID() string {

@@ -384,25 +384,16 @@ func (e *APIError) mentionsCredit() bool {
 	return e.Status == http.StatusPaymentRequired || strings.Contains(strings.ToLower(e.Error()), "credit")
 }
 
-// maxText bounds each text kept from an error answer.
-const maxText = 200
-
 func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 	e := &APIError{Status: status}
-	clean := func(s string) string {
-		s = strings.Join(strings.Fields(m.Redact(s)), " ")
-		if r := []rune(s); len(r) > maxText {
-			s = string(r[:maxText]) + "…"
-		}
-		return s
-	}
+	clean := m.Excerpt
 	var obj map[string]any
 	var list []any
 	switch {
 	case len(bytes.TrimSpace(body)) == 0:
 	case json.Unmarshal(body, &obj) == nil && obj != nil:
 		for k, v := range obj {
-			msgs := flatten(v)
+			msgs := FlattenErrors(v)
 			for i := range msgs {
 				msgs[i] = clean(msgs[i])
 			}
@@ -419,29 +410,30 @@ func parseAPIError(status int, body []byte, m sms.Message) *APIError {
 			}
 		}
 	case json.Unmarshal(body, &list) == nil:
-		e.Detail = clean(strings.Join(flatten(list), " "))
+		e.Detail = clean(strings.Join(FlattenErrors(list), " "))
 	default:
 		e.Text = clean(string(body))
 	}
 	return e
 }
 
-// flatten collects the strings of a DRF error value: a string, a list of
-// them, or a nested object for a nested field.
-func flatten(v any) []string {
+// FlattenErrors collects the strings of a Django REST framework error
+// value, as every Xoxzo API answers them: a string, a list of them, or a
+// nested object for a nested field.
+func FlattenErrors(v any) []string {
 	switch v := v.(type) {
 	case string:
 		return []string{v}
 	case []any:
 		var out []string
 		for _, x := range v {
-			out = append(out, flatten(x)...)
+			out = append(out, FlattenErrors(x)...)
 		}
 		return out
 	case map[string]any:
 		var out []string
 		for _, k := range slices.Sorted(maps.Keys(v)) {
-			for _, s := range flatten(v[k]) {
+			for _, s := range FlattenErrors(v[k]) {
 				out = append(out, k+": "+s)
 			}
 		}
