@@ -36,10 +36,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/smspin/idp/mfa/sms/smstest"
 	"maps"
 	"math/big"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -312,9 +311,7 @@ func twilioError(status, code int, message string) reply {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	user, pass, _ := r.BasicAuth()
+	body, ctype, user, pass := smstest.ReadRequest(r)
 	rec := Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
 		ContentType: ctype, User: user, Password: pass, Body: body,
@@ -329,18 +326,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	delay := s.k.slow
 	s.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	maps.Copy(w.Header(), rep.header)
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
+	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
 }
 
 // answer decides the reply; s.mu is held.

@@ -33,10 +33,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/smspin/idp/mfa/sms/smstest"
 	"maps"
 	"math/big"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -300,14 +299,12 @@ func detail(status int, text string) reply {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	user, pass, _ := r.BasicAuth()
+	body, ctype, user, pass := smstest.ReadRequest(r)
 	rec := Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
 		ContentType: ctype, User: user, Password: pass, Body: body,
 	}
-	rec.Fields, _ = parseFields(ctype, body)
+	rec.Fields, _ = smstest.ParseFields(ctype, body)
 
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
@@ -315,18 +312,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	delay := s.k.slow
 	s.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	maps.Copy(w.Header(), rep.header)
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
+	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
 }
 
 var routes = []string{"/otp/register-website/", "/otp/request/", "/otp/verify/"}
@@ -522,34 +508,6 @@ func (s *Server) refuse(status, text string) reply {
 		return jsonReply(http.StatusOK, map[string]any{"verified": false, "status": status, "message": text})
 	}
 	return jsonReply(http.StatusBadRequest, map[string]string{"message": text})
-}
-
-// parseFields reads a form or a JSON object into url.Values; nil if the
-// body is neither.
-func parseFields(ctype string, body []byte) (url.Values, error) {
-	switch ctype {
-	case "application/x-www-form-urlencoded":
-		return url.ParseQuery(string(body))
-	case "application/json":
-		var obj map[string]any
-		if err := json.Unmarshal(body, &obj); err != nil {
-			return nil, err
-		}
-		f := url.Values{}
-		for k, v := range obj {
-			switch v := v.(type) {
-			case string:
-				f.Add(k, v)
-			case nil:
-				f[k] = nil
-			default:
-				b, _ := json.Marshal(v)
-				f.Add(k, string(b))
-			}
-		}
-		return f, nil
-	}
-	return nil, nil
 }
 
 func randomDigits(n int) string {

@@ -17,9 +17,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/smspin/idp/mfa/sms/smstest"
 	"maps"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -237,14 +236,12 @@ func detail(status int, text string) reply {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	user, pass, _ := r.BasicAuth()
+	body, ctype, user, pass := smstest.ReadRequest(r)
 	rec := Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
 		ContentType: ctype, User: user, Password: pass, Body: body,
 	}
-	rec.Fields, _ = parseFields(ctype, body)
+	rec.Fields, _ = smstest.ParseFields(ctype, body)
 
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
@@ -252,18 +249,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	delay := s.k.slow
 	s.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	maps.Copy(w.Header(), rep.header)
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
+	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
 }
 
 // answer decides the reply; s.mu is held.
@@ -388,7 +374,7 @@ func (s *Server) sendFree(rec Request) reply {
 	if rec.ContentType != "application/x-www-form-urlencoded" && rec.ContentType != "application/json" {
 		return unsupported(rec.ContentType)
 	}
-	f, err := parseFields(rec.ContentType, rec.Body)
+	f, err := smstest.ParseFields(rec.ContentType, rec.Body)
 	if err != nil {
 		return detail(http.StatusBadRequest, "JSON parse error - "+err.Error())
 	}
@@ -435,7 +421,7 @@ func (s *Server) sendTemplate(rec Request, id string) reply {
 	if t.Status != "APPROVED" {
 		return detail(http.StatusBadRequest, "Template is not approved.") // [GUESS]
 	}
-	f, _ := parseFields(rec.ContentType, rec.Body)
+	f, _ := smstest.ParseFields(rec.ContentType, rec.Body)
 	errs := map[string][]string{}
 	requireField(errs, f, "sender")
 	requireField(errs, f, "recipient")
@@ -566,42 +552,6 @@ func Parts(text string, kp bool) int {
 		return 0
 	}
 	return (n + per - 1) / per
-}
-
-// parseFields reads a form or a JSON object into url.Values.
-func parseFields(ctype string, body []byte) (url.Values, error) {
-	switch ctype {
-	case "application/x-www-form-urlencoded":
-		return url.ParseQuery(string(body))
-	case "application/json":
-		var obj map[string]any
-		if err := json.Unmarshal(body, &obj); err != nil {
-			return nil, err
-		}
-		f := url.Values{}
-		for k, v := range obj {
-			switch v := v.(type) {
-			case string:
-				f.Add(k, v)
-			case []any:
-				for _, x := range v {
-					if str, ok := x.(string); ok {
-						f.Add(k, str)
-					} else {
-						b, _ := json.Marshal(x)
-						f.Add(k, string(b))
-					}
-				}
-			case nil:
-				f[k] = nil
-			default:
-				b, _ := json.Marshal(v)
-				f.Add(k, string(b))
-			}
-		}
-		return f, nil
-	}
-	return nil, nil
 }
 
 func jsonType(v any) string {
