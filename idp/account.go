@@ -31,12 +31,8 @@ func (s *Server) handlePhoneChangeStart(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleNewPhonePage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadFlow(w, r)
+	f, ok := s.at(w, r, "/account/phone/new")
 	if !ok {
-		return
-	}
-	if f.Purpose != store.PurposePhoneChange || f.State != store.FlowMFAOK {
-		s.next(w, r, f)
 		return
 	}
 	s.rememberLang(w, r)
@@ -44,12 +40,8 @@ func (s *Server) handleNewPhonePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleNewPhoneSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/account/phone/new")
 	if !ok {
-		return
-	}
-	if f.Purpose != store.PurposePhoneChange || f.State != store.FlowMFAOK || f.UserID == nil {
-		s.next(w, r, f)
 		return
 	}
 	ctx := r.Context()
@@ -93,24 +85,16 @@ func (s *Server) handleNewPhoneSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleNewPhonePINPage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadFlow(w, r)
+	f, ok := s.at(w, r, "/account/phone/verify")
 	if !ok {
-		return
-	}
-	if f.Purpose != store.PurposePhoneChange || f.State != store.FlowNewPhone || f.ChallengeID == nil {
-		s.next(w, r, f)
 		return
 	}
 	s.showPIN(w, r, f)
 }
 
 func (s *Server) handleNewPhonePINSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/account/phone/verify")
 	if !ok {
-		return
-	}
-	if f.Purpose != store.PurposePhoneChange || f.State != store.FlowNewPhone || f.ChallengeID == nil || f.UserID == nil {
-		s.next(w, r, f)
 		return
 	}
 	ctx := r.Context()
@@ -148,12 +132,8 @@ func (s *Server) handleNewPhonePINSubmit(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleNewPhoneResend(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/account/phone/verify")
 	if !ok {
-		return
-	}
-	if f.Purpose != store.PurposePhoneChange || f.State != store.FlowNewPhone || f.ChallengeID == nil {
-		s.next(w, r, f)
 		return
 	}
 	s.resend(w, r, f, stepURL("/account/phone/verify", f.ID))

@@ -65,34 +65,56 @@ func (s *Server) postedFlow(w http.ResponseWriter, r *http.Request) (*store.Flow
 	return f, true
 }
 
+// stepOf is the one place that says which page a flow is at; every step
+// handler serves only flows at its own page (see at), and next sends the
+// browser there. "" is a flow that is done or in no state a page serves.
+func stepOf(f *store.Flow) string {
+	user := f.UserID != nil
+	switch {
+	case f.State == store.FlowNew:
+		return "/login"
+	case f.State == store.FlowPasswordOK && user && f.ChallengeID == nil:
+		return "/login/phone" // no number yet: enrol one
+	case f.State == store.FlowPasswordOK && user:
+		return "/login/pin"
+	case f.State == store.FlowMFAOK && user && f.Purpose == store.PurposeLogin:
+		return "/login/consent"
+	case f.State == store.FlowMFAOK && user && f.Purpose == store.PurposePhoneChange:
+		return "/account/phone/new"
+	case f.State == store.FlowNewPhone && user && f.ChallengeID != nil && f.Purpose == store.PurposePhoneChange:
+		return "/account/phone/verify"
+	}
+	return ""
+}
+
 // next sends the browser to the page of the flow's current step. It is
 // how every handler reacts to a flow in another state than it serves.
 func (s *Server) next(w http.ResponseWriter, r *http.Request, f *store.Flow) {
-	var path string
-	switch f.State {
-	case store.FlowNew:
-		path = "/login"
-	case store.FlowPasswordOK:
-		path = "/login/pin"
-		if f.ChallengeID == nil {
-			path = "/login/phone"
-		}
-	case store.FlowMFAOK:
-		path = "/login/consent"
-		if f.Purpose == store.PurposePhoneChange {
-			path = "/account/phone/new"
-		}
-	case store.FlowNewPhone:
-		path = "/account/phone/verify"
-		if f.Purpose != store.PurposePhoneChange {
-			s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound)
-			return
-		}
-	default:
+	path := stepOf(f)
+	if path == "" {
 		s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound)
 		return
 	}
 	http.Redirect(w, r, stepURL(path, f.ID), http.StatusSeeOther)
+}
+
+// at loads the flow of a step handler serving page: named by ?flow=,
+// begun by this browser, with its CSRF token on a post, and at that page;
+// a flow elsewhere is sent to its own page and at reports false.
+func (s *Server) at(w http.ResponseWriter, r *http.Request, page string) (*store.Flow, bool) {
+	load := s.loadFlow
+	if r.Method == http.MethodPost {
+		load = s.postedFlow
+	}
+	f, ok := load(w, r)
+	if !ok {
+		return nil, false
+	}
+	if stepOf(f) != page {
+		s.next(w, r, f)
+		return nil, false
+	}
+	return f, true
 }
 
 func (s *Server) common(r *http.Request, f *store.Flow) ui.Common {
@@ -149,12 +171,8 @@ func (s *Server) rememberLang(w http.ResponseWriter, r *http.Request) {
 // --- password -------------------------------------------------------------
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadFlow(w, r)
+	f, ok := s.at(w, r, "/login")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowNew {
-		s.next(w, r, f)
 		return
 	}
 	s.rememberLang(w, r)
@@ -183,12 +201,8 @@ func (s *Server) renderLoginWait(w http.ResponseWriter, r *http.Request, f *stor
 }
 
 func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/login")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowNew {
-		s.next(w, r, f)
 		return
 	}
 	ctx := r.Context()
@@ -381,12 +395,8 @@ func (s *Server) stepFailed(w http.ResponseWriter, r *http.Request, f *store.Flo
 // --- phone enrolment --------------------------------------------------------
 
 func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadFlow(w, r)
+	f, ok := s.at(w, r, "/login/phone")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowPasswordOK || f.ChallengeID != nil {
-		s.next(w, r, f)
 		return
 	}
 	s.rememberLang(w, r)
@@ -394,12 +404,8 @@ func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/login/phone")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowPasswordOK || f.ChallengeID != nil || f.UserID == nil {
-		s.next(w, r, f)
 		return
 	}
 	ctx := r.Context()
@@ -439,12 +445,8 @@ func pinPath(f *store.Flow) string {
 }
 
 func (s *Server) handlePINPage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadFlow(w, r)
+	f, ok := s.at(w, r, "/login/pin")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowPasswordOK || f.ChallengeID == nil {
-		s.next(w, r, f)
 		return
 	}
 	s.showPIN(w, r, f)
@@ -496,12 +498,8 @@ func (s *Server) renderPINPage(w http.ResponseWriter, r *http.Request, f *store.
 }
 
 func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/login/pin")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowPasswordOK || f.ChallengeID == nil || f.UserID == nil {
-		s.next(w, r, f)
 		return
 	}
 	ctx := r.Context()
@@ -582,12 +580,8 @@ func (s *Server) pinRejected(w http.ResponseWriter, r *http.Request, f *store.Fl
 }
 
 func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/login/pin")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowPasswordOK || f.ChallengeID == nil {
-		s.next(w, r, f)
 		return
 	}
 	s.resend(w, r, f, stepURL("/login/pin", f.ID))
@@ -622,12 +616,8 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, f *store.Flow, b
 // --- consent and the authorize response --------------------------------------
 
 func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadFlow(w, r)
+	f, ok := s.at(w, r, "/login/consent")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowMFAOK || f.Purpose != store.PurposeLogin {
-		s.next(w, r, f)
 		return
 	}
 	ctx := r.Context()
@@ -655,12 +645,8 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.postedFlow(w, r)
+	f, ok := s.at(w, r, "/login/consent")
 	if !ok {
-		return
-	}
-	if f.State != store.FlowMFAOK || f.Purpose != store.PurposeLogin {
-		s.next(w, r, f)
 		return
 	}
 	if r.PostFormValue("consent") != "allow" {
