@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/migrations/database/dbtest"
 	"github.com/smspin/idp/ui"
@@ -58,6 +59,9 @@ func TestPhoneEnrolment(t *testing.T) {
 			info.Claims(&claims)
 			if claims["phone_number"] != "+819011112222" || claims["phone_number_verified"] != true {
 				t.Fatalf("userinfo after enrolment = %v", claims)
+			}
+			if ev, _ := e.Store.AuditEvents(t.Context(), store.AuditFilter{Event: "phone.enrolled"}); len(ev) != 1 || ev[0].UserID != user.ID {
+				t.Fatalf("audit of the enrolment = %+v", ev)
 			}
 		})
 

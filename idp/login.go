@@ -513,20 +513,13 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The number is proven: enrol or verify it.
-	before, err := s.store.PhoneOf(ctx, *f.UserID)
+	confirmed, err := s.store.ConfirmPhone(ctx, *f.UserID, c.Phone)
 	if err != nil {
 		s.stepFailed(w, r, f, err)
 		return
 	}
-	if err := s.store.ConfirmPhone(ctx, *f.UserID, c.Phone); err != nil {
-		s.stepFailed(w, r, f, err)
-		return
-	}
-	switch {
-	case before == nil:
-		s.audit(r, store.AuditEvent{Event: "phone.enrolled", Outcome: "ok", UserID: *f.UserID, FlowID: f.ID, Detail: mfa.Masked(c.Phone)})
-	case !before.Verified():
-		s.audit(r, store.AuditEvent{Event: "phone.verified", Outcome: "ok", UserID: *f.UserID, FlowID: f.ID, Detail: mfa.Masked(c.Phone)})
+	if confirmed != store.PhoneAlreadyVerified {
+		s.audit(r, store.AuditEvent{Event: "phone." + string(confirmed), Outcome: "ok", UserID: *f.UserID, FlowID: f.ID, Detail: mfa.Masked(c.Phone)})
 	}
 	now := s.store.Now()
 	set := map[string]any{"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now}

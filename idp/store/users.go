@@ -97,33 +97,45 @@ func (s *Store) PhoneOf(ctx context.Context, userID string) (*Phone, error) {
 	return &p, nil
 }
 
+// PhoneConfirmed says what ConfirmPhone changed.
+type PhoneConfirmed string
+
+const (
+	PhoneEnrolled        PhoneConfirmed = "enrolled" // the user had no number
+	PhoneNowVerified     PhoneConfirmed = "verified" // the number was registered, unproven
+	PhoneAlreadyVerified PhoneConfirmed = ""         // nothing to change
+)
+
 // ConfirmPhone records that number was proven by a PIN for the user: it
 // marks an existing unverified number verified, or enrols it when the user
-// had none. A verified phone is never replaced here: changing a phone is
-// its own, stronger, procedure.
-func (s *Store) ConfirmPhone(ctx context.Context, userID, number string) error {
+// had none, and says which. A verified phone is never replaced here:
+// changing a phone is its own, stronger, procedure.
+func (s *Store) ConfirmPhone(ctx context.Context, userID, number string) (PhoneConfirmed, error) {
 	now := s.Now()
-	return s.InTx(ctx, func(ctx context.Context) error {
+	var done PhoneConfirmed
+	err := s.InTx(ctx, func(ctx context.Context) error {
 		p, err := s.PhoneOf(ctx, userID)
 		if err != nil {
 			return err
 		}
-		if p == nil {
+		switch {
+		case p == nil:
+			done = PhoneEnrolled
 			return s.conn(ctx).Create(&Phone{UserID: userID, Number: number, VerifiedAt: &now, CreatedAt: now, UpdatedAt: now}).Error
-		}
-		if p.Number != number {
-			if p.Verified() {
-				return errors.New("store: confirm phone: user has another verified number")
-			}
+		case p.Number != number && p.Verified():
+			return errors.New("store: confirm phone: user has another verified number")
+		case p.Number != number:
+			done = PhoneNowVerified
 			return s.conn(ctx).Model(&Phone{}).Where("user_id = ?", userID).
 				Updates(map[string]any{"number": number, "verified_at": now, "updated_at": now}).Error
-		}
-		if p.Verified() {
+		case p.Verified():
 			return nil
 		}
+		done = PhoneNowVerified
 		return s.conn(ctx).Model(&Phone{}).Where("user_id = ? AND verified_at IS NULL", userID).
 			Updates(map[string]any{"verified_at": now, "updated_at": now}).Error
 	})
+	return done, err
 }
 
 // ReplacePhone changes a user's number from old to new, verified, in one

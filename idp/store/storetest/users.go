@@ -116,12 +116,13 @@ func testConfirmPhone(t *testing.T, s *store.Store) {
 		confirm    string
 		wantErr    bool
 		wantNumber string
+		wantDone   store.PhoneConfirmed
 	}{
-		{"enrols a first phone", nil, number, false, number},
-		{"verifies an unverified number", &store.Phone{Number: number}, number, false, number},
-		{"replaces an unverified number", &store.Phone{Number: number}, other, false, other},
-		{"keeps a verified number", &store.Phone{Number: number, VerifiedAt: new(s.Now())}, number, false, number},
-		{"refuses to replace a verified number", &store.Phone{Number: number, VerifiedAt: new(s.Now())}, other, true, number},
+		{"enrols a first phone", nil, number, false, number, store.PhoneEnrolled},
+		{"verifies an unverified number", &store.Phone{Number: number}, number, false, number, store.PhoneNowVerified},
+		{"replaces an unverified number", &store.Phone{Number: number}, other, false, other, store.PhoneNowVerified},
+		{"keeps a verified number", &store.Phone{Number: number, VerifiedAt: new(s.Now())}, number, false, number, store.PhoneAlreadyVerified},
+		{"refuses to replace a verified number", &store.Phone{Number: number, VerifiedAt: new(s.Now())}, other, true, number, store.PhoneAlreadyVerified},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,9 +133,12 @@ func testConfirmPhone(t *testing.T, s *store.Store) {
 				before, _ = s.PhoneOf(ctx, u.ID)
 			}
 
-			err := s.ConfirmPhone(ctx, u.ID, tc.confirm)
+			done, err := s.ConfirmPhone(ctx, u.ID, tc.confirm)
 			if tc.wantErr != (err != nil) {
 				t.Fatalf("ConfirmPhone(%s) err = %v, want error %v", tc.confirm, err, tc.wantErr)
+			}
+			if done != tc.wantDone {
+				t.Errorf("ConfirmPhone(%s) says %q, want %q", tc.confirm, done, tc.wantDone)
 			}
 			p, err := s.PhoneOf(ctx, u.ID)
 			noErr(t, "PhoneOf", err)
