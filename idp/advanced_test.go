@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -149,6 +150,26 @@ func TestPrivateKeyJWTAndES256(t *testing.T) {
 		signer, _ = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: other, KeyID: "k1"}}, nil)
 		if status, out := exchange(code, verifier, "jti-2"); status != http.StatusUnauthorized {
 			t.Fatalf("assertion from another key: %d %v", status, out)
+		}
+	})
+}
+
+// Request objects are refused on every way in: at the authorize endpoint
+// even without a redirect_uri to send the error to, and in a push.
+func TestRequestObjectsRefusedEverywhere(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{})
+		secret := "par-secret-0123456789-0123456789-0123456789"
+		c := e.CreateClient("app", secret, rpCallback, true)
+		// An unsigned request object (alg none) naming the redirect itself.
+		unsigned := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"response_type":"code","client_id":"app","redirect_uri":"`+rpCallback+`","scope":"openid"}`)) + "."
+		p := e.NewBrowser().Get(e.Issuer + "/oauth2/auth?" + url.Values{"client_id": {c.ID}, "response_type": {"code"}, "request": {unsigned}}.Encode())
+		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+			t.Fatalf("request object without redirect_uri: %d %q, want our 400 page", p.Status, p.Header.Get("Location"))
+		}
+		status, out := postForm(t, e, "/oauth2/par", url.Values{"request": {unsigned}, "client_id": {c.ID}}, c.ID, secret)
+		if status != http.StatusBadRequest || out["error"] != "request_not_supported" {
+			t.Fatalf("request object in a push: %d %v", status, out)
 		}
 	})
 }

@@ -202,35 +202,42 @@ func dropUnknownScopes(r *http.Request) {
 	r.Form.Set("scope", strings.Join(kept, " "))
 }
 
-// refuseRequestObject answers request and request_uri parameters (OIDC
-// Core 6), which this provider does not support apart from PAR, with
-// request_not_supported or request_uri_not_supported sent back to the RP
-// (OIDC Core 6.4) when its client and redirect URI check out; otherwise
-// fosite's checks and our error page apply.
-func (s *Server) refuseRequestObject(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		return false
-	}
-	code := ""
+// requestObjectError refuses the request and request_uri parameters (OIDC
+// Core 6): this provider takes no request objects, pushed requests (PAR)
+// aside. Both the authorize and the PAR endpoint apply it, before fosite,
+// which would otherwise process unsigned objects for clients with keys.
+func requestObjectError(r *http.Request) error {
 	switch {
 	case r.Form.Get("request") != "":
-		code = "request_not_supported"
+		return fosite.ErrRequestNotSupported
 	case r.Form.Get("request_uri") != "" && !fromPAR(r):
-		code = "request_uri_not_supported"
-	default:
+		return fosite.ErrRequestURINotSupported
+	}
+	return nil
+}
+
+// refuseRequestObject answers an authorize request carrying a request
+// object: with the error sent back to the RP (OIDC Core 6.4) when its
+// client and redirect URI check out, else with our error page. It reports
+// whether it answered.
+func (s *Server) refuseRequestObject(w http.ResponseWriter, r *http.Request) bool {
+	if r.ParseForm() != nil {
+		return false // fosite reports the malformed request
+	}
+	refusal := requestObjectError(r)
+	if refusal == nil {
 		return false
 	}
 	client, err := s.store.Client(r.Context(), r.Form.Get("client_id"))
 	redirect := r.Form.Get("redirect_uri")
-	if err != nil || redirect == "" || !slices.Contains(client.GetRedirectURIs(), redirect) {
-		return false
+	u, perr := url.Parse(redirect)
+	if err != nil || redirect == "" || perr != nil || !slices.Contains(client.GetRedirectURIs(), redirect) {
+		s.errorPage(w, r, http.StatusBadRequest, ui.MsgInvalidRequest)
+		return true
 	}
-	u, err := url.Parse(redirect)
-	if err != nil {
-		return false
-	}
+	rfc := fosite.ErrorToRFC6749Error(refusal)
 	q := u.Query()
-	q.Set("error", code)
+	q.Set("error", rfc.ErrorField)
 	q.Set("error_description", "Request objects are not supported; send the parameters themselves, or push them (PAR).")
 	if st := r.Form.Get("state"); st != "" {
 		q.Set("state", st)

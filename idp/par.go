@@ -20,6 +20,13 @@ const parPrefix = "urn:ietf:params:oauth:request_uri:"
 // request_uri to send the browser with instead.
 func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.ParseForm() == nil {
+		if err := requestObjectError(r); err != nil {
+			s.oauth.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
+			return
+		}
+		dropUnknownScopes(r)
+	}
 	ar, err := s.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = checkPKCE(ar)
