@@ -54,7 +54,7 @@ func (s *Server) handleNewPhoneSubmit(w http.ResponseWriter, r *http.Request) {
 		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/account/phone/new", f.ID),
 			Phone: r.PostFormValue("phone"), Error: msg})
 	}
-	number, err := s.opt.Phones.Normalise(r.PostFormValue("phone"))
+	number, err := s.opt.MFA.Phones.Normalise(r.PostFormValue("phone"))
 	if err != nil {
 		render(messageFor(err))
 		return

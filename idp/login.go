@@ -285,13 +285,6 @@ func (s *Server) sendPIN(w http.ResponseWriter, r *http.Request, f *store.Flow, 
 		http.Redirect(w, r, stepURL("/login/phone", f.ID), http.StatusSeeOther)
 		return
 	}
-	// The operator's number passes the same vetting as an enrolled one
-	// (the country allow-list may have changed since it was registered).
-	if _, err := s.opt.Phones.Normalise(phone.Number); err != nil {
-		s.log.WarnContext(ctx, "no PIN sent: number refused", "flow_id", f.ID, "err", err)
-		s.errorPage(w, r, http.StatusForbidden, messageFor(err))
-		return
-	}
 	s.startChallenge(w, r, f, user, phone.Number)
 }
 
@@ -330,6 +323,15 @@ func (s *Server) startChallenge(w http.ResponseWriter, r *http.Request, f *store
 		ev.Outcome, ev.Detail = "refused", ev.Detail+": send limit per "+limited.Scope
 		s.audit(r, ev)
 		s.rateLimitedPage(w, r, f, limited)
+		return
+	}
+	if errors.Is(err, mfa.ErrPhoneInvalid) {
+		// The number is vetted at every send (the allow-list may have
+		// changed since an operator registered it).
+		ev.Outcome, ev.Detail = "refused", ev.Detail+": number not allowed"
+		s.audit(r, ev)
+		s.log.WarnContext(ctx, "no PIN sent: number refused", "flow_id", f.ID, "err", err)
+		s.errorPage(w, r, http.StatusForbidden, messageFor(err))
 		return
 	}
 	if err != nil {
@@ -418,7 +420,7 @@ func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
 		s.stepFailed(w, r, f, err)
 		return
 	}
-	number, err := s.opt.Phones.Normalise(r.PostFormValue("phone"))
+	number, err := s.opt.MFA.Phones.Normalise(r.PostFormValue("phone"))
 	if err != nil {
 		s.log.InfoContext(ctx, "phone refused at enrolment", "flow_id", f.ID, "err", err)
 		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.commonToRP(r, f), Action: stepURL("/login/phone", f.ID),

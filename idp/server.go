@@ -34,7 +34,6 @@ type Options struct {
 	Store     *store.Store
 	Keys      *keys.Manager
 	MFA       *mfa.Service
-	Phones    mfa.PhonePolicy // what numbers PINs may go to
 	Passwords *password.Hasher
 	UI        *ui.Renderer
 	Logger    *slog.Logger

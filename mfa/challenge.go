@@ -107,6 +107,10 @@ type Service struct {
 	// Limits cap sends per phone, user, client network and in all; the
 	// zero value sets no limit.
 	Limits Limits
+	// Phones says which numbers codes may go to. Start checks every
+	// number against it, whichever page asked: the allow-list and the
+	// number-type rules have no way around.
+	Phones PhonePolicy
 	Now    func() time.Time
 	Logger *slog.Logger
 
@@ -144,6 +148,9 @@ type StartRequest struct {
 // send failed (with the error), so the page can offer a resend.
 func (s *Service) Start(ctx context.Context, r StartRequest) (_ *Challenge, err error) {
 	defer func() { s.observe("start", err) }()
+	if n, err := s.Phones.Normalise(r.Phone); err != nil || n != r.Phone {
+		return nil, errors.Join(ErrPhoneInvalid, err)
+	}
 	now := s.now()
 	c := &Challenge{
 		ID: newID(), FlowID: r.FlowID, UserID: r.UserID, Phone: r.Phone,

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/migrations/database/dbtest"
 )
 
 func TestPhonePolicy(t *testing.T) {
@@ -49,4 +50,20 @@ func TestMasked(t *testing.T) {
 			t.Errorf("Masked(%s) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Start vets every number, whichever page asked for the send.
+func TestStartRefusesNumbersOutsideThePolicy(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := newEnv(t, open)
+		e.svc.Phones = mfa.PhonePolicy{DefaultRegion: "JP", AllowedCountries: []string{"JP"}}
+		for _, number := range []string{"+447400123456", "+81312345678", "090-1234-5678"} {
+			if _, err := e.svc.Start(t.Context(), mfa.StartRequest{FlowID: "f", UserID: "u", Phone: number, Locale: "en"}); !errors.Is(err, mfa.ErrPhoneInvalid) {
+				t.Errorf("Start to %s: %v, want a refusal", number, err)
+			}
+		}
+		if e.sender.Tries() != 0 {
+			t.Fatalf("%d sends to refused numbers", e.sender.Tries())
+		}
+	})
 }

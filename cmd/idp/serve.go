@@ -134,6 +134,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			ResendCooldown: cfg.PIN.ResendCooldown, MaxResends: cfg.PIN.MaxResends,
 		},
 		Secret: deriveKey(cfg.Secret, "idp sms pin v1"),
+		Phones: phonePolicy(cfg),
 		OldSecrets: func() (out [][]byte) {
 			for _, old := range cfg.SecretOld {
 				out = append(out, deriveKey(old, "idp sms pin v1"))
@@ -156,7 +157,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	}
 	srv, err := idp.New(idp.Options{
 		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
-		Store: st, Keys: km, MFA: svc, Phones: phonePolicy(cfg), Passwords: hasher, UI: renderer, Logger: logger,
+		Store: st, Keys: km, MFA: svc, Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,

@@ -167,7 +167,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 	}
 	svc := &mfa.Service{
 		DB: gdb, Sender: sender, Policy: policy, Secret: pinKey(e.Secret), OldSecrets: pinKeys(o.OldSecrets),
-		Text: mfa.Messages("TestIDP", host, policy.TTL), Limits: o.Limits,
+		Text: mfa.Messages("TestIDP", host, policy.TTL), Limits: o.Limits, Phones: o.Phones,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
 	}
 	renderer, err := ui.New(ui.Options{ProductName: "TestIDP", Logger: logger})
@@ -175,7 +175,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		t.Fatal(err)
 	}
 	s, err := idp.New(idp.Options{
-		Issuer: e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc, Phones: o.Phones,
+		Issuer: e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
