@@ -129,6 +129,10 @@ func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow
 	if msg == ui.MsgSMSRateLimited {
 		page.WaitMinutes = waitMinutesOf(form)
 	}
+	if lf.State == store.FlowAwaitingNewPIN {
+		// A mistyped new number is not a dead end either.
+		page.OtherNumberAction = stepURL("/account/phone/verify/again", lf.ID)
+	}
 	switch {
 	case c.Attempts >= c.MaxAttempts:
 		page.Closed, page.Error = true, ui.MsgTooManyAttempts

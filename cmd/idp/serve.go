@@ -51,6 +51,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("settings:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
+	setMemoryLimit(cfg, logger)
 	for _, w := range cfg.Warnings() {
 		if !*dev {
 			logger.Warn("setting", "advice", w)
