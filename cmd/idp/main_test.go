@@ -204,10 +204,13 @@ func TestServeDev(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--dev", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stdout, pw)
 		pw.Close()
 	}()
-	addr, adminAddr := "", ""
+	addr, adminAddr, derived := "", "", ""
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`listen=(\S+)`)
 	for sc.Scan() {
+		if strings.Contains(sc.Text(), "issuer follows the loopback listen address") {
+			derived = sc.Text()
+		}
 		m := re.FindStringSubmatch(sc.Text())
 		switch {
 		case m != nil && strings.Contains(sc.Text(), "admin listener"):
@@ -235,9 +238,25 @@ func TestServeDev(t *testing.T) {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
 	}
+	// On a loopback address other than the default, the issuer follows
+	// the port (as localhost), and the log says so.
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	if !strings.Contains(derived, "issuer=http://localhost:"+port) {
+		t.Errorf("no log line says the issuer was derived: %q", derived)
+	}
+	resp, err := client.Get("http://" + addr + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disco struct{ Issuer string }
+	json.NewDecoder(resp.Body).Decode(&disco)
+	resp.Body.Close()
+	if disco.Issuer != "http://localhost:"+port {
+		t.Errorf("issuer = %q, want http://localhost:%s", disco.Issuer, port)
+	}
 	// The admin listener: metrics for anyone who reaches it, the API only
 	// with the token.
-	resp, err := client.Get("http://" + adminAddr + "/metrics")
+	resp, err = client.Get("http://" + adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

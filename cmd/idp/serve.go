@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -59,6 +60,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			logger.Warn("setting", "advice", w)
 		}
 	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if *dev && !issuerSet(sf, cfg) {
+		if iss, ok := devIssuer(ln.Addr()); ok && iss != cfg.Issuer {
+			cfg.Issuer = iss
+			logger.Info("dev: issuer follows the loopback listen address; set IDP_ISSUER or --issuer to choose another", "issuer", iss)
+		}
+	}
 
 	db, st, err := openStore(ctx, cfg, logger, cfg.Database.MigrateOnStart)
 	if err != nil {
@@ -82,7 +94,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	return app.serve(ctx, cfg, logger)
+	return app.serve(ctx, cfg, logger, ln)
+}
+
+// issuerSet reports whether the issuer was chosen (by flag, environment
+// or a file) rather than left at its default.
+func issuerSet(sf settingFlags, cfg config.Config) bool {
+	_, inEnv := os.LookupEnv("IDP_ISSUER")
+	return sf.issuer != "" || inEnv || cfg.Issuer != config.Default().Issuer
+}
+
+// devIssuer is http://localhost:PORT for a loopback listen address: the
+// browser must reach the issuer, and passkeys refuse IP addresses, so the
+// name is localhost whatever loopback address was given.
+func devIssuer(addr net.Addr) (string, bool) {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil || !ap.Addr().IsLoopback() {
+		return "", false
+	}
+	return fmt.Sprintf("http://localhost:%d", ap.Port()), true
 }
 
 // app is the assembled provider.
@@ -170,11 +200,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 }
 
 // serve runs the listener until ctx ends, then drains in-flight requests.
-func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
-	}
+func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           idp.AccessLog(logger, idp.LimitBody(1<<20, a.server.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
