@@ -46,7 +46,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		f.Since = time.Now().Add(-time.Duration(since))
 	}
 	if *username != "" {
-		u, err := st.UserByUsername(ctx, *username)
+		u, err := userByName(ctx, st, *username)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("audit: no user %q", *username)
 		}

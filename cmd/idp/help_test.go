@@ -198,3 +198,41 @@ func tcpAddr(t *testing.T, s string) net.Addr {
 	}
 	return a
 }
+
+// "Alice", "alice" and "ａｌｉｃｅ" are one user to every command.
+func TestUsernamesNormalised(t *testing.T) {
+	c := newCLI(t)
+	out, _, err := c.run("a long enough password\n", "users", "create", "--username", "  Alice ", "--password-stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode(t, out); m["username"] != "alice" {
+		t.Fatalf("users create printed %v, want the username alice", m)
+	}
+	for _, name := range []string{"alice", "ALICE", "ａｌｉｃｅ"} {
+		_, _, err := c.run("a long enough password\n", "users", "create", "--username", name, "--password-stdin")
+		if err == nil || !strings.Contains(err.Error(), `"alice" is taken`) {
+			t.Errorf("users create --username %s: %v, want alice taken", name, err)
+		}
+		if _, _, err := c.run("", "users", "sessions", "--username", name); err != nil {
+			t.Errorf("users sessions --username %s: %v", name, err)
+		}
+		if _, _, err := c.run("", "users", "unlock", "--username", name); err != nil {
+			t.Errorf("users unlock --username %s: %v", name, err)
+		}
+		if out, _, err := c.run("", "audit", "--username", name); err != nil || !strings.Contains(out, "user.created") {
+			t.Errorf("audit --username %s: %v\n%s", name, err, out)
+		}
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"alice smith", "space"},
+		{"alice☃", "cannot have"},
+		{strings.Repeat("a", 129), "more than 128"},
+	} {
+		_, _, err := c.run("a long enough password\n", "users", "create", "--username", tc.name, "--password-stdin")
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("users create --username %q: %v, want a usage error about %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientNotFound", testClientNotFound},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDuplicateUsername", testUserDuplicateUsername},
+		{"UserUsernameNormalised", testUserUsernameNormalised},
 		{"ConfirmPhone", testConfirmPhone},
 		{"FlowRoundTrip", testFlowRoundTrip},
 		{"FlowAdvance", testFlowAdvance},
