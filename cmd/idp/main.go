@@ -57,6 +57,7 @@ var synopses = []struct{ name, text string }{
 	{"serve", "idp serve [--dev] [--config FILE] [--listen ADDR] [--issuer URL] [--database-url URL]"},
 	{"migrate", "idp migrate [--config FILE]"},
 	{"users create", "idp users create --username NAME [--phone E164] [--phone-verified] [--locale en|ja]\n                 (--password-stdin | --password-hash-stdin)"},
+	{"users import", "idp users import [--batch N] [--hash-workers N] [--progress auto|bar|lines|off] FILE|-\n                 (JSON lines or CSV with the columns username, phone, phone_verified, password | password_hash)"},
 	{"users sessions", "idp users sessions --username NAME                 list a user's sign-in sessions"},
 	{"users sessions revoke", "idp users sessions revoke (--id SID | --username NAME --all)"},
 	{"users unlock", "idp users unlock --username NAME                   lift a sign-in throttle"},
@@ -164,6 +165,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "users":
 		return group("users", args[1:], stdout, map[string]func([]string) error{
 			"create": func(a []string) error { return cmdUsersCreate(ctx, a, stdin, stdout, stderr) },
+			"import": func(a []string) error { return cmdUsersImport(ctx, a, stdin, stdout, stderr) },
 			"sessions": func(a []string) error {
 				if len(a) > 0 && a[0] == "revoke" {
 					return cmdSessionsRevoke(ctx, a[1:], stdout, stderr)

@@ -65,15 +65,20 @@ func newFlagSet(name string, _ io.Writer) *flag.FlagSet {
 
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return helpRequested{fs}
-		}
-		return usageError{fs.Name() + ": " + flagProblem(err)}
+		return flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
+}
+
+// flagError turns an error of fs.Parse into helpRequested or a usageError.
+func flagError(fs *flag.FlagSet, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return helpRequested{fs}
+	}
+	return usageError{fs.Name() + ": " + flagProblem(err)}
 }
 
 // flagProblem rewords the flag package's errors in the manner of ours:

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDuplicateUsername", testUserDuplicateUsername},
 		{"UserUsernameNormalised", testUserUsernameNormalised},
+		{"ImportUsers", testImportUsers},
 		{"ConfirmPhone", testConfirmPhone},
 		{"FlowRoundTrip", testFlowRoundTrip},
 		{"FlowAdvance", testFlowAdvance},
