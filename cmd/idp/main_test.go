@@ -262,8 +262,15 @@ func TestServeDev(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "# TYPE idp_sms_challenges_total counter") {
-		t.Errorf("/metrics:\n%s", body)
+	for _, want := range []string{
+		`idp_http_requests_total{code="200",route="GET /healthz",server="public"} 1`,
+		`idp_http_request_duration_seconds_count{code="200",route="GET /.well-known/openid-configuration",server="public"} 2`,
+		"# TYPE go_goroutines gauge", "# TYPE process_resident_memory_bytes gauge",
+		`go_sql_max_open_connections{db_name="sqlite"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/admin/v1/sms/deliveries", nil)
 	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {

@@ -22,10 +22,12 @@ import (
 	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/demo"
 	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/metrics"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/migrations/database"
 	"github.com/smspin/idp/ui"
 )
 
@@ -104,6 +106,12 @@ func issuerSet(sf settingFlags, cfg config.Config) bool {
 	return sf.issuer != "" || inEnv || cfg.Issuer != config.Default().Issuer
 }
 
+// isLoopbackAddr reports whether a listener's address is on the loopback.
+func isLoopbackAddr(addr net.Addr) bool {
+	ap, err := netip.ParseAddrPort(addr.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
 // devIssuer is http://localhost:PORT for a loopback listen address: the
 // browser must reach the issuer, and passkeys refuse IP addresses, so the
 // name is localhost whatever loopback address was given.
@@ -124,6 +132,7 @@ type app struct {
 	mfa       *mfa.Service
 	readers   map[string]mfa.StatusReader
 	chain     *sms.Chain
+	metrics   *metrics.Registry
 }
 
 // deriveKey gives each use of IDP_SECRET its own key (HKDF, RFC 5869).
@@ -150,7 +159,8 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			return nil, err
 		}
 	}
-	sender, readers, err := newSender(cfg, logger, stdout)
+	reg := metrics.New()
+	sender, readers, err := newSender(cfg, logger, stdout, reg.SMS)
 	if err != nil {
 		return nil, err
 	}
@@ -196,13 +206,21 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers, chain: sender}, nil
+	if sqlDB, err := db.DB(); err == nil {
+		reg.DB(sqlDB, database.DialectOf(db))
+	}
+	src := metrics.Sources{Events: srv.Counters, Challenges: svc.Counters}
+	if sender != nil {
+		src.Attempts = sender.Attempts
+	}
+	reg.Counters(src)
+	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers, chain: sender, metrics: reg}, nil
 }
 
 // serve runs the listener until ctx ends, then drains in-flight requests.
 func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           idp.AccessLog(logger, idp.LimitBody(1<<20, a.server.Handler())),
+		Handler:           idp.AccessLog(logger, a.metrics.Wrap("public", idp.LimitBody(1<<20, a.server.Handler()))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -223,14 +241,18 @@ func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger,
 			hs.Close()
 			return fmt.Errorf("listen on %s (IDP_ADMIN_LISTEN): %w", cfg.Admin.Listen, err)
 		}
-		admin = &http.Server{Handler: a.adminHandler(cfg.Admin.Token), ReadHeaderTimeout: 10 * time.Second,
+		loopback := isLoopbackAddr(aln.Addr())
+		if !loopback && cfg.Admin.Token == "" {
+			logger.Warn("IDP_ADMIN_LISTEN is not a loopback address and IDP_ADMIN_TOKEN is empty: /metrics answers 401 to everyone; set a token for Prometheus to send as a bearer token", "listen", aln.Addr().String())
+		}
+		admin = &http.Server{Handler: a.adminHandler(cfg.Admin.Token, loopback), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("admin listener: %w", err)
 			}
 		}()
-		logger.Info("admin listener", "listen", aln.Addr().String(), "api", cfg.Admin.Token != "")
+		logger.Info("admin listener", "listen", aln.Addr().String(), "api", cfg.Admin.Token != "", "metrics_need_token", !loopback)
 	}
 	logger.Info("serving", "issuer", cfg.Issuer, "listen", ln.Addr().String())
 	select {
