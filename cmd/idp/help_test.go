@@ -25,6 +25,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		{[]string{"serve"}, []string{"idp serve", "--dev", "--listen HOST:PORT"}, []string{"--username", "users create"}},
 		{[]string{"migrate"}, []string{"idp migrate", "--config FILE"}, []string{"--dev"}},
 		{[]string{"users", "create"}, []string{"--password-stdin", "--password-hash-stdin", "--phone-verified"}, []string{"--dev", "--redirect-uri"}},
+		{[]string{"users", "import"}, []string{"--batch N", "--progress", "FILE|-", "password_hash"}, []string{"--dev"}},
 		{[]string{"users", "sessions"}, []string{"--username"}, []string{"--all"}},
 		{[]string{"users", "sessions", "revoke"}, []string{"--all", "--id"}, []string{"--dev"}},
 		{[]string{"users", "unlock"}, []string{"--username"}, []string{"--dev"}},
@@ -36,6 +37,8 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		{[]string{"audit"}, []string{"--since DURATION", "--event"}, []string{"--dev"}},
 		{[]string{"config"}, []string{"idp config"}, []string{"--dev"}},
 		{[]string{"version"}, []string{"--json"}, []string{"--dev"}},
+		{[]string{"sms", "test"}, []string{"--to NUMBER", "--provider NAME"}, []string{"--dev"}},
+		{[]string{"sms"}, []string{"idp sms test"}, []string{"idp users"}},
 	} {
 		for _, help := range []string{"--help", "-h", "-help"} {
 			args := append(slices.Clone(tc.args), help)

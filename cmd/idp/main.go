@@ -68,6 +68,7 @@ var synopses = []struct{ name, text string }{
                    [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
                    [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]`},
 	{"keys rotate", "idp keys rotate [--alg RS256|ES256]"},
+	{"sms test", "idp sms test --to NUMBER [--provider NAME] [--locale en|ja]   send one PIN message, report each provider's answer"},
 	{"config", "idp config                                       print the effective settings (secrets masked)"},
 	{"version", "idp version [--json]                             module version, commit and build date"},
 }
@@ -181,6 +182,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "keys":
 		return group("keys", args[1:], stdout, map[string]func([]string) error{
 			"rotate": func(a []string) error { return cmdKeysRotate(ctx, a, stdout, stderr) },
+		})
+	case "sms":
+		return group("sms", args[1:], stdout, map[string]func([]string) error{
+			"test": func(a []string) error { return cmdSMSTest(ctx, a, stdout, stderr) },
 		})
 	case "config":
 		return cmdConfig(ctx, args[1:], stdout, stderr)

@@ -62,6 +62,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			logger.Warn("setting", "advice", w)
 		}
 	}
+	logSMSStatus(logger, cfg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
