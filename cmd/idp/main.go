@@ -3,8 +3,10 @@
 //	idp serve [--dev] [--config FILE]    run the provider
 //	idp migrate                          apply database migrations
 //	idp users create ...                 add a user
+//	idp users import FILE                add many users from JSON lines or CSV
 //	idp clients create ...               register a relying party
 //	idp keys rotate                      make a new signing key
+//	idp sms test --to NUMBER             send one PIN message, report each provider's answer
 //	idp version                          print the version
 //
 // Settings come from defaults, an optional YAML file, IDP_* environment
