@@ -472,6 +472,16 @@ func TestSecretFiles(t *testing.T) {
 			wantErr: "IDP_SECRET (env): set both",
 		},
 		{
+			name:  "empty NAME beside NAME_FILE is unset",
+			env:   env{"IDP_SECRET": "", "IDP_SECRET_FILE": secretPath},
+			check: func(t *testing.T, c Config) { eq(t, c.Secret, testSecret) },
+		},
+		{
+			name:  "empty NAME_FILE beside NAME is unset",
+			env:   env{"IDP_SECRET": strings.Repeat("z", 32), "IDP_SECRET_FILE": ""},
+			check: func(t *testing.T, c Config) { eq(t, c.Secret, strings.Repeat("z", 32)) },
+		},
+		{
 			name:    "both in yaml",
 			file:    "secret: x\nsecret_file: " + secretPath + "\n",
 			wantErr: "IDP_SECRET again",

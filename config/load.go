@@ -137,6 +137,14 @@ func (c *Config) loadEnv(lookupEnv func(string) (string, bool)) []error {
 		var fromFile bool
 		if f.secret {
 			path, fromFile = lookupEnv(f.env + fileSuffix)
+			// An empty variable is an unset one: IDP_SECRET= left in an
+			// env file beside IDP_SECRET_FILE is not a second value.
+			switch {
+			case ok && fromFile && v == "":
+				ok = false
+			case ok && fromFile && path == "":
+				fromFile = false
+			}
 		}
 		switch {
 		case ok && fromFile:

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
@@ -322,5 +323,28 @@ func TestNoGetIssuesACode(t *testing.T) {
 				t.Fatalf("GET %s issued a code: %s", path, loc)
 			}
 		}
+	})
+}
+
+// Every spelling of a username is the one account: it signs in, and it
+// shares that account's throttle (another spelling is no new allowance).
+func TestUsernameSpellingsAreOneAccount(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		f := setup(t, open)
+		b := f.e.NewBrowser()
+		p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		for i, spelling := range []string{"alice", "ALICE", "Alice", "ａｌｉｃｅ", " alice"} {
+			if q := b.Fill(p, url.Values{"username": {spelling}, "password": {fmt.Sprint("wrong ", i)}}); q.Status != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d as %q: status %d", i, spelling, q.Status)
+			}
+		}
+		if q := b.Fill(p, url.Values{"username": {"ＡＬＩＣＥ"}, "password": {f.user.Password}}); q.Status != http.StatusTooManyRequests {
+			t.Fatalf("a sixth spelling after five failures: status %d, want 429", q.Status)
+		}
+		if _, err := f.e.Store.ThrottleReset(t.Context(), idp.AccountThrottleKey("alice")); err != nil {
+			t.Fatal(err)
+		}
+		q := b.Fill(p, url.Values{"username": {"Alice"}, "password": {f.user.Password}})
+		codeFrom(t, b.Fill(q, url.Values{"code": {f.e.LastCode(f.user.Phone)}}), "state-0123456789")
 	})
 }

@@ -53,18 +53,26 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	username := strings.TrimSpace(r.PostFormValue("username"))
+	typed := r.PostFormValue("username")
 	pw := r.PostFormValue("password")
-	form := url.Values{"username": {username}}
+	form := url.Values{"username": {typed}}
 	switch {
-	case !printable(username) || len(username) > 256 || len(pw) > 1024 || !utf8.ValidString(pw) || strings.ContainsRune(pw, 0):
+	case !printable(typed) || len(typed) > 256 || len(pw) > 1024 || !utf8.ValidString(pw) || strings.ContainsRune(pw, 0):
 		// No account is named so, and no password typed so: refused
 		// before anything is counted or stored.
 		form.Set("username", "")
 		s.render(w, r, lf, http.StatusBadRequest, ui.MsgInvalidCredentials, form)
 		return
-	case username == "" || pw == "":
+	case strings.TrimSpace(typed) == "" || pw == "":
 		s.render(w, r, lf, http.StatusBadRequest, ui.MsgMissingCredentials, form)
+		return
+	}
+	// One spelling per account ("Alice", "ａｌｉｃｅ" and "alice" are one):
+	// the lookup and the throttle key both use it, so another spelling is
+	// not another allowance. A name with no normal form names no account.
+	username, err := store.NormalizeUsername(typed)
+	if err != nil {
+		s.render(w, r, lf, http.StatusUnauthorized, ui.MsgInvalidCredentials, form)
 		return
 	}
 	acct, nets := AccountThrottleKey(username), networkThrottleKey(s.clientIP(r))

@@ -189,7 +189,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		// Each request loads a client once, whoever asks (store.WithClientMemo).
-		next.ServeHTTP(w, r.WithContext(store.WithClientMemo(r.Context())))
+		r2 := r.WithContext(store.WithClientMemo(r.Context()))
+		next.ServeHTTP(w, r2)
+		r.Pattern = r2.Pattern // the route, for the middleware outside (metrics)
 	})
 }
 

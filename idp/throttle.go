@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/smspin/idp/idp/store"
@@ -26,9 +25,13 @@ var (
 	networkRule = store.ThrottleRule{Free: 30, First: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
 )
 
-// AccountThrottleKey is the throttle key of a username.
+// AccountThrottleKey is the throttle key of a username, in its normal
+// form (store.NormalizeUsername); a name with none is keyed as typed.
 func AccountThrottleKey(username string) string {
-	sum := sha256.Sum256([]byte("account\x00" + strings.ToLower(strings.TrimSpace(username))))
+	if n, err := store.NormalizeUsername(username); err == nil {
+		username = n
+	}
+	sum := sha256.Sum256([]byte("account\x00" + username))
 	return "acct:" + hex.EncodeToString(sum[:16])
 }
 

@@ -1,6 +1,8 @@
 package migrations_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/smspin/idp/migrations"
@@ -55,4 +57,58 @@ func TestUnknownDialect(t *testing.T) {
 	if _, err := migrations.List("oracle"); err == nil {
 		t.Fatal("want an error for an unknown dialect")
 	}
+}
+
+// 0030 brings ASCII usernames to lower case where no two accounts merge,
+// and leaves every other name as it was.
+func TestUsernameNormalFormMigration(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		db := open(t)
+		list, err := migrations.List(db.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sql string
+		for _, m := range list {
+			if m.Version == 30 {
+				sql = m.SQL
+			}
+		}
+		if sql == "" {
+			t.Fatal("no migration 0030")
+		}
+		// Names as an older release stored them.
+		want := map[string]string{
+			"Alice":     "alice",     // ASCII, alone: lowered
+			"BOB":       "BOB",       // BOB and Bob would merge: kept
+			"Bob":       "Bob",       //
+			"Ｃarol":     "Ｃarol",     // not ASCII: kept
+			"dave":      "dave",      // already normal
+			"Eve Smith": "Eve Smith", // a space: kept
+		}
+		i := 0
+		for name := range want {
+			i++
+			if err := db.Gorm.Exec("INSERT INTO users (id, username, password_hash, created_at, updated_at) VALUES (?, ?, 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+				fmt.Sprint("u", i), name).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Gorm.Exec(sql).Error; err != nil {
+			t.Fatalf("0030: %v", err)
+		}
+		var got []string
+		if err := db.Gorm.Raw("SELECT username FROM users").Scan(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		var wantList []string
+		for _, v := range want {
+			wantList = append(wantList, v)
+		}
+		slices.Sort(got)
+		slices.Sort(wantList)
+		if !slices.Equal(got, wantList) {
+			t.Errorf("usernames after 0030 = %q, want %q", got, wantList)
+		}
+	})
 }

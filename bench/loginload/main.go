@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -56,12 +57,14 @@ const (
 func main() {
 	var (
 		setup       = flag.Bool("setup", false, "create the users and the client in -db, then exit")
+		firstParty  = flag.Bool("first-party", false, "with -setup: the client skips the consent page, so every login costs the same")
 		dbURL       = flag.String("db", "", "database URL (with -setup)")
 		users       = flag.Int("users", 200, "users to create or to log in as (load0000...)")
 		issuer      = flag.String("issuer", "http://localhost:8090", "the provider's issuer URL")
 		outbox      = flag.String("outbox", "", "the file SMS provider's outbox (IDP_SMS_FILE)")
 		duration    = flag.Duration("duration", 30*time.Second, "how long to drive logins")
 		concurrency = flag.Int("concurrency", 8, "logins in flight at once")
+		random      = flag.Bool("random", false, "sign in as users picked at random among -users, not in turn")
 		pid         = flag.Int("pid", 0, "the server's process id: report its CPU time and peak RSS")
 		memory      = flag.Uint("argon2-memory", 19456, "argon2id memory in KiB, as the server's IDP_ARGON2_MEMORY")
 		passes      = flag.Uint("argon2-time", 2, "argon2id passes, as the server's IDP_ARGON2_TIME")
@@ -71,11 +74,11 @@ func main() {
 	defer stop()
 	var err error
 	if *setup {
-		err = runSetup(ctx, *dbURL, *users, password.Params{Memory: uint32(*memory), Time: uint32(*passes), Threads: 1})
+		err = runSetup(ctx, *dbURL, *users, *firstParty, password.Params{Memory: uint32(*memory), Time: uint32(*passes), Threads: 1})
 	} else {
 		err = runLoad(ctx, loadOptions{
 			issuer: strings.TrimSuffix(*issuer, "/"), outbox: *outbox, users: *users, duration: *duration,
-			concurrency: *concurrency, pid: *pid, memory: uint32(*memory), passes: uint32(*passes),
+			concurrency: *concurrency, pid: *pid, memory: uint32(*memory), passes: uint32(*passes), random: *random,
 		})
 	}
 	if err != nil {
@@ -90,7 +93,7 @@ func phone(i int) string    { return fmt.Sprintf("+8190%08d", 10000000+i) }
 // runSetup creates the users (one hash, computed once, shared by all: the
 // load measures verification, not creation) and a third-party client, so
 // every user's first login also shows the consent page.
-func runSetup(ctx context.Context, dbURL string, n int, p password.Params) error {
+func runSetup(ctx context.Context, dbURL string, n int, firstParty bool, p password.Params) error {
 	db, err := database.Open(ctx, dbURL, database.Options{MaxOpenConns: 4})
 	if err != nil {
 		return err
@@ -112,7 +115,7 @@ func runSetup(ctx context.Context, dbURL string, n int, p password.Params) error
 		}
 	}
 	err = st.CreateClient(ctx, store.NewClient{
-		ID: clientID, Name: "Load test RP", Secret: clientSecret, RedirectURIs: []string{redirectURI},
+		ID: clientID, Name: "Load test RP", Secret: clientSecret, RedirectURIs: []string{redirectURI}, FirstParty: firstParty,
 		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		Scopes: []string{"openid", "profile", "phone"}, TokenEndpointAuthMethod: "client_secret_basic",
 	})
@@ -129,6 +132,7 @@ type loadOptions struct {
 	duration           time.Duration
 	pid                int
 	memory, passes     uint32
+	random             bool // pick users at random (a large user table)
 }
 
 type result struct {
@@ -166,6 +170,9 @@ func runLoad(ctx context.Context, o loadOptions) error {
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				i := int(next.Add(1)-1) % o.users
+				if o.random {
+					i = mathrand.IntN(o.users)
+				}
 				t0 := time.Now()
 				if err := login(ctx, o.issuer, i, codes); err != nil {
 					res.fail(err.Error())

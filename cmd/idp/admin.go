@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/idp/keys"
@@ -75,12 +74,14 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	name := strings.TrimSpace(*username)
-	switch {
-	case name == "":
+	if *username == "" {
 		return usageError{"users create: --username is required"}
-	case utf8.RuneCountInString(name) > 128 || strings.ContainsAny(name, "\x00\r\n\t"):
-		return usageError{"users create: --username must be at most 128 characters, without control characters"}
+	}
+	name, err := store.NormalizeUsername(*username)
+	if err != nil {
+		return usageError{fmt.Sprintf("users create: --username %q: %v", *username, err)}
+	}
+	switch {
 	case *pwStdin == *hashStdin:
 		return usageError{"users create: give --password-stdin or --password-hash-stdin (the password is never taken from the command line)"}
 	case *verified && *phone == "":

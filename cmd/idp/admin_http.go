@@ -3,37 +3,40 @@ package main
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/smspin/idp/mfa/sms"
 )
 
-// adminHandler serves the admin listener: /metrics in the Prometheus text
-// format, and, when IDP_ADMIN_TOKEN is set, the admin API behind it as a
-// bearer token.
-func (a *app) adminHandler(token string) http.Handler {
+// adminHandler serves the admin listener: /metrics (Prometheus), and,
+// when IDP_ADMIN_TOKEN is set, the admin API behind it as a bearer token.
+// On a listener others can reach (not loopback) /metrics needs the token
+// too: it tells how many people sign in and which SMS provider fails.
+func (a *app) adminHandler(token string, loopback bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /metrics", a.handleMetrics)
-	if token != "" {
-		auth := func(h http.HandlerFunc) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-				if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="idp-admin"`)
-					http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
-					return
-				}
-				h(w, r)
+	auth := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="idp-admin"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write([]byte(`{"error":"unauthorized"}` + "\n"))
+				return
 			}
-		}
-		mux.HandleFunc("GET /admin/v1/sms/deliveries", auth(a.handleDeliveries))
+			h.ServeHTTP(w, r)
+		})
 	}
-	return mux
+	if loopback {
+		mux.Handle("GET /metrics", a.metrics.Handler())
+	} else {
+		mux.Handle("GET /metrics", auth(a.metrics.Handler()))
+	}
+	if token != "" {
+		mux.Handle("GET /admin/v1/sms/deliveries", auth(http.HandlerFunc(a.handleDeliveries)))
+	}
+	return a.metrics.Wrap("admin", mux)
 }
 
 // handleDeliveries answers "did the SMS go out?": the newest sends, with
@@ -55,35 +58,4 @@ func (a *app) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"deliveries": list})
-}
-
-func (a *app) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	writeCounter(w, "idp_events_total", "Login and protocol events.", "event", a.server.Counters())
-	writeCounter(w, "idp_sms_challenges_total", "SMS challenge outcomes; sent against verified shows SMS pumping.", "event", a.mfa.Counters())
-	if a.chain != nil {
-		fmt.Fprintln(w, "# HELP idp_sms_provider_attempts_total Sends tried per provider and outcome (failover included).")
-		fmt.Fprintln(w, "# TYPE idp_sms_provider_attempts_total counter")
-		att := a.chain.Attempts()
-		keys := make([]sms.Attempt, 0, len(att))
-		for k := range att {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return keys[i].Provider+keys[i].Outcome < keys[j].Provider+keys[j].Outcome })
-		for _, k := range keys {
-			fmt.Fprintf(w, "idp_sms_provider_attempts_total{provider=%q,outcome=%q} %d\n", k.Provider, k.Outcome, att[k])
-		}
-	}
-}
-
-func writeCounter(w http.ResponseWriter, name, help, label string, values map[string]int64) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "%s{%s=%q} %d\n", name, label, k, values[k])
-	}
 }

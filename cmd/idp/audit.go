@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/smspin/idp/idp"
@@ -20,7 +22,8 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	username := fs.String("username", "", "only this user's events")
 	event := fs.String("event", "", `only this event (e.g. pin.verify), or a family ending in "." (e.g. pin.)`)
 	outcome := fs.String("outcome", "", "only this outcome (ok, failed, refused, throttled, exhausted, ...)")
-	since := fs.Duration("since", 0, "only events of the last DURATION (e.g. 24h)")
+	var since sinceFlag
+	fs.Var(&since, "since", "only events of the last `DURATION`: 90m, 24h, 7d")
 	limit := fs.Int("limit", 100, "at most this many events (1-10000)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -28,8 +31,10 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *limit < 1 || *limit > 10000 {
 		return usageError{"audit: --limit must be 1 to 10000"}
 	}
-	if *since < 0 {
-		return usageError{"audit: --since must be positive"}
+	if *event != "" {
+		if msg := checkEventFilter(*event); msg != "" {
+			return usageError{"audit: " + msg}
+		}
 	}
 	_, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
 	if err != nil {
@@ -37,11 +42,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeStore()
 	f := store.AuditFilter{Event: *event, Outcome: *outcome, Limit: *limit}
-	if *since > 0 {
-		f.Since = time.Now().Add(-*since)
+	if since > 0 {
+		f.Since = time.Now().Add(-time.Duration(since))
 	}
 	if *username != "" {
-		u, err := st.UserByUsername(ctx, *username)
+		u, err := userByName(ctx, st, *username)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("audit: no user %q", *username)
 		}
@@ -61,6 +66,39 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return nil
+}
+
+// sinceFlag is a positive duration in Go's syntax, or whole days ("7d").
+type sinceFlag time.Duration
+
+func (s *sinceFlag) String() string { return time.Duration(*s).String() }
+
+func (s *sinceFlag) Set(v string) error {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 3660 {
+			*s = sinceFlag(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return errors.New("not a length of time: give one such as 90m, 24h or 7d")
+	}
+	*s = sinceFlag(d)
+	return nil
+}
+
+// checkEventFilter refuses an --event that can match nothing, naming the
+// events there are.
+func checkEventFilter(event string) string {
+	names := store.AuditEventNames()
+	for _, n := range names {
+		if n == event || (strings.HasSuffix(event, ".") && strings.HasPrefix(n, event)) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("--event %q is not an event the provider records; the events are:\n  %s\n(a family ending in \".\", such as pin., selects all of its events)",
+		event, strings.Join(names, "\n  "))
 }
 
 // cmdUsersUnlock lifts the sign-in throttle of an account.

@@ -3,8 +3,11 @@
 //	idp serve [--dev] [--config FILE]    run the provider
 //	idp migrate                          apply database migrations
 //	idp users create ...                 add a user
+//	idp users import FILE                add many users from JSON lines or CSV
 //	idp clients create ...               register a relying party
 //	idp keys rotate                      make a new signing key
+//	idp sms test --to NUMBER             send one PIN message, report each provider's answer
+//	idp version                          print the version
 //
 // Settings come from defaults, an optional YAML file, IDP_* environment
 // variables and flags, in that order; see README.md.
@@ -13,10 +16,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -28,7 +35,7 @@ func main() {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "idp:", err)
-			fmt.Fprintln(os.Stderr, "run 'idp help' for usage")
+			fmt.Fprintln(os.Stderr, "run 'idp help' for the commands, 'idp COMMAND --help' for a command's flags")
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, "idp:", err)
@@ -40,31 +47,117 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-const usage = `idp: an OpenID Provider with an SMS PIN second factor
+// helpRequested is returned by parse for -h, -help and --help: run prints
+// the command's synopsis and flags on stdout and exits 0.
+type helpRequested struct{ fs *flag.FlagSet }
 
-Usage:
-  idp serve [--dev] [--config FILE] [--listen ADDR] [--issuer URL] [--database-url URL]
-  idp migrate [--config FILE]
-  idp users create --username NAME [--phone E164] [--phone-verified] --password-stdin
-  idp users sessions --username NAME                 list a user's sign-in sessions
-  idp users sessions revoke (--id SID | --username NAME --all)
-  idp users unlock --username NAME                   lift a sign-in throttle
-  idp audit [--username NAME] [--event E] [--outcome O] [--since 24h] [--limit N]
-  idp clients create --id ID --redirect-uri URI [--redirect-uri URI ...] [--public]
-                     [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
-                     [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
-                     [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
-                     [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]
-  idp keys rotate [--alg RS256|ES256]
-  idp config       print the effective settings (secrets masked)
+func (helpRequested) Error() string { return "help requested" }
 
-Every command takes --config FILE; settings are also read from IDP_* variables.
-`
+// synopses gives each command's usage lines, by the name of its flag set;
+// the overview (idp help) lists them all, in this order.
+var synopses = []struct{ name, text string }{
+	{"serve", "idp serve [--dev] [--config FILE] [--listen ADDR] [--issuer URL] [--database-url URL]"},
+	{"migrate", "idp migrate [--config FILE]"},
+	{"users create", "idp users create --username NAME [--phone E164] [--phone-verified] [--locale en|ja]\n                 (--password-stdin | --password-hash-stdin)"},
+	{"users import", "idp users import [--batch N] [--hash-workers N] [--progress auto|bar|lines|off] FILE|-\n                 (JSON lines or CSV with the columns username, phone, phone_verified, password | password_hash)"},
+	{"users sessions", "idp users sessions --username NAME                 list a user's sign-in sessions"},
+	{"users sessions revoke", "idp users sessions revoke (--id SID | --username NAME --all)"},
+	{"users unlock", "idp users unlock --username NAME                   lift a sign-in throttle"},
+	{"audit", "idp audit [--username NAME] [--event E] [--outcome O] [--since 24h|7d] [--limit N]"},
+	{"clients create", `idp clients create --id ID --redirect-uri URI [--redirect-uri URI ...] [--public]
+                   [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
+                   [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
+                   [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
+                   [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]`},
+	{"keys rotate", "idp keys rotate [--alg RS256|ES256]"},
+	{"sms test", "idp sms test --to NUMBER [--provider NAME] [--locale en|ja]   send one PIN message, report each provider's answer"},
+	{"config", "idp config                                       print the effective settings (secrets masked)"},
+	{"version", "idp version [--json]                             module version, commit and build date"},
+}
+
+func synopsis(name string) string {
+	for _, s := range synopses {
+		if s.name == name {
+			return s.text
+		}
+	}
+	return "idp " + name
+}
+
+// overview is the usage of idp as a whole; group (e.g. "users") limits it
+// to one family of commands.
+func overview(group string) string {
+	var b strings.Builder
+	if group == "" {
+		b.WriteString("idp: an OpenID Provider with an SMS PIN second factor\n\n")
+	}
+	b.WriteString("Usage:\n")
+	for _, s := range synopses {
+		if group == "" || s.name == group || strings.HasPrefix(s.name, group+" ") {
+			b.WriteString("  " + strings.ReplaceAll(s.text, "\n", "\n  ") + "\n")
+		}
+	}
+	b.WriteString("\nEvery command takes --config FILE; settings are also read from IDP_* variables.\n")
+	b.WriteString("'idp COMMAND --help' shows a command's flags.\n")
+	return b.String()
+}
+
+// printFlags lists a command's flags the way the synopses spell them
+// (--name VALUE), with their defaults.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		head := "  --" + f.Name
+		if kind != "" {
+			head += " " + strings.ToUpper(kind)
+		}
+		fmt.Fprintf(w, "%s\n      %s", head, usage)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
 
 // run dispatches a command line; it is main without the process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if h, ok := errors.AsType[helpRequested](err); ok {
+		fmt.Fprintf(stdout, "Usage:\n  %s\n\nFlags:\n", strings.ReplaceAll(synopsis(h.fs.Name()), "\n", "\n  "))
+		printFlags(stdout, h.fs)
+		return nil
+	}
+	return err
+}
+
+// group runs the subcommand of a command family (users, clients, keys,
+// sms) named by args[0], or prints the family's usage for help.
+func group(name string, args []string, stdout io.Writer, subs map[string]func([]string) error) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		if len(args) == 0 {
+			return usageError{fmt.Sprintf("%s: give a subcommand: %s", name, subNames(subs))}
+		}
+		fmt.Fprint(stdout, overview(name))
+		return nil
+	}
+	if f, ok := subs[args[0]]; ok {
+		return f(args[1:])
+	}
+	return usageError{fmt.Sprintf("%s: unknown subcommand %q; the subcommands are %s", name, args[0], subNames(subs))}
+}
+
+func subNames(subs map[string]func([]string) error) string {
+	names := slices.Sorted(maps.Keys(subs))
+	return strings.Join(names, ", ")
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, overview(""))
 		return usageError{"no command given"}
 	}
 	switch args[0] {
@@ -73,33 +166,42 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "users":
-		switch {
-		case len(args) > 1 && args[1] == "create":
-			return cmdUsersCreate(ctx, args[2:], stdin, stdout, stderr)
-		case len(args) > 2 && args[1] == "sessions" && args[2] == "revoke":
-			return cmdSessionsRevoke(ctx, args[3:], stdout, stderr)
-		case len(args) > 1 && args[1] == "sessions":
-			return cmdSessionsList(ctx, args[2:], stdout, stderr)
-		case len(args) > 1 && args[1] == "unlock":
-			return cmdUsersUnlock(ctx, args[2:], stdout, stderr)
-		}
-		return usageError{"users: the subcommands are create, sessions, sessions revoke, unlock"}
+		return group("users", args[1:], stdout, map[string]func([]string) error{
+			"create": func(a []string) error { return cmdUsersCreate(ctx, a, stdin, stdout, stderr) },
+			"import": func(a []string) error { return cmdUsersImport(ctx, a, stdin, stdout, stderr) },
+			"sessions": func(a []string) error {
+				if len(a) > 0 && a[0] == "revoke" {
+					return cmdSessionsRevoke(ctx, a[1:], stdout, stderr)
+				}
+				return cmdSessionsList(ctx, a, stdout, stderr)
+			},
+			"unlock": func(a []string) error { return cmdUsersUnlock(ctx, a, stdout, stderr) },
+		})
 	case "clients":
-		if len(args) > 1 && args[1] == "create" {
-			return cmdClientsCreate(ctx, args[2:], stdout, stderr)
-		}
-		return usageError{"clients: the subcommand is create"}
+		return group("clients", args[1:], stdout, map[string]func([]string) error{
+			"create": func(a []string) error { return cmdClientsCreate(ctx, a, stdout, stderr) },
+		})
 	case "keys":
-		if len(args) > 1 && args[1] == "rotate" {
-			return cmdKeysRotate(ctx, args[2:], stdout, stderr)
-		}
-		return usageError{"keys: the subcommand is rotate"}
+		return group("keys", args[1:], stdout, map[string]func([]string) error{
+			"rotate": func(a []string) error { return cmdKeysRotate(ctx, a, stdout, stderr) },
+		})
+	case "sms":
+		return group("sms", args[1:], stdout, map[string]func([]string) error{
+			"test": func(a []string) error { return cmdSMSTest(ctx, a, stdout, stderr) },
+		})
 	case "config":
 		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "version", "--version":
+		return cmdVersion(ctx, args[1:], stdout, stderr)
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 {
+			// idp help users create: the same as idp users create --help.
+			return dispatch(ctx, append(args[1:], "--help"), stdin, stdout, stderr)
+		}
+		fmt.Fprint(stdout, overview(""))
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}

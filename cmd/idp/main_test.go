@@ -204,10 +204,13 @@ func TestServeDev(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--dev", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stdout, pw)
 		pw.Close()
 	}()
-	addr, adminAddr := "", ""
+	addr, adminAddr, derived := "", "", ""
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`listen=(\S+)`)
 	for sc.Scan() {
+		if strings.Contains(sc.Text(), "issuer follows the loopback listen address") {
+			derived = sc.Text()
+		}
 		m := re.FindStringSubmatch(sc.Text())
 		switch {
 		case m != nil && strings.Contains(sc.Text(), "admin listener"):
@@ -235,16 +238,39 @@ func TestServeDev(t *testing.T) {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
 	}
+	// On a loopback address other than the default, the issuer follows
+	// the port (as localhost), and the log says so.
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	if !strings.Contains(derived, "issuer=http://localhost:"+port) {
+		t.Errorf("no log line says the issuer was derived: %q", derived)
+	}
+	resp, err := client.Get("http://" + addr + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disco struct{ Issuer string }
+	json.NewDecoder(resp.Body).Decode(&disco)
+	resp.Body.Close()
+	if disco.Issuer != "http://localhost:"+port {
+		t.Errorf("issuer = %q, want http://localhost:%s", disco.Issuer, port)
+	}
 	// The admin listener: metrics for anyone who reaches it, the API only
 	// with the token.
-	resp, err := client.Get("http://" + adminAddr + "/metrics")
+	resp, err = client.Get("http://" + adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "# TYPE idp_sms_challenges_total counter") {
-		t.Errorf("/metrics:\n%s", body)
+	for _, want := range []string{
+		`idp_http_requests_total{code="200",route="GET /healthz",server="public"} 1`,
+		`idp_http_request_duration_seconds_count{code="200",route="GET /.well-known/openid-configuration",server="public"} 2`,
+		"# TYPE go_goroutines gauge", "# TYPE process_resident_memory_bytes gauge",
+		`go_sql_max_open_connections{db_name="sqlite"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/admin/v1/sms/deliveries", nil)
 	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {

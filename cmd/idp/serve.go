@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"time"
 
 	"gorm.io/gorm"
@@ -18,10 +19,12 @@ import (
 	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/demo"
 	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/metrics"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/migrations/database"
 	"github.com/smspin/idp/ui"
 )
 
@@ -57,6 +60,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			logger.Warn("setting", "advice", w)
 		}
 	}
+	logSMSStatus(logger, cfg)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if *dev && !issuerSet(sf, cfg) {
+		if iss, ok := devIssuer(ln.Addr()); ok && iss != cfg.Issuer {
+			cfg.Issuer = iss
+			logger.Info("dev: issuer follows the loopback listen address; set IDP_ISSUER or --issuer to choose another", "issuer", iss)
+		}
+	}
 
 	db, st, err := openStore(ctx, cfg, logger, cfg.Database.MigrateOnStart)
 	if err != nil {
@@ -80,7 +95,31 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	return app.serve(ctx, cfg, logger)
+	return app.serve(ctx, cfg, logger, ln)
+}
+
+// issuerSet reports whether the issuer was chosen (by flag, environment
+// or a file) rather than left at its default.
+func issuerSet(sf settingFlags, cfg config.Config) bool {
+	_, inEnv := os.LookupEnv("IDP_ISSUER")
+	return sf.issuer != "" || inEnv || cfg.Issuer != config.Default().Issuer
+}
+
+// isLoopbackAddr reports whether a listener's address is on the loopback.
+func isLoopbackAddr(addr net.Addr) bool {
+	ap, err := netip.ParseAddrPort(addr.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// devIssuer is http://localhost:PORT for a loopback listen address: the
+// browser must reach the issuer, and passkeys refuse IP addresses, so the
+// name is localhost whatever loopback address was given.
+func devIssuer(addr net.Addr) (string, bool) {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil || !ap.Addr().IsLoopback() {
+		return "", false
+	}
+	return fmt.Sprintf("http://localhost:%d", ap.Port()), true
 }
 
 // app is the assembled provider.
@@ -92,6 +131,7 @@ type app struct {
 	mfa       *mfa.Service
 	readers   map[string]mfa.StatusReader
 	chain     *sms.Chain
+	metrics   *metrics.Registry
 }
 
 func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer, extra func(*http.ServeMux)) (*app, error) {
@@ -109,11 +149,11 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			return nil, err
 		}
 	}
-	sender, readers, err := newSender(cfg, logger, stdout)
+	reg := metrics.New()
+	sender, readers, err := newSender(cfg, logger, stdout, reg.SMS)
 	if err != nil {
 		return nil, err
 	}
-	iss, _ := url.Parse(cfg.Issuer)
 	svc := &mfa.Service{
 		Store:    st,
 		Verifier: newVerifier(cfg),
@@ -131,7 +171,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			IPHour: cfg.SMS.Limits.IPHour, IPDay: cfg.SMS.Limits.IPDay,
 			GlobalHour: cfg.SMS.Limits.GlobalHour, GlobalDay: cfg.SMS.Limits.GlobalDay,
 		},
-		Text:   mfa.Messages(cfg.UI.ProductName, iss.Host, cfg.PIN.TTL),
+		Text:   smsText(cfg),
 		Logger: logger,
 	}
 	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, cfg.Password.HashConcurrency)
@@ -150,17 +190,21 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers, chain: sender}, nil
+	if sqlDB, err := db.DB(); err == nil {
+		reg.DB(sqlDB, database.DialectOf(db))
+	}
+	src := metrics.Sources{Events: srv.Counters, Challenges: svc.Counters}
+	if sender != nil {
+		src.Attempts = sender.Attempts
+	}
+	reg.Counters(src)
+	return &app{server: srv, keys: km, store: st, passwords: hasher, mfa: svc, readers: readers, chain: sender, metrics: reg}, nil
 }
 
 // serve runs the listener until ctx ends, then drains in-flight requests.
-func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
-	}
+func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           idp.AccessLog(logger, idp.LimitBody(1<<20, a.server.Handler())),
+		Handler:           idp.AccessLog(logger, a.metrics.Wrap("public", idp.LimitBody(1<<20, a.server.Handler()))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -181,14 +225,18 @@ func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger)
 			hs.Close()
 			return fmt.Errorf("listen on %s (IDP_ADMIN_LISTEN): %w", cfg.Admin.Listen, err)
 		}
-		admin = &http.Server{Handler: a.adminHandler(cfg.Admin.Token), ReadHeaderTimeout: 10 * time.Second,
+		loopback := isLoopbackAddr(aln.Addr())
+		if !loopback && cfg.Admin.Token == "" {
+			logger.Warn("IDP_ADMIN_LISTEN is not a loopback address and IDP_ADMIN_TOKEN is empty: /metrics answers 401 to everyone; set a token for Prometheus to send as a bearer token", "listen", aln.Addr().String())
+		}
+		admin = &http.Server{Handler: a.adminHandler(cfg.Admin.Token, loopback), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("admin listener: %w", err)
 			}
 		}()
-		logger.Info("admin listener", "listen", aln.Addr().String(), "api", cfg.Admin.Token != "")
+		logger.Info("admin listener", "listen", aln.Addr().String(), "api", cfg.Admin.Token != "", "metrics_need_token", !loopback)
 	}
 	logger.Info("serving", "issuer", cfg.Issuer, "listen", ln.Addr().String())
 	select {
@@ -279,4 +327,11 @@ func trustedProxies(list []string) []netip.Prefix {
 
 func phonePolicy(cfg config.Config) mfa.PhonePolicy {
 	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: cfg.SMS.AllowedCountries}
+}
+
+// smsText is the PIN message of this provider: its product name, and the
+// issuer's host in the origin-bound last line.
+func smsText(cfg config.Config) mfa.Text {
+	iss, _ := url.Parse(cfg.Issuer)
+	return mfa.Messages(cfg.UI.ProductName, iss.Host, cfg.PIN.TTL)
 }

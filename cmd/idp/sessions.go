@@ -84,7 +84,7 @@ func cmdSessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		return printJSON(stdout, map[string]any{"revoked": ended, "id": *id})
 	}
-	u, err := st.UserByUsername(ctx, *username)
+	u, err := userByName(ctx, st, *username)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("users sessions revoke: no user %q", *username)
 	}
@@ -104,7 +104,7 @@ func openForUser(ctx context.Context, sf *settingFlags, stderr io.Writer, userna
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	u, err := st.UserByUsername(ctx, username)
+	u, err := userByName(ctx, st, username)
 	if err != nil {
 		closeStore()
 		if errors.Is(err, store.ErrNotFound) {
@@ -113,4 +113,14 @@ func openForUser(ctx context.Context, sf *settingFlags, stderr io.Writer, userna
 		return nil, nil, nil, err
 	}
 	return st, closeStore, u, nil
+}
+
+// userByName finds a user by a name as an operator typed it: in its
+// normal form, as the user signs in. A name that has none is no user's.
+func userByName(ctx context.Context, st *store.Store, typed string) (*store.User, error) {
+	name, err := store.NormalizeUsername(typed)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%w)", store.ErrNotFound, err)
+	}
+	return st.UserByUsername(ctx, name)
 }

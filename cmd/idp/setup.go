@@ -31,10 +31,10 @@ type settingFlags struct {
 }
 
 func (f *settingFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "YAML settings file (also IDP_CONFIG)")
-	fs.StringVar(&f.listen, "listen", "", "listen address (IDP_LISTEN)")
-	fs.StringVar(&f.issuer, "issuer", "", "issuer URL (IDP_ISSUER)")
-	fs.StringVar(&f.databaseURL, "database-url", "", "database URL (IDP_DATABASE_URL)")
+	fs.StringVar(&f.config, "config", "", "YAML settings `FILE` (also IDP_CONFIG)")
+	fs.StringVar(&f.listen, "listen", "", "listen address `HOST:PORT` (IDP_LISTEN)")
+	fs.StringVar(&f.issuer, "issuer", "", "issuer `URL` (IDP_ISSUER)")
+	fs.StringVar(&f.databaseURL, "database-url", "", "database `URL` (IDP_DATABASE_URL)")
 }
 
 // load reads the settings: defaults < file < env < flags.
@@ -53,23 +53,58 @@ func (f *settingFlags) load() (config.Config, error) {
 	return cfg, nil
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+// newFlagSet makes a command's flag set. It prints nothing itself: a bad
+// flag comes back from parse as one usageError naming it, and a request
+// for help as helpRequested, which run answers on stdout.
+func newFlagSet(name string, _ io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+		return flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
+}
+
+// flagError turns an error of fs.Parse into helpRequested or a usageError.
+func flagError(fs *flag.FlagSet, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return helpRequested{fs}
+	}
+	return usageError{fs.Name() + ": " + flagProblem(err)}
+}
+
+// flagProblem rewords the flag package's errors in the manner of ours:
+// "invalid value "x" for flag -since: parse error" becomes
+// "--since "x": parse error".
+func flagProblem(err error) string {
+	msg := err.Error()
+	var value, name, why string
+	if i := strings.Index(msg, "invalid value "); i == 0 {
+		rest := msg[len("invalid value "):]
+		if j := strings.Index(rest, " for flag -"); j > 0 {
+			value = rest[:j]
+			rest = rest[j+len(" for flag -"):]
+			if k := strings.Index(rest, ": "); k > 0 {
+				name, why = rest[:k], rest[k+2:]
+				return fmt.Sprintf("--%s %s: %s", name, value, why)
+			}
+		}
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Sprintf("unknown flag --%s", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Sprintf("--%s needs a value", name)
+	}
+	return msg
 }
 
 // devSecret returns the secret kept beside a SQLite database in dev mode,

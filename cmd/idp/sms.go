@@ -19,10 +19,10 @@ import (
 )
 
 // newSender builds the SMS sender: the providers IDP_SMS_PROVIDER lists,
-// as a failover chain in that order.
-// The second result reads delivery reports back from the providers that
-// have them.
-func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.Chain, map[string]mfa.StatusReader, error) {
+// as a failover chain in that order, each wrapped by wrap (metrics) when
+// it is not nil. The second result reads delivery reports back from the
+// providers that have them.
+func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer, wrap func(string, sms.Sender) sms.Sender) (*sms.Chain, map[string]mfa.StatusReader, error) {
 	httpc := &http.Client{Timeout: cfg.SMS.Timeout}
 	chain := &sms.Chain{Logger: logger}
 	readers := map[string]mfa.StatusReader{}
@@ -70,6 +70,9 @@ func newSender(cfg config.Config, logger *slog.Logger, stdout io.Writer) (*sms.C
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("IDP_SMS_PROVIDER %s: %w", name, err)
+		}
+		if wrap != nil {
+			s = wrap(name, s)
 		}
 		chain.Senders = append(chain.Senders, sms.Named{Name: name, Sender: s})
 	}

@@ -58,12 +58,23 @@ func CheckNew(pw, username string) error {
 	if _, ok := commonSet()[lower]; ok {
 		return ErrCommon
 	}
-	if username != "" && strings.Contains(lower, strings.ToLower(username)) && n-utf8.RuneCountInString(username) <= 4 {
-		return ErrContext
+	if name := strings.ToLower(username); name != "" && strings.Contains(lower, name) {
+		// What is left once every copy of the username is taken out is
+		// what an attacker who knows the username must guess:
+		// "carol-carol" leaves "-".
+		rest := strings.ReplaceAll(lower, name, "")
+		if utf8.RuneCountInString(rest) <= 4 || oneRune(rest) {
+			return ErrContext
+		}
 	}
-	first, _ := utf8.DecodeRuneInString(pw)
-	if strings.Trim(pw, string(first)) == "" {
+	if oneRune(pw) {
 		return ErrContext
 	}
 	return nil
+}
+
+// oneRune reports whether s is one character repeated (or empty).
+func oneRune(s string) bool {
+	first, _ := utf8.DecodeRuneInString(s)
+	return strings.Trim(s, string(first)) == ""
 }

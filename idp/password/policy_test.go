@@ -25,6 +25,11 @@ func TestCheckNew(t *testing.T) {
 		{"qwertyuiop", "alice", ErrCommon},
 		{"alice123", "alice", ErrCommon},
 		{"carol1234", "carol", ErrContext},
+		{"carol-carol", "carol", ErrContext},
+		{"Carol.CAROL.carol", "carol", ErrContext},
+		{"carolcarolcarol", "carol", ErrContext},
+		{"carol!!!!!!!!!", "carol", ErrContext},
+		{"carol sings in the choir", "carol", nil},
 		{"zzzzzzzzzz", "alice", ErrContext},
 		{"alice in a long passphrase", "alice", nil},
 	} {

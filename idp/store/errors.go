@@ -74,10 +74,12 @@ func kindOf(err error) error {
 			return ErrConflict
 		case pg.Code[:2] == "22": // data exception: encoding, too long, out of range
 			return ErrBadInput
-		case pg.Code[:2] == "08", pg.Code[:2] == "53", pg.Code[:2] == "57", pg.Code == "40001", pg.Code == "40P01", pg.Code == "55P03":
+		case pg.Code[:2] == "08", pg.Code[:2] == "53", pg.Code[:2] == "57", pg.Code == "40001", pg.Code == "40P01", pg.Code == "55P03",
+			pg.Code == "25006":
 			// connection exceptions, insufficient resources, operator
 			// intervention (shutdown, cannot connect now), serialization
-			// failures, deadlocks and lock timeouts: all pass
+			// failures, deadlocks and lock timeouts, and a standby reached
+			// during a failover (read-only transaction): all pass
 			return ErrUnavailable
 		}
 		return nil

@@ -37,8 +37,15 @@ func (Phone) TableName() string { return "phones" }
 func (p *Phone) Verified() bool { return p != nil && p.VerifiedAt != nil }
 
 // CreateUser stores a new user and, when phone is not nil, their phone,
-// in one transaction. A taken username is ErrConflict.
+// in one transaction. The username is stored in its normal form
+// (NormalizeUsername), which u.Username then holds; one that has none is
+// ErrInvalidUsername. A taken username is ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *User, phone *Phone) error {
+	name, err := NormalizeUsername(u.Username)
+	if err != nil {
+		return fmt.Errorf("store: create user: %w", err)
+	}
+	u.Username = name
 	now := s.Now()
 	if u.ID == "" {
 		u.ID = NewID()
@@ -60,7 +67,8 @@ func (s *Store) CreateUser(ctx context.Context, u *User, phone *Phone) error {
 	})
 }
 
-// UserByUsername loads a user by username.
+// UserByUsername loads a user by username, compared as given: pass the
+// normal form (NormalizeUsername) of what was typed.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
 	var u User
 	if err := s.conn(ctx).Where("username = ?", username).Take(&u).Error; err != nil {

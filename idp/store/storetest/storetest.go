@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientNotFound", testClientNotFound},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDuplicateUsername", testUserDuplicateUsername},
+		{"UserUsernameNormalised", testUserUsernameNormalised},
+		{"ImportUsers", testImportUsers},
 		{"ConfirmPhone", testConfirmPhone},
 		{"FlowRoundTrip", testFlowRoundTrip},
 		{"FlowMoves", testFlowMoves},

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/smspin/idp/idp/store"
@@ -26,7 +28,7 @@ func testUserRoundTrip(t *testing.T, s *store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u := &store.User{Username: "user " + tc.name, PasswordHash: "hash", Locale: "en"}
+			u := &store.User{Username: "user-" + strings.ReplaceAll(tc.name, " ", "-"), PasswordHash: "hash", Locale: "en"}
 			noErr(t, "CreateUser", s.CreateUser(ctx, u, tc.phone))
 			if u.ID == "" {
 				t.Fatal("CreateUser did not assign an id")
@@ -102,6 +104,30 @@ func testUserDuplicateUsername(t *testing.T, s *store.Store) {
 	}
 }
 
+// Usernames are stored in their normal form: another spelling of a taken
+// name is taken, and a name without a normal form is refused.
+func testUserUsernameNormalised(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	u := &store.User{Username: "  Carol.Smith ", PasswordHash: "hash"}
+	noErr(t, "CreateUser", s.CreateUser(ctx, u, nil))
+	if u.Username != "carol.smith" {
+		t.Errorf("stored username = %q, want carol.smith", u.Username)
+	}
+	got, err := s.UserByUsername(ctx, "carol.smith")
+	noErr(t, "UserByUsername(normal form)", err)
+	if got.ID != u.ID {
+		t.Errorf("UserByUsername found %s, want %s", got.ID, u.ID)
+	}
+	for _, other := range []string{"carol.smith", "CAROL.SMITH", "ｃａｒｏｌ.ｓｍｉｔｈ"} {
+		err := s.CreateUser(ctx, &store.User{Username: other, PasswordHash: "hash"}, nil)
+		wantErr(t, "CreateUser("+other+")", err, store.ErrConflict)
+	}
+	for _, bad := range []string{"", "carol smith", "carol\x00"} {
+		err := s.CreateUser(ctx, &store.User{Username: bad, PasswordHash: "hash"}, nil)
+		wantErr(t, fmt.Sprintf("CreateUser(%q)", bad), err, store.ErrInvalidUsername)
+	}
+}
+
 // ConfirmPhone enrols or verifies the number a PIN was typed back from,
 // but never replaces a verified number with another.
 func testConfirmPhone(t *testing.T, s *store.Store) {
@@ -126,7 +152,7 @@ func testConfirmPhone(t *testing.T, s *store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u := &store.User{Username: tc.name, PasswordHash: "hash"}
+			u := &store.User{Username: strings.ReplaceAll(tc.name, " ", "-"), PasswordHash: "hash"}
 			noErr(t, "CreateUser", s.CreateUser(ctx, u, tc.have))
 			var before *store.Phone
 			if tc.have != nil {

@@ -54,7 +54,7 @@ func Postgres(t testing.TB) *DB {
 	t.Helper()
 	base := os.Getenv(EnvURL)
 	if base == "" {
-		t.Skip(EnvURL + " is not set")
+		t.Skip(EnvURL + " is not set: PostgreSQL tests skipped (.ci/run sets it)")
 	}
 	admin, err := database.Open(t.Context(), base, database.Options{MaxOpenConns: 2})
 	if err != nil {
