@@ -95,16 +95,18 @@ type Login struct {
 	pinURL    string // the flow's PIN page, once seen
 	code      string // the PIN last typed
 	codesSeen int    // codes to the phone before the password was sent
-	reloaded  bool   // a reload since the PIN was last typed
+	posted    string // the path of the page whose form was last posted
+	pinCut    bool   // a PIN submit failed (temporarily) or lost its answer
 
-	Outcome  Outcome
-	Reason   string // why it did not complete (a short class)
-	Reloads  int    // reloads after temporary failures
-	Tokens   *Tokens
-	AuthCode string // the authorization code redeemed
-	Started  time.Time
-	Ended    time.Time
-	Trace    []string // one line a request
+	Outcome   Outcome
+	Reason    string // why it did not complete (a short class)
+	Reloads   int    // reloads after temporary failures
+	Tokens    *Tokens
+	AuthCode  string // the authorization code redeemed
+	Started   time.Time
+	TokenSent time.Time // when the code exchange that answered was sent
+	Ended     time.Time
+	Trace     []string // one line a request
 }
 
 type page struct {
@@ -171,7 +173,9 @@ func (l *Login) Run(ctx context.Context, stopAt string) bool {
 				break
 			}
 			l.Reloads++
-			l.reloaded = true
+			if l.posted == "/login/pin" {
+				l.pinCut = true
+			}
 			l.page = l.get(ctx, l.formURL)
 			continue
 		}
@@ -206,10 +210,10 @@ func (l *Login) Run(ctx context.Context, stopAt string) bool {
 		case "/login/pin":
 			l.pinURL = p.url
 			if p.status == http.StatusUnauthorized && l.code != "" {
-				if l.reloaded {
-					// Used up by a submit whose answer was lost, while
-					// the flow stayed at this page.
-					l.end(FailedBadly, "the right PIN was refused after an interrupted submit: consumed, flow not advanced")
+				if l.pinCut {
+					// Used up by a submit that failed or whose answer
+					// was lost, while the flow stayed at this page.
+					l.end(FailedBadly, "the right PIN was refused after a failed submit: consumed, flow not advanced")
 				} else {
 					l.end(FailedBadly, "the right PIN was refused")
 				}
@@ -224,10 +228,13 @@ func (l *Login) Run(ctx context.Context, stopAt string) bool {
 				l.end(FailedBadly, "at the PIN page: "+err.Error())
 				break
 			}
-			l.code, l.reloaded = code, false
+			l.code = code
 			l.post(ctx, url.Values{"code": {code}})
 		case "/login/consent":
 			l.post(ctx, url.Values{"consent": {"allow"}})
+		case "/login/phone":
+			// The users driven here all have a verified phone.
+			l.end(FailedBadly, "the phone enrolment page for a user with a phone: the password step moved the flow on without a PIN challenge")
 		default:
 			l.end(FailedBadly, "unexpected page "+describe(p))
 		}
@@ -278,10 +285,12 @@ func (l *Login) exchange(ctx context.Context) {
 		"redirect_uri": {l.rp.RedirectURI}, "code_verifier": {l.verifier}}
 	until := time.Now().Add(l.rp.RetryFor)
 	for {
+		sent := time.Now()
 		status, body, err := l.rp.tokenRequest(ctx, l.client, form)
 		l.trace("POST /oauth2/token", status, err)
 		switch {
 		case err == nil && status == http.StatusOK:
+			l.TokenSent = sent
 			l.accept(ctx, body)
 			return
 		case err != nil && isTimeout(err):
@@ -497,7 +506,7 @@ func (l *Login) post(ctx context.Context, fields url.Values) {
 		return
 	}
 	fields.Set("csrf_token", html.UnescapeString(tok[1]))
-	l.formURL = l.page.url
+	l.formURL, l.posted = l.page.url, l.page.path
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.rp.Issuer+html.UnescapeString(act[1]), strings.NewReader(fields.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", l.rp.Issuer)
