@@ -54,6 +54,8 @@ type RP struct {
 	// Observe, when set, sees every response (for counting which
 	// instance served what).
 	Observe func(*http.Response)
+	// Transport carries the requests (http.DefaultTransport when nil).
+	Transport http.RoundTripper
 
 	keysMu sync.Mutex
 	keys   *jose.JSONWebKeySet
@@ -127,7 +129,7 @@ func (r *RP) NewLogin(user, password, phone string, outbox *Outbox) *Login {
 	}
 	l := &Login{rp: r, outbox: outbox, User: user, Password: password, Phone: phone,
 		state: randomString(), nonce: randomString(), verifier: randomString()}
-	l.client = &http.Client{Jar: jar, Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	l.client = &http.Client{Jar: jar, Timeout: timeout, Transport: r.Transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if !strings.HasPrefix(req.URL.String(), r.Issuer+"/") || len(via) > 10 {
 			return http.ErrUseLastResponse
 		}
@@ -421,7 +423,7 @@ func (r *RP) httpClient() *http.Client {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	return &http.Client{Timeout: timeout}
+	return &http.Client{Timeout: timeout, Transport: r.Transport}
 }
 
 func (r *RP) observe(resp *http.Response) {
