@@ -229,7 +229,9 @@ start_instances() {
 }
 
 errors_of() { # LOGFILE: the provider's error lines, counted by message
-  grep -o 'level=ERROR msg="[^"]*"\|level=ERROR msg=[^ ]*' "$1" 2>/dev/null | sort | uniq -c | sort -rn | head -5 || true
+  local lines
+  lines=$(grep -o 'level=ERROR msg="[^"]*"\|level=ERROR msg=[^ ]*' "$1" 2>/dev/null | sort | uniq -c | sort -rn | head -5 || true)
+  echo "${lines:-      (none)}"
 }
 
 scenario_instances() {
@@ -359,6 +361,7 @@ scenario_patroni() {
     die "patroni: logins failed badly, the failover took too long, or a check failed (above)"
   echo "the cluster after the failover:"
   patronictl -c "$dir/$other.yml" list 2>/dev/null || true
+  grep -m1 'promoted self to leader' "$dir/$other.log" || true
   curl -sf "http://127.0.0.1:${rest[$other]}/primary" >/dev/null || die "patroni: $other is not the primary after the failover"
   for n in idp1 idp2; do
     alive "$n" || die "patroni: $n died during the failover"

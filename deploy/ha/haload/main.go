@@ -127,6 +127,7 @@ type run struct {
 	logins   []*rp.Login
 	firstErr string
 	watched  string
+	killErr  string
 }
 
 func newRun(client *rp.RP, codes *rp.Outbox, o options) *run {
@@ -175,7 +176,9 @@ func (r *run) kill() {
 		r.since(time.Now()), r.pins.Load(), r.completed.Load(), r.o.killCmd)
 	out, err := exec.Command("sh", "-c", r.o.killCmd).CombinedOutput()
 	if err != nil {
-		fmt.Printf("kill command failed: %v: %s\n", err, out)
+		r.mu.Lock()
+		r.killErr = fmt.Sprintf("%v: %s", err, strings.TrimSpace(string(out)))
+		r.mu.Unlock()
 	}
 	if name, u, ok := strings.Cut(r.o.watch, "="); ok {
 		go r.watchAfterKill(name, u)
@@ -417,6 +420,12 @@ func (r *run) report(ctx context.Context, parked []*rp.Login) bool {
 		fail("%d logins failed badly", len(bad)-known)
 	}
 
+	if ctx.Err() != nil {
+		fail("the run was stopped (-max-run %s or an interrupt) before it ended", r.o.maxRun)
+	}
+	if r.killErr != "" {
+		fail("the kill command failed: %s", r.killErr)
+	}
 	if r.o.killCmd != "" {
 		if killed.IsZero() {
 			fail("the kill never ran (-kill-at %s not met)", r.o.killAt)
