@@ -55,7 +55,7 @@ type Admin struct {
 // Database says where the data lives.
 type Database struct {
 	// URL is postgres://..., postgresql://... or sqlite:PATH.
-	URL            string `env:"IDP_DATABASE_URL" help:"postgres://... or sqlite:PATH"`
+	URL            string `env:"IDP_DATABASE_URL" help:"postgres://... or sqlite:PATH; through PgBouncer in transaction pooling add default_query_exec_mode=exec"`
 	MaxOpenConns   int    `env:"IDP_DATABASE_MAX_OPEN_CONNS" min:"1" max:"1000" help:"most open database connections"`
 	MaxIdleConns   int    `env:"IDP_DATABASE_MAX_IDLE_CONNS" min:"0" max:"1000" help:"most idle database connections kept (at most IDP_DATABASE_MAX_OPEN_CONNS)"`
 	MigrateOnStart bool   `env:"IDP_MIGRATE_ON_START" help:"apply pending migrations when serve starts"`

@@ -558,6 +558,8 @@ func TestValidate(t *testing.T) {
 
 		{"postgres", func(c *Config) { c.Database.URL = "postgres://u:p@db/idp?sslmode=disable" }, nil},
 		{"postgresql", func(c *Config) { c.Database.URL = "postgresql://db/idp" }, nil},
+		{"behind a pooler", func(c *Config) { c.Database.URL = "postgres://db/idp?default_query_exec_mode=exec" }, nil},
+		{"exec mode typo", func(c *Config) { c.Database.URL = "postgres://db/idp?default_query_exec_mode=exex" }, []string{"IDP_DATABASE_URL"}},
 		{"sqlite no path", func(c *Config) { c.Database.URL = "sqlite:" }, []string{"IDP_DATABASE_URL"}},
 		{"mysql", func(c *Config) { c.Database.URL = "mysql://db/idp" }, []string{"IDP_DATABASE_URL"}},
 		{"max open 0", func(c *Config) { c.Database.MaxOpenConns = 0 }, []string{"IDP_DATABASE_MAX_OPEN_CONNS"}},

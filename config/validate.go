@@ -118,8 +118,17 @@ func (c Config) validateDatabase(p *problems) {
 	switch d.Dialect() {
 	case "postgres":
 		// Never echo the URL: it may hold a password.
-		if _, err := url.Parse(d.URL); err != nil {
+		u, err := url.Parse(d.URL)
+		if err != nil {
 			p.add("IDP_DATABASE_URL", "is not a valid postgres:// URL")
+			break
+		}
+		// Behind a pooler in transaction mode (PgBouncer before 1.21)
+		// this is set to exec: pgx's own parameter, checked here so a
+		// typo names the setting instead of failing at connect time.
+		if m := u.Query().Get("default_query_exec_mode"); m != "" &&
+			!slices.Contains([]string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"}, m) {
+			p.add("IDP_DATABASE_URL", "default_query_exec_mode=%s is not one of cache_statement, cache_describe, describe_exec, exec, simple_protocol", m)
 		}
 	case "sqlite":
 		if d.SQLitePath() == "" {

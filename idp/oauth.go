@@ -368,6 +368,14 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		err = unavailable(err)
 		rfc := fosite.ErrorToRFC6749Error(err)
 		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "introspection", "error", rfc.ErrorField, "debug", rfc.DebugField)
+		if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+			// fosite answers most errors "active": false, which a
+			// resource server takes for a revoked token: during a database
+			// failover that would sign out users whose tokens are live.
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSONError(w, http.StatusServiceUnavailable, rfc.ErrorField, "The token cannot be checked now; try again.")
+			return
+		}
 		s.oauth.WriteIntrospectionError(ctx, w, err)
 		return
 	}

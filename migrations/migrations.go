@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -70,8 +71,14 @@ func List(dialect string) ([]Migration, error) {
 
 // Apply brings the schema up to the newest version and returns the
 // versions it applied. Several processes may call it at once: on
-// PostgreSQL an advisory lock serialises them, on SQLite the write lock
-// taken by BEGIN IMMEDIATE does.
+// PostgreSQL a transaction-scoped advisory lock serialises them, on SQLite
+// the write lock taken by BEGIN IMMEDIATE does.
+//
+// Every statement runs inside a transaction that also holds the lock, and
+// nothing is left on the session: so Apply works on a direct connection
+// and through a pooler in transaction mode (PgBouncer) alike, where a
+// session-level lock would be taken on one server connection and its
+// unlock sent to another.
 func Apply(ctx context.Context, db *sql.DB, dialect string) ([]int, error) {
 	list, err := List(dialect)
 	if err != nil {
@@ -83,20 +90,15 @@ func Apply(ctx context.Context, db *sql.DB, dialect string) ([]int, error) {
 	}
 	defer conn.Close()
 
-	switch dialect {
-	case "postgres":
-		// The key is an arbitrary constant of ours: "idp-migrate".
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7305221938)`); err != nil {
-			return nil, fmt.Errorf("migrations: lock: %w", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7305221938)`)
-	}
-
 	create := `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`
 	if dialect == "sqlite" {
 		create = strings.Replace(create, "TIMESTAMPTZ", "DATETIME", 1)
 	}
-	if _, err := conn.ExecContext(ctx, create); err != nil {
+	err = locked(ctx, conn, dialect, func() error {
+		_, err := conn.ExecContext(ctx, create)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("migrations: create schema_migrations: %w", err)
 	}
 
@@ -113,42 +115,76 @@ func Apply(ctx context.Context, db *sql.DB, dialect string) ([]int, error) {
 	return applied, nil
 }
 
-func apply(ctx context.Context, conn *sql.Conn, dialect string, m Migration) (bool, error) {
-	begin, ph := "BEGIN", "$1"
+// migrateLock is the key of the advisory lock: an arbitrary constant of
+// ours ("idp-migrate").
+const migrateLock = 7305221938
+
+// errSkip ends a locked transaction with a rollback and no error.
+var errSkip = errors.New("skip")
+
+// locked runs f in a transaction that holds the migration lock, and
+// commits unless f fails.
+func locked(ctx context.Context, conn *sql.Conn, dialect string, f func() error) error {
+	begin := "BEGIN"
 	if dialect == "sqlite" {
-		begin, ph = "BEGIN IMMEDIATE", "?"
+		begin = "BEGIN IMMEDIATE"
 	}
 	if _, err := conn.ExecContext(ctx, begin); err != nil {
-		return false, fmt.Errorf("migrations: begin %04d: %w", m.Version, err)
+		return fmt.Errorf("begin: %w", err)
 	}
-	rollback := func() { conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }
-
-	var n int
-	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = `+ph, m.Version).Scan(&n); err != nil {
-		rollback()
-		return false, fmt.Errorf("migrations: read schema_migrations: %w", err)
+	if dialect == "postgres" {
+		// Released by COMMIT or ROLLBACK: no unlock to send.
+		_, err := conn.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock))
+		if err != nil {
+			conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			return fmt.Errorf("lock: %w", err)
+		}
 	}
-	if n > 0 {
-		rollback()
-		return false, nil
-	}
-	if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
-		rollback()
-		return false, fmt.Errorf("migrations: apply %s %04d_%s: %w", dialect, m.Version, m.Name, err)
-	}
-	ins := `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`
-	if dialect == "sqlite" {
-		ins = `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`
-	}
-	if _, err := conn.ExecContext(ctx, ins, m.Version, m.Name, time.Now().UTC()); err != nil {
-		rollback()
-		return false, fmt.Errorf("migrations: record %04d: %w", m.Version, err)
+	if err := f(); err != nil {
+		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		if errors.Is(err, errSkip) {
+			return nil
+		}
+		return err
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		rollback()
-		return false, fmt.Errorf("migrations: commit %04d: %w", m.Version, err)
+		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("commit: %w", err)
 	}
-	return true, nil
+	return nil
+}
+
+// apply runs one migration unless schema_migrations has it, and reports
+// whether it ran.
+func apply(ctx context.Context, conn *sql.Conn, dialect string, m Migration) (bool, error) {
+	ph := "$1"
+	ins := `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`
+	if dialect == "sqlite" {
+		ph = "?"
+		ins = `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`
+	}
+	ran := false
+	err := locked(ctx, conn, dialect, func() error {
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = `+ph, m.Version).Scan(&n); err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		if n > 0 {
+			return errSkip
+		}
+		if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		if _, err := conn.ExecContext(ctx, ins, m.Version, m.Name, time.Now().UTC()); err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
+		ran = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("migrations: %s %04d_%s: %w", dialect, m.Version, m.Name, err)
+	}
+	return ran, nil
 }
 
 // Pending reports the versions not yet applied.

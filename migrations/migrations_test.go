@@ -2,7 +2,9 @@ package migrations_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/smspin/idp/migrations"
@@ -111,4 +113,53 @@ func TestUsernameNormalFormMigration(t *testing.T) {
 			t.Errorf("usernames after 0030 = %q, want %q", got, wantList)
 		}
 	})
+}
+
+// Instances that start together all migrate: each version must be applied
+// exactly once, by one of them, and none may fail.
+func TestApplyConcurrently(t *testing.T) {
+	for _, dialect := range migrations.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			if dialect == "postgres" && os.Getenv(dbtest.EnvURL) == "" {
+				t.Skip(dbtest.EnvURL + " is not set")
+			}
+			empty := dbtest.Empty(t, dialect)
+			const instances = 4
+			results := make([][]int, instances)
+			errs := make([]error, instances)
+			var wg sync.WaitGroup
+			for i := range instances {
+				db, err := database.Open(t.Context(), empty.URL, database.Options{MaxOpenConns: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					if s, err := db.DB(); err == nil {
+						s.Close()
+					}
+				})
+				wg.Go(func() { results[i], errs[i] = database.Migrate(t.Context(), db) })
+			}
+			wg.Wait()
+			seen := map[int]int{}
+			for i := range instances {
+				if errs[i] != nil {
+					t.Errorf("instance %d: %v", i, errs[i])
+				}
+				for _, v := range results[i] {
+					seen[v]++
+				}
+			}
+			all, _ := migrations.List(dialect)
+			for _, m := range all {
+				if seen[m.Version] != 1 {
+					t.Errorf("version %d applied %d times, want once", m.Version, seen[m.Version])
+				}
+			}
+			sqlDB, _ := empty.Gorm.DB()
+			if pending, err := migrations.Pending(t.Context(), sqlDB, dialect); err != nil || len(pending) != 0 {
+				t.Errorf("pending after the race = %v, %v", pending, err)
+			}
+		})
+	}
 }

@@ -13,25 +13,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"html"
-	"io"
 	mathrand "math/rand/v2"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -42,6 +31,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/smspin/idp/bench/rp"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database"
@@ -156,10 +146,11 @@ func runLoad(ctx context.Context, o loadOptions) error {
 	bound := hashesPerSecond(o.memory, o.passes, 4*time.Second)
 	fmt.Printf("argon2id bound: %.1f hashes/s on %d cores (m=%d KiB, t=%d, p=1)\n", bound, runtime.NumCPU(), o.memory, o.passes)
 
-	codes, err := tailOutbox(ctx, o.outbox)
+	codes, err := rp.TailOutbox(ctx, o.outbox)
 	if err != nil {
 		return err
 	}
+	client := &rp.RP{Issuer: o.issuer, ClientID: clientID, ClientSecret: clientSecret, RedirectURI: redirectURI, Timeout: 60 * time.Second}
 	cpu0, pg0 := processCPU(o.pid), postgresCPU()
 	res := &result{failures: map[string]int{}}
 	var next atomic.Int64
@@ -174,8 +165,9 @@ func runLoad(ctx context.Context, o loadOptions) error {
 					i = mathrand.IntN(o.users)
 				}
 				t0 := time.Now()
-				if err := login(ctx, o.issuer, i, codes); err != nil {
-					res.fail(err.Error())
+				l := client.NewLogin(username(i), userPassword, phone(i), codes)
+				if l.Run(ctx, ""); l.Outcome != rp.Completed {
+					res.fail(l.Reason)
 					continue
 				}
 				res.ok.Add(1)
@@ -231,192 +223,6 @@ func hashesPerSecond(memory, passes uint32, d time.Duration) float64 {
 	wg.Wait()
 	runtime.GC()
 	return float64(n.Load()) / time.Since(start).Seconds()
-}
-
-var (
-	csrfRE   = regexp.MustCompile(`name="csrf_token"\s+value="([^"]+)"`)
-	actionRE = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
-)
-
-// login is one whole sign-in in a fresh browser, then the code exchange.
-func login(ctx context.Context, issuer string, i int, codes *outbox) error {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 60 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if !strings.HasPrefix(req.URL.String(), issuer) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	verifier := randomString()
-	sum := sha256.Sum256([]byte(verifier))
-	state := randomString()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirectURI},
-		"scope": {"openid profile"}, "state": {state}, "nonce": {randomString()},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}
-	status, page, body, err := get(ctx, c, issuer+"/oauth2/auth?"+q.Encode())
-	if err != nil || status != 200 || page.Path != "/login" {
-		return stepError("authorize", status, page, err)
-	}
-	seen := codes.count(phone(i))
-	status, page, body, err = fill(ctx, c, issuer, body, url.Values{"username": {username(i)}, "password": {userPassword}})
-	if err != nil || status != 200 || page.Path != "/login/pin" {
-		return stepError("password", status, page, err)
-	}
-	code, err := codes.wait(ctx, phone(i), seen)
-	if err != nil {
-		return err
-	}
-	status, page, body, err = fill(ctx, c, issuer, body, url.Values{"code": {code}})
-	if err == nil && status == 200 && page.Path == "/login/consent" {
-		status, page, body, err = fill(ctx, c, issuer, body, url.Values{"consent": {"allow"}})
-	}
-	if err != nil || status != http.StatusSeeOther {
-		return stepError("pin or consent", status, page, err)
-	}
-	back, err := url.Parse(body) // the Location of the redirect to the RP
-	if err != nil || back.Query().Get("state") != state || back.Query().Get("code") == "" {
-		return fmt.Errorf("authorize response: %q", body)
-	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
-		"redirect_uri": {redirectURI}, "code_verifier": {verifier}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, issuer+"/oauth2/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(clientID, clientSecret)
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		IDToken string `json:"id_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.IDToken == "" {
-		return fmt.Errorf("token: status %d", resp.StatusCode)
-	}
-	return nil
-}
-
-func stepError(step string, status int, page *url.URL, err error) error {
-	if err != nil {
-		return fmt.Errorf("%s: %w", step, err)
-	}
-	path := ""
-	if page != nil {
-		path = page.Path
-	}
-	return fmt.Errorf("%s: status %d at %s", step, status, path)
-}
-
-// get fetches a page; for a redirect leaving the provider, body is its
-// Location.
-func get(ctx context.Context, c *http.Client, u string) (int, *url.URL, string, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	return do(c, req)
-}
-
-func do(c *http.Client, req *http.Request) (int, *url.URL, string, error) {
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"), nil
-	}
-	return resp.StatusCode, resp.Request.URL, string(b), err
-}
-
-// fill posts a page's first form with fields and its CSRF token.
-func fill(ctx context.Context, c *http.Client, issuer, page string, fields url.Values) (int, *url.URL, string, error) {
-	tok, act := csrfRE.FindStringSubmatch(page), actionRE.FindStringSubmatch(page)
-	if tok == nil || act == nil {
-		return 0, nil, "", errors.New("no form on the page")
-	}
-	fields.Set("csrf_token", html.UnescapeString(tok[1]))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, issuer+html.UnescapeString(act[1]), strings.NewReader(fields.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", issuer)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return do(c, req)
-}
-
-func randomString() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// outbox follows the file provider's outbox: the codes sent to each number.
-type outbox struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	codes map[string][]string
-}
-
-var codeRE = regexp.MustCompile(`#([0-9]{4,8})\s*$`)
-
-func tailOutbox(ctx context.Context, path string) (*outbox, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	o := &outbox{codes: map[string][]string{}}
-	o.cond = sync.NewCond(&o.mu)
-	go func() {
-		defer f.Close()
-		r := bufio.NewReader(f)
-		var partial string
-		for ctx.Err() == nil {
-			line, err := r.ReadString('\n')
-			if err != nil { // at the end for now: wait for more
-				partial += line
-				time.Sleep(2 * time.Millisecond)
-				continue
-			}
-			line, partial = partial+line, ""
-			var m struct{ To, Body string }
-			if json.Unmarshal([]byte(line), &m) != nil {
-				continue
-			}
-			if c := codeRE.FindStringSubmatch(m.Body); c != nil {
-				o.mu.Lock()
-				o.codes[m.To] = append(o.codes[m.To], c[1])
-				o.cond.Broadcast()
-				o.mu.Unlock()
-			}
-		}
-	}()
-	return o, nil
-}
-
-func (o *outbox) count(to string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.codes[to])
-}
-
-// wait returns the first code to a number after the seen ones.
-func (o *outbox) wait(ctx context.Context, to string, seen int) (string, error) {
-	stop := context.AfterFunc(ctx, func() { o.mu.Lock(); o.cond.Broadcast(); o.mu.Unlock() })
-	defer stop()
-	timer := time.AfterFunc(10*time.Second, func() { o.mu.Lock(); o.cond.Broadcast(); o.mu.Unlock() })
-	defer timer.Stop()
-	start := time.Now()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for len(o.codes[to]) <= seen {
-		if ctx.Err() != nil || time.Since(start) >= 10*time.Second {
-			return "", fmt.Errorf("no SMS to %s in the outbox", to)
-		}
-		o.cond.Wait()
-	}
-	return o.codes[to][seen], nil
 }
 
 // processCPU is a process's user+system CPU time so far (0 without pid).
