@@ -55,7 +55,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               true,
-		"authorization_response_iss_parameter_supported": false,
+		"authorization_response_iss_parameter_supported": true,
 	}
 	return json.Marshal(doc)
 }
@@ -235,15 +235,15 @@ func (s *Server) refuseRequestObject(w http.ResponseWriter, r *http.Request) boo
 		s.errorPage(w, r, http.StatusBadRequest, ui.MsgInvalidRequest)
 		return true
 	}
-	rfc := fosite.ErrorToRFC6749Error(refusal)
-	q := u.Query()
-	q.Set("error", rfc.ErrorField)
-	q.Set("error_description", "Request objects are not supported; send the parameters themselves, or push them (PAR).")
-	if st := r.Form.Get("state"); st != "" {
-		q.Set("state", st)
+	// Answered through the provider's writer, so the RP gets it in the
+	// response mode it asked for, with iss (RFC 9207).
+	ar := fosite.NewAuthorizeRequest()
+	ar.Client, ar.RedirectURI, ar.State = client, u, r.Form.Get("state")
+	if r.Form.Get("response_mode") == string(fosite.ResponseModeFormPost) {
+		ar.ResponseMode = fosite.ResponseModeFormPost
 	}
-	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	s.oauth.WriteAuthorizeError(r.Context(), w, ar,
+		fosite.ErrorToRFC6749Error(refusal).WithHint("Request objects are not supported; send the parameters themselves, or push them (PAR)."))
 	return true
 }
 

@@ -151,9 +151,13 @@ func New(opt Options) (*Server, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	f, ok := provider.(*fosite.Fosite)
+	if !ok {
+		return nil, fmt.Errorf("idp: fosite composed a %T", provider)
+	}
 	s := &Server{
 		opt:     opt,
-		oauth:   provider,
+		oauth:   issuerProvider{OAuth2Provider: provider, issuer: opt.Issuer, f: f},
 		store:   opt.Store,
 		log:     opt.Logger,
 		now:     opt.Now,
