@@ -58,6 +58,7 @@ type Options struct {
 type Server struct {
 	opt    Options
 	oauth  fosite.OAuth2Provider
+	fosite *fosite.Fosite // the same provider, for client authentication
 	store  *store.Store
 	log    *slog.Logger
 	now    func() time.Time
@@ -155,9 +156,11 @@ func New(opt Options) (*Server, error) {
 	if !ok {
 		return nil, fmt.Errorf("idp: fosite composed a %T", provider)
 	}
+	cfg.ClientAuthenticationStrategy = clientAuthentication(f)
 	s := &Server{
 		opt:     opt,
 		oauth:   issuerProvider{OAuth2Provider: provider, issuer: opt.Issuer, f: f},
+		fosite:  f,
 		store:   opt.Store,
 		log:     opt.Logger,
 		now:     opt.Now,

@@ -189,7 +189,8 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	requirePAR := fs.Bool("require-par", false, "authorize requests must be pushed first (RFC 9126)")
 	logo := fs.String("logo-uri", "", "https URL of the client's logo, shown on the consent page")
 	idTokenAlg := fs.String("id-token-signed-response-alg", "", "RS256 or ES256 (default IDP_SIGNING_ALG)")
-	var redirects, grants, postLogout multiFlag
+	var redirects, grants, postLogout, resourceFor multiFlag
+	fs.Var(&resourceFor, "resource-server-for", "a client whose tokens this one may introspect, as their resource server (repeatable; * for all); its own it always may")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
 	fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable)")
@@ -225,6 +226,14 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if *public && slices.Contains(grants, "client_credentials") {
 		problems = append(problems, "a --public client cannot use client_credentials")
+	}
+	if *public && len(resourceFor) > 0 {
+		problems = append(problems, "a --public client cannot introspect tokens, so it cannot be a --resource-server-for")
+	}
+	for _, c := range resourceFor {
+		if c != "*" && !clientIDPattern.MatchString(c) {
+			problems = append(problems, fmt.Sprintf("--resource-server-for %q is not a client id (or *)", c))
+		}
 	}
 	switch *method {
 	case "client_secret_basic", "client_secret_post":
@@ -263,6 +272,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,
 		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg, LogoURI: *logo,
+		ResourceServerFor: resourceFor,
 	}
 	if interactive {
 		nc.ResponseTypes = []string{"code"}

@@ -27,7 +27,10 @@ type Client struct {
 	RequirePAR             bool   // authorize requests must come through PAR (RFC 9126)
 	LogoURI                string // shown on the consent page
 	IDTokenAlg             string // RS256 or ES256; "" means the provider's default
-	CreatedAt              time.Time
+	// ResourceServerFor lists the clients whose tokens this one may
+	// introspect ("*": every client's); its own it always may.
+	ResourceServerFor []string
+	CreatedAt         time.Time
 }
 
 type clientRow struct {
@@ -46,6 +49,7 @@ type clientRow struct {
 	JWKS                    string `gorm:"column:jwks"`
 	IDTokenAlg              string `gorm:"column:id_token_signed_response_alg"`
 	LogoURI                 string `gorm:"column:logo_uri"`
+	ResourceServerFor       string `gorm:"column:resource_server_for"`
 	CreatedAt               time.Time
 }
 
@@ -69,6 +73,8 @@ type NewClient struct {
 	JWKS       string
 	IDTokenAlg string
 	LogoURI    string
+	// ResourceServerFor: see Client.
+	ResourceServerFor []string
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -108,7 +114,7 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg, LogoURI: c.LogoURI,
-		CreatedAt: s.Now(),
+		ResourceServerFor: enc(c.ResourceServerFor), CreatedAt: s.Now(),
 	}
 	if err := s.conn(ctx).Create(&row).Error; err != nil {
 		return conflict("create client "+c.ID, err)
@@ -144,11 +150,12 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, notFound("client "+id, err)
 	}
-	var redirect, postLogout, grants, responses []string
+	var redirect, postLogout, grants, responses, resourceFor []string
 	for _, f := range []struct {
 		src string
 		dst *[]string
-	}{{row.RedirectURIs, &redirect}, {row.PostLogoutRedirectURIs, &postLogout}, {row.GrantTypes, &grants}, {row.ResponseTypes, &responses}} {
+	}{{row.RedirectURIs, &redirect}, {row.PostLogoutRedirectURIs, &postLogout}, {row.GrantTypes, &grants}, {row.ResponseTypes, &responses},
+		{row.ResourceServerFor, &resourceFor}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return nil, fmt.Errorf("store: client %s: %w", id, err)
 		}
@@ -173,6 +180,7 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 		RequirePAR:             row.RequirePAR,
 		LogoURI:                row.LogoURI,
 		IDTokenAlg:             row.IDTokenAlg,
+		ResourceServerFor:      resourceFor,
 		CreatedAt:              row.CreatedAt,
 	}
 	if row.JWKS != "" {

@@ -128,3 +128,24 @@ func testClientNotFound(t *testing.T, s *store.Store) {
 	_, err = s.Client(t.Context(), "nobody")
 	wantErr(t, "Client(unknown)", err, store.ErrNotFound)
 }
+
+// testClientProtocolSettings: the settings of introspection, logout and
+// access tokens read back as written, and default to off.
+func testClientProtocolSettings(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	noErr(t, "CreateClient", s.CreateClient(ctx, store.NewClient{
+		ID: "api", Secret: "s", GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic",
+		ResourceServerFor: []string{"rp1", "rp2"},
+	}))
+	c, err := s.Client(ctx, "api")
+	noErr(t, "Client", err)
+	if !reflect.DeepEqual(c.ResourceServerFor, []string{"rp1", "rp2"}) {
+		t.Errorf("ResourceServerFor = %q, want [rp1 rp2]", c.ResourceServerFor)
+	}
+	createClient(t, s)
+	plain, err := s.Client(ctx, clientID)
+	noErr(t, "Client", err)
+	if len(plain.ResourceServerFor) != 0 {
+		t.Errorf("a client registered without settings: ResourceServerFor %q", plain.ResourceServerFor)
+	}
+}

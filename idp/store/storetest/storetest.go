@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientPublic", testClientPublic},
 		{"ClientDuplicate", testClientDuplicate},
 		{"ClientNotFound", testClientNotFound},
+		{"ClientProtocolSettings", testClientProtocolSettings},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDuplicateUsername", testUserDuplicateUsername},
 		{"ConfirmPhone", testConfirmPhone},
