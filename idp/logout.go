@@ -19,6 +19,7 @@ type logoutRequest struct {
 	hintSID     string
 	uiLocales   string
 	hintPresent bool
+	ended       []string // the sessions this request ended
 }
 
 // handleLogout is the end_session_endpoint (OpenID Connect RP-Initiated
@@ -38,7 +39,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	sess := s.currentSession(r)
 	switch {
 	case sess != nil && lr.hintSub != "" && lr.hintSub == sess.UserID && (lr.hintSID == "" || lr.hintSID == sess.ID):
-		s.endSession(w, r, sess)
+		s.endSession(w, r, lr, sess)
 		s.loggedOut(w, r, lr, true)
 	case sess != nil:
 		// The browser's session is not the one the hint named, or there is
@@ -70,6 +71,8 @@ func (s *Server) endSessionByHint(r *http.Request, lr *logoutRequest) {
 		return
 	}
 	if ended {
+		lr.ended = append(lr.ended, sess.ID)
+		s.logouts.Kick()
 		s.stats.add("logout")
 		s.audit(r, store.AuditEvent{Event: "session.ended", Outcome: "ok", UserID: sess.UserID, ClientID: lr.clientID(), Detail: "logout by id_token_hint"})
 		s.log.InfoContext(ctx, "signed out by id_token_hint", "sid", sess.ID)
@@ -207,14 +210,20 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 		s.opt.UI.Render(w, http.StatusOK, ui.NoticePage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang)}, Msg: ui.MsgStillSignedIn})
 		return
 	}
-	s.endSession(w, r, sess)
+	s.endSession(w, r, lr, sess)
 	s.loggedOut(w, r, lr, true) // the user confirmed
 }
 
-// endSession ends the browser's session and its tokens.
-func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *store.Session) {
-	if _, err := s.store.RevokeSession(r.Context(), sess.ID); err != nil {
+// endSession ends the browser's session and its tokens, and has its RPs
+// told (Back-Channel Logout 1.0).
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request, lr *logoutRequest, sess *store.Session) {
+	ended, err := s.store.RevokeSession(r.Context(), sess.ID)
+	if err != nil {
 		s.log.ErrorContext(r.Context(), "end session", "err", err)
+	}
+	if ended {
+		lr.ended = append(lr.ended, sess.ID)
+		s.logouts.Kick()
 	}
 	s.clearSessionCookie(w)
 	s.stats.add("logout")
@@ -226,22 +235,59 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *store.
 // redirect is vouched for (a valid id_token_hint of that client, or the
 // user's own confirmation), else shows the signed-out page.
 func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request, lr *logoutRequest, vouched bool) {
-	if lr.redirect != "" && vouched {
+	frames := s.frontchannelURIs(r, lr.ended)
+	if lr.redirect != "" && vouched && len(frames) == 0 {
 		s.redirectAfterLogout(w, r, lr)
 		return
 	}
 	lang := s.langFor(r, lr.uiLocales)
-	s.opt.UI.Render(w, http.StatusOK, ui.LoggedOutPage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)}})
+	page := ui.LoggedOutPage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)}, FrontchannelLogoutURIs: frames}
+	if lr.redirect != "" && vouched {
+		// The frames must load here first; the way on is a link.
+		page.ContinueURI = postLogoutURL(lr)
+	}
+	s.opt.UI.Render(w, http.StatusOK, page)
+}
+
+// frontchannelURIs are the front-channel logout URIs (OpenID Connect
+// Front-Channel Logout 1.0 section 2) of the clients of the sessions just
+// ended, each with iss and sid (section 3), for the signed-out page.
+func (s *Server) frontchannelURIs(r *http.Request, ended []string) []string {
+	var out []string
+	for _, sid := range ended {
+		clients, err := s.store.SessionClients(r.Context(), sid)
+		if err != nil {
+			s.log.WarnContext(r.Context(), "front-channel logout: session clients", "sid", sid, "err", err)
+			continue
+		}
+		for _, c := range clients {
+			u, err := url.Parse(c.FrontchannelLogoutURI)
+			if c.FrontchannelLogoutURI == "" || err != nil {
+				continue
+			}
+			q := u.Query()
+			q.Set("iss", s.opt.Issuer)
+			q.Set("sid", sid)
+			u.RawQuery = q.Encode()
+			out = append(out, u.String())
+		}
+	}
+	return out
 }
 
 func (s *Server) redirectAfterLogout(w http.ResponseWriter, r *http.Request, lr *logoutRequest) {
+	http.Redirect(w, r, postLogoutURL(lr), http.StatusSeeOther)
+}
+
+// postLogoutURL is the registered post_logout_redirect_uri with state.
+func postLogoutURL(lr *logoutRequest) string {
 	u, _ := url.Parse(lr.redirect)
 	if lr.state != "" {
 		q := u.Query()
 		q.Set("state", lr.state)
 		u.RawQuery = q.Encode()
 	}
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return u.String()
 }
 
 // langFor is lang for pages outside a login flow, given ui_locales.

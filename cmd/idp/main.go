@@ -55,6 +55,11 @@ Usage:
                      [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
                      [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
                      [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]
+                     [--resource-server-for CLIENT ...] [--backchannel-logout-uri URI]
+                     [--frontchannel-logout-uri URI]
+                     [--access-token-format opaque|jwt] [--access-token-lifespan 5m]
+  idp logouts [--status pending|delivered|failed] [--client-id ID] [--limit N]
+                                                     back-channel logout deliveries
   idp keys rotate [--alg RS256|ES256]
   idp config       print the effective settings (secrets masked)
 
@@ -98,6 +103,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, args[1:], stdout, stderr)
+	case "logouts":
+		return cmdLogouts(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -30,7 +30,18 @@ type Client struct {
 	// ResourceServerFor lists the clients whose tokens this one may
 	// introspect ("*": every client's); its own it always may.
 	ResourceServerFor []string
-	CreatedAt         time.Time
+	// Logout channels (OpenID Connect Back-Channel and Front-Channel
+	// Logout 1.0): where the client is told that a session ended.
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	// AccessTokenFormat is "jwt" for RFC 9068 access tokens, else opaque;
+	// AccessTokenLifespan, if not zero, replaces the provider's lifetime
+	// of this client's access tokens.
+	AccessTokenFormat   string
+	AccessTokenLifespan time.Duration
+	CreatedAt           time.Time
 }
 
 type clientRow struct {
@@ -50,6 +61,12 @@ type clientRow struct {
 	IDTokenAlg              string `gorm:"column:id_token_signed_response_alg"`
 	LogoURI                 string `gorm:"column:logo_uri"`
 	ResourceServerFor       string `gorm:"column:resource_server_for"`
+	BackchannelLogoutURI    string `gorm:"column:backchannel_logout_uri"`
+	BackchannelSessionReq   bool   `gorm:"column:backchannel_logout_session_required"`
+	FrontchannelLogoutURI   string `gorm:"column:frontchannel_logout_uri"`
+	FrontchannelSessionReq  bool   `gorm:"column:frontchannel_logout_session_required"`
+	AccessTokenFormat       string `gorm:"column:access_token_format"`
+	AccessTokenLifespanSecs int    `gorm:"column:access_token_lifespan_seconds"`
 	CreatedAt               time.Time
 }
 
@@ -73,8 +90,14 @@ type NewClient struct {
 	JWKS       string
 	IDTokenAlg string
 	LogoURI    string
-	// ResourceServerFor: see Client.
-	ResourceServerFor []string
+	// ResourceServerFor and the logout channels: see Client.
+	ResourceServerFor                 []string
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	AccessTokenFormat                 string // "jwt" or "opaque" (the default)
+	AccessTokenLifespan               time.Duration
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -93,6 +116,14 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		if _, err := parseJWKS(c.JWKS); err != nil {
 			return fmt.Errorf("store: client %s: %w", c.ID, err)
 		}
+	}
+	format := c.AccessTokenFormat
+	switch format {
+	case "":
+		format = AccessTokenOpaque
+	case AccessTokenOpaque, AccessTokenJWT:
+	default:
+		return fmt.Errorf("store: client %s: access token format %q is not jwt or opaque", c.ID, format)
 	}
 	enc := func(v []string) string {
 		if v == nil {
@@ -114,7 +145,11 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg, LogoURI: c.LogoURI,
-		ResourceServerFor: enc(c.ResourceServerFor), CreatedAt: s.Now(),
+		ResourceServerFor:    enc(c.ResourceServerFor),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelSessionReq: c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelSessionReq: c.FrontchannelLogoutSessionRequired,
+		AccessTokenFormat: format, AccessTokenLifespanSecs: int(c.AccessTokenLifespan / time.Second),
+		CreatedAt: s.Now(),
 	}
 	if err := s.conn(ctx).Create(&row).Error; err != nil {
 		return conflict("create client "+c.ID, err)
@@ -181,7 +216,10 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 		LogoURI:                row.LogoURI,
 		IDTokenAlg:             row.IDTokenAlg,
 		ResourceServerFor:      resourceFor,
-		CreatedAt:              row.CreatedAt,
+		BackchannelLogoutURI:   row.BackchannelLogoutURI, BackchannelLogoutSessionRequired: row.BackchannelSessionReq,
+		FrontchannelLogoutURI: row.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: row.FrontchannelSessionReq,
+		AccessTokenFormat: row.AccessTokenFormat, AccessTokenLifespan: time.Duration(row.AccessTokenLifespanSecs) * time.Second,
+		CreatedAt: row.CreatedAt,
 	}
 	if row.JWKS != "" {
 		set, err := parseJWKS(row.JWKS)
@@ -193,6 +231,21 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 		c.TokenEndpointAuthSigningAlgorithm = signingAlgOf(set)
 	}
 	return c, nil
+}
+
+// Access token formats.
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt" // RFC 9068
+)
+
+// GetEffectiveLifespan implements fosite.ClientWithCustomTokenLifespans:
+// the client's own access token lifetime, where it has one.
+func (c *Client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	if tt == fosite.AccessToken && c.AccessTokenLifespan > 0 {
+		return c.AccessTokenLifespan
+	}
+	return fallback
 }
 
 // GetResponseModes implements fosite.ResponseModeClient: query and

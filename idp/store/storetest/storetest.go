@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientDuplicate", testClientDuplicate},
 		{"ClientNotFound", testClientNotFound},
 		{"ClientProtocolSettings", testClientProtocolSettings},
+		{"LogoutOutbox", testLogoutOutbox},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDuplicateUsername", testUserDuplicateUsername},
 		{"ConfirmPhone", testConfirmPhone},
