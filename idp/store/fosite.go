@@ -147,7 +147,7 @@ func (s *Store) create(ctx context.Context, table, sig string, r fosite.Requeste
 	if err != nil {
 		return err
 	}
-	if err := s.conn(ctx).Table(table).Create(&row).Error; err != nil {
+	if err := s.single(ctx).Table(table).Create(&row).Error; err != nil {
 		return conflict("create "+table, err)
 	}
 	return nil
@@ -254,7 +254,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig st
 		return err
 	}
 	rr := refreshRow{TokenRow: row, AccessSignature: hashKey(accessSig)}
-	if err := s.conn(ctx).Table(tableRefresh).Create(&rr).Error; err != nil {
+	if err := s.single(ctx).Table(tableRefresh).Create(&rr).Error; err != nil {
 		return conflict("create refresh token", err)
 	}
 	return nil

@@ -71,6 +71,14 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx)
 }
 
+// single is conn for a write that is one statement: without GORM's
+// default transaction around it, it is one round trip and one commit
+// instead of three (BEGIN, the statement, COMMIT). Inside a transaction
+// it changes nothing.
+func (s *Store) single(ctx context.Context) *gorm.DB {
+	return s.conn(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
+}
+
 // BeginTX implements fosite's storage.Transactional.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
