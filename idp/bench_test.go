@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -44,6 +45,7 @@ func BenchmarkTokenClientCredentialsJWT(b *testing.B) {
 }
 
 func benchClientCredentials(b *testing.B, e *idptest.Env, id string) {
+	e.Store.ClientCacheTTL = 5 * time.Second // as idp serve has it
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
 	client := e.Server.Client()
 	b.ReportAllocs()
