@@ -127,6 +127,13 @@ func TestJWTAccessTokens(t *testing.T) {
 			if status, _, _ := o.userinfo(http.MethodGet, "header", tk.rawID); status != http.StatusUnauthorized {
 				t.Errorf("userinfo with an ID token as the access token: %d, want 401", status)
 			}
+			// An access token, which resource servers hold, is no logout hint.
+			if p := o.e.NewBrowser().Get(o.logoutURL("id_token_hint", tk.access, "post_logout_redirect_uri", ocLogoutURI)); p.Header.Get("Location") != "" {
+				t.Errorf("an access token as id_token_hint was taken as proof: redirected to %s", p.Header.Get("Location"))
+			}
+			if status, _, _ := o.userinfo(http.MethodGet, "header", tk.access); status != 200 {
+				t.Errorf("an access token as id_token_hint ended the session: userinfo %d", status)
+			}
 			// Logout from the RP's server: the token dies at userinfo and
 			// introspection at once.
 			o.e.NewBrowser().Get(o.logoutURL("id_token_hint", tk.rawID))

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/ui"
@@ -100,6 +101,13 @@ func (s *Server) parseLogout(w http.ResponseWriter, r *http.Request) (*logoutReq
 	if hint := r.Form.Get("id_token_hint"); hint != "" {
 		lr.hintPresent = true
 		tok, err := s.signer.Decode(ctx, hint)
+		// Our keys sign JWT access tokens too; one of those, which a
+		// resource server holds, is no id_token_hint.
+		if tok != nil {
+			if typ, _ := tok.Header["typ"].(string); strings.EqualFold(strings.TrimPrefix(typ, "application/"), jwtTyp) {
+				tok = nil
+			}
+		}
 		if tok != nil && (err == nil || isExpiredOnly(err)) {
 			if iss, _ := tok.Claims["iss"].(string); iss == s.opt.Issuer {
 				lr.hintSub, _ = tok.Claims["sub"].(string)
