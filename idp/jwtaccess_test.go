@@ -91,6 +91,26 @@ func TestJWTAccessTokens(t *testing.T) {
 			if in := intro(); in["active"] != true || in["client_id"] != "svc" || in["scope"] != "profile" {
 				t.Fatalf("introspection of a live JWT: %v", in)
 			}
+			// Forgeries: alg none; another algorithm than the key's; a
+			// changed payload.
+			parts := strings.Split(tok, ".")
+			hdr := ocJOSEHeader(t, tok)
+			reheader := func(alg string) string {
+				b, _ := json.Marshal(map[string]any{"alg": alg, "kid": hdr["kid"], "typ": "at+jwt"})
+				return base64.RawURLEncoding.EncodeToString(b)
+			}
+			richer, _ := json.Marshal(map[string]any{"iss": e.Issuer, "sub": "svc", "client_id": "svc", "scope": "profile openid",
+				"exp": time.Now().Add(time.Hour).Unix(), "jti": "x"})
+			for name, forged := range map[string]string{
+				"alg none":        reheader("none") + "." + parts[1] + ".",
+				"alg HS256":       reheader("HS256") + "." + parts[1] + "." + parts[2],
+				"changed payload": parts[0] + "." + base64.RawURLEncoding.EncodeToString(richer) + "." + parts[2],
+			} {
+				_, _, in := endpointCall{form: url.Values{"token": {forged}}, basic: [2]string{"svc", secret}}.do(t, e, "/oauth2/introspect")
+				if in["active"] != false {
+					t.Errorf("forged JWT (%s) is active: %v", name, in)
+				}
+			}
 			if status, _, out := (endpointCall{form: url.Values{"token": {tok}}, basic: [2]string{"other", secret}}).do(t, e, "/oauth2/revoke"); status != 400 || out["error"] != "unauthorized_client" {
 				t.Errorf("revocation by another client: %d %v, want 400 unauthorized_client", status, out)
 			}
