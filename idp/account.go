@@ -1,21 +1,21 @@
 package idp
 
 import (
-	"errors"
+	"context"
 	"net/http"
 
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
-	"github.com/smspin/idp/ui"
 )
 
 // The phone change. Binding a new number binds a new authenticator, so it
 // takes what a login takes (password, then a PIN on the current number),
 // then a PIN on the new number; the old number is told afterwards
-// (NIST SP 800-63B 6.1.2.3). It is a login flow with no client:
+// (NIST SP 800-63B 6.1.2.3). It is a flow with no client, through the
+// same table as a login:
 //
-//	new -> password_ok -> mfa_ok -> new_phone -> done
-//	       (PIN to the old number)  (PIN to the new number)
+//	new -> awaiting_pin -> awaiting_new_phone -> awaiting_new_phone_pin -> done
+//	       (PIN to the old number)               (PIN to the new number)
 
 // handlePhoneChangeStart begins a phone change in this browser.
 func (s *Server) handlePhoneChangeStart(w http.ResponseWriter, r *http.Request) {
@@ -24,119 +24,105 @@ func (s *Server) handlePhoneChangeStart(w http.ResponseWriter, r *http.Request) 
 	f := &store.Flow{Purpose: store.PurposePhoneChange, BrowserHash: hashBrowser(browser), RequestedAt: now,
 		ExpiresAt: now.Add(s.opt.LoginFlowTTL)}
 	if err := s.store.CreateFlow(r.Context(), f); err != nil {
-		s.stepFailed(w, r, f, err)
+		s.fail(w, r, nil, err)
 		return
 	}
-	http.Redirect(w, r, stepURL("/login", f.ID), http.StatusSeeOther)
+	http.Redirect(w, r, stepURL(pageOf[f.State], f.ID), http.StatusSeeOther)
 }
 
 func (s *Server) handleNewPhonePage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.at(w, r, "/account/phone/new")
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPhone)
 	if !ok {
 		return
 	}
 	s.rememberLang(w, r)
-	s.opt.UI.Render(w, http.StatusOK, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/account/phone/new", f.ID)})
+	s.render(w, r, lf, http.StatusOK, "", nil)
 }
 
 func (s *Server) handleNewPhoneSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.at(w, r, "/account/phone/new")
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPhone)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	old, err := s.store.PhoneOf(ctx, *f.UserID)
-	if err != nil || old == nil {
-		s.stepFailed(w, r, f, errors.Join(err, errors.New("phone change: user has no phone")))
-		return
-	}
-	render := func(msg ui.MsgID) {
-		s.opt.UI.Render(w, http.StatusBadRequest, ui.PhonePage{Common: s.common(r, f), Action: stepURL("/account/phone/new", f.ID),
-			Phone: r.PostFormValue("phone"), Error: msg})
-	}
-	number, err := s.opt.MFA.Phones.Normalise(r.PostFormValue("phone"))
-	if err != nil {
-		render(messageFor(err))
-		return
-	}
-	if number == old.Number {
-		render(ui.MsgPhoneSame)
-		return
-	}
-	c, err := s.opt.MFA.Start(ctx, mfa.StartRequest{FlowID: f.ID, UserID: *f.UserID, Phone: number, Locale: s.lang(r, f), ClientIP: s.clientIP(r)})
-	var limited *mfa.RateLimitError
-	if errors.As(err, &limited) {
-		s.rateLimitedPage(w, r, f, limited)
-		return
-	}
-	if c == nil {
-		s.stepFailed(w, r, f, err)
-		return
-	}
-	if aerr := s.store.AdvanceFlow(ctx, f.ID, store.FlowMFAOK, store.FlowNewPhone, map[string]any{"challenge_id": c.ID}); aerr != nil {
-		s.stepFailed(w, r, f, aerr)
-		return
-	}
-	target := stepURL("/account/phone/verify", f.ID) + "&sent=1"
-	if err != nil {
-		target = stepURL("/account/phone/verify", f.ID) + "&sent=failed"
-	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		user, err := s.store.UserByID(ctx, *lf.UserID)
+		if err != nil {
+			return err
+		}
+		old, err := s.store.PhoneOf(ctx, user.ID)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			return errNoPhone
+		}
+		return s.sendToNewNumber(ctx, r, st, user, old.Number, store.MoveNewPhoneEntered)
+	})
 }
 
 func (s *Server) handleNewPhonePINPage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.at(w, r, "/account/phone/verify")
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPIN)
 	if !ok {
 		return
 	}
-	s.showPIN(w, r, f)
+	s.rememberLang(w, r)
+	s.render(w, r, lf, http.StatusOK, "", nil)
 }
 
+// handleNewPhonePINSubmit checks the new number's code; the number is
+// replaced and the flow done in one transaction, and the old number is
+// told afterwards.
 func (s *Server) handleNewPhonePINSubmit(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.at(w, r, "/account/phone/verify")
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPIN)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	c, err := s.opt.MFA.Verify(ctx, *f.ChallengeID, r.PostFormValue("code"))
-	if err == nil && (c.FlowID != f.ID || c.UserID != *f.UserID) {
-		err = mfa.ErrNotFound
+	var old, changed string
+	s.checkPIN(w, r, lf, func(ctx context.Context, st *step, c *mfa.Challenge) error {
+		p, err := s.store.PhoneOf(ctx, *lf.UserID)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return errNoPhone
+		}
+		if err := s.store.ReplacePhone(ctx, *lf.UserID, p.Number, c.Phone); err != nil {
+			return err
+		}
+		if err := s.store.Move(ctx, lf.Flow, store.MoveNewPhonePIN, nil); err != nil {
+			return err
+		}
+		old, changed = p.Number, c.Phone
+		s.stats.add("phone_changed")
+		return s.auditIn(ctx, r, store.AuditEvent{Event: "phone.changed", Outcome: "ok", UserID: *lf.UserID, FlowID: lf.ID,
+			Detail: mfa.Masked(p.Number) + " -> " + mfa.Masked(c.Phone)})
+	})
+	if changed != "" && lf.State == store.FlowDone {
+		// The old number learns of the change: if it was not its owner,
+		// they know at once.
+		lang := s.langFor(r, "")
+		s.opt.MFA.Notify(r.Context(), "phone-changed:"+lf.ID, old, mfa.PhoneChanged(s.productName(), lang, mfa.Masked(changed)), lang)
 	}
-	if err != nil {
-		s.pinRejected(w, r, f, err)
-		return
-	}
-	old, err := s.store.PhoneOf(ctx, *f.UserID)
-	if err != nil || old == nil {
-		s.stepFailed(w, r, f, errors.Join(err, errors.New("phone change: user has no phone")))
-		return
-	}
-	if err := s.store.AdvanceFlow(ctx, f.ID, store.FlowNewPhone, store.FlowDone, nil); err != nil {
-		s.stepFailed(w, r, f, err)
-		return
-	}
-	if err := s.store.ReplacePhone(ctx, *f.UserID, old.Number, c.Phone); err != nil {
-		s.stepFailed(w, r, f, err)
-		return
-	}
-	lang := s.lang(r, f)
-	s.log.InfoContext(ctx, "phone changed", "flow_id", f.ID)
-	s.audit(r, store.AuditEvent{Event: "phone.changed", Outcome: "ok", UserID: *f.UserID, FlowID: f.ID,
-		Detail: mfa.Masked(old.Number) + " -> " + mfa.Masked(c.Phone)})
-	s.stats.add("phone_changed")
-	// The old number learns of the change: if it was not its owner, they
-	// know at once.
-	s.opt.MFA.Notify(ctx, "phone-changed:"+f.ID, old.Number, mfa.PhoneChanged(s.productName(), lang, mfa.Masked(c.Phone)), lang)
-	s.opt.UI.Render(w, http.StatusOK, ui.NoticePage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)},
-		Msg: ui.MsgPhoneChanged, Arg: mfa.Masked(c.Phone)})
 }
 
 func (s *Server) handleNewPhoneResend(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.at(w, r, "/account/phone/verify")
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPIN)
 	if !ok {
 		return
 	}
-	s.resend(w, r, f, stepURL("/account/phone/verify", f.ID))
+	s.resend(w, r, lf)
+}
+
+// handleNewPhoneAgain goes back from the new number's PIN to type another
+// number (a typo, or a number that gets no SMS).
+func (s *Server) handleNewPhoneAgain(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPIN)
+	if !ok {
+		return
+	}
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		return s.store.Move(ctx, lf.Flow, store.MoveNewPhoneAgain, nil)
+	})
 }
 
 func (s *Server) productName() string {

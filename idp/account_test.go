@@ -32,6 +32,15 @@ func TestPhoneChange(t *testing.T) {
 			if same.Status != http.StatusBadRequest || !shows(same, ui.MsgPhoneSame) {
 				t.Fatalf("the same number again: status %d", same.Status)
 			}
+			// A mistyped number: the PIN page offers to type another.
+			p = b.Fill(p, url.Values{"phone": {"080-9999-0001"}})
+			if p.URL.Path != "/account/phone/verify" || !strings.Contains(p.Body, "/account/phone/verify/again?") {
+				t.Fatalf("after the new number: at %s, with no way to type another", p.URL.Path)
+			}
+			p = b.Submit("/account/phone/verify/again?flow="+p.URL.Query().Get("flow"), url.Values{"csrf_token": {p.CSRF(t)}})
+			if p.URL.Path != "/account/phone/new" {
+				t.Fatalf("another number: at %s", p.URL.Path)
+			}
 			p = b.Fill(p, url.Values{"phone": {"080-9999-0000"}})
 			if p.URL.Path != "/account/phone/verify" {
 				t.Fatalf("after the new number: at %s", p.URL.Path)

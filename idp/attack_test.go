@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/migrations/database/dbtest"
 	"github.com/smspin/idp/ui"
 )
@@ -113,32 +115,53 @@ func TestAttacks(t *testing.T) {
 		})
 
 		t.Run("NoCodeFromAnyStateButMFAOK", func(t *testing.T) {
-			// The one place that issues codes (finish) needs a flow at
-			// mfa_ok; force a flow into every other state and try every way
-			// in.
+			// The one place that issues codes (issue) needs a flow at
+			// mfa_ok; force a flow into every state and try every way in.
+			// At mfa_ok itself, the consent form does yield a code: the
+			// positive control that shows the tries could succeed.
 			f := setup(t, open)
-			for _, state := range []store.FlowState{store.FlowNew, store.FlowPasswordOK, store.FlowNewPhone, store.FlowDone} {
+			for _, state := range store.States {
 				b := f.e.NewBrowser()
 				p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
 				flow := p.URL.Query().Get("flow")
-				err := f.e.DB.Gorm.Exec(`UPDATE login_flows SET state = ?, user_id = ? WHERE id = ?`, string(state), f.user.ID, flow).Error
+				// A challenge for the flow, so the PIN pages have one to show.
+				c, err := f.e.MFA.Start(t.Context(), mfa.StartRequest{FlowID: flow, UserID: f.user.ID, Phone: f.user.Phone, Locale: "en"})
 				if err != nil {
 					t.Fatal(err)
 				}
+				err = f.e.DB.Gorm.Exec(`UPDATE login_flows SET state = ?, user_id = ?, challenge_id = ?, amr = 'pwd sms mfa', auth_time = ? WHERE id = ?`,
+					string(state), f.user.ID, c.ID, time.Now().UTC(), flow).Error
+				if err != nil {
+					t.Fatal(err)
+				}
+				csrf := p.CSRF(t)
+				issued := false
 				for _, try := range []func() *idptest.Page{
 					func() *idptest.Page { return b.Get(f.e.Issuer + "/login/consent?flow=" + flow) },
 					func() *idptest.Page {
-						return b.Submit("/login/consent?flow="+flow, url.Values{"consent": {"allow"}, "csrf_token": {p.CSRF(t)}})
+						return b.Submit("/login/consent?flow="+flow, url.Values{"consent": {"allow"}, "csrf_token": {csrf}})
 					},
 					func() *idptest.Page {
-						return b.Submit("/login/pin?flow="+flow, url.Values{"code": {"000000"}, "csrf_token": {p.CSRF(t)}})
+						return b.Submit("/login/pin?flow="+flow, url.Values{"code": {"000000"}, "csrf_token": {csrf}})
+					},
+					func() *idptest.Page {
+						return b.Submit("/login/wait?flow="+flow, url.Values{"csrf_token": {csrf}})
+					},
+					func() *idptest.Page {
+						return b.Submit("/login/pin/resend?flow="+flow, url.Values{"csrf_token": {csrf}})
 					},
 					func() *idptest.Page { return b.Get(f.e.Issuer + "/account/phone/verify?flow=" + flow) },
+					func() *idptest.Page {
+						return b.Submit("/login/cancel?flow="+flow, url.Values{"csrf_token": {csrf}})
+					},
 				} {
 					q := try()
 					if loc := q.Header.Get("Location"); strings.Contains(loc, "code=") {
-						t.Fatalf("state %s: a code was issued: %s", state, loc)
+						issued = true
 					}
+				}
+				if issued != (state == store.FlowMFAOK) {
+					t.Errorf("state %s: a code was issued: %v", state, issued)
 				}
 			}
 		})

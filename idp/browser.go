@@ -26,25 +26,30 @@ func (s *Server) browserID(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(s.browserCookieName()); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
-	return s.newBrowserID(w)
+	id := newBrowserID()
+	http.SetCookie(w, s.browserCookie(id))
+	return id
 }
 
-// newBrowserID gives the browser a fresh id. It is done after the
+// newBrowserID makes a fresh browser id. A new one is given after the
 // password, so an id seen or planted before the login (session fixation)
 // is worth nothing after it.
-func (s *Server) newBrowserID(w http.ResponseWriter) string {
+func newBrowserID() string {
 	b := make([]byte, 32)
 	rand.Read(b)
-	id := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// browserCookie is the cookie that carries a browser id.
+func (s *Server) browserCookie(id string) *http.Cookie {
+	return &http.Cookie{
 		Name:     s.browserCookieName(),
 		Value:    id,
 		Path:     "/",
 		HttpOnly: true,
 		Secure:   s.secure,
 		SameSite: http.SameSiteLaxMode,
-	})
-	return id
+	}
 }
 
 // currentBrowser returns the browser id the request carries, or "".

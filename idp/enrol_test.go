@@ -3,6 +3,7 @@ package idp_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -93,8 +94,12 @@ func TestPhoneEnrolment(t *testing.T) {
 			b := e.NewBrowser()
 			p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
 			p = b.Fill(p, url.Values{"username": {"dave"}, "password": {user.Password}})
-			if p.Status != http.StatusForbidden || !shows(p, ui.MsgPhoneCountryNotAllowed) || len(e.Messages()) != 0 {
-				t.Fatalf("status %d, %d SMS; want 403, the country message and no SMS", p.Status, len(e.Messages()))
+			if p.Status != http.StatusForbidden || !shows(p, ui.MsgPhoneNotAllowed) || len(e.Messages()) != 0 {
+				t.Fatalf("status %d, %d SMS; want 403, the number-not-allowed message and no SMS", p.Status, len(e.Messages()))
+			}
+			// Not a dead end: the page offers to start again or to go back.
+			if !strings.Contains(p.Body, "/login/restart?") || !strings.Contains(p.Body, "/login/cancel?") {
+				t.Fatalf("the refusal page offers no way on:\n%s", p.Body)
 			}
 		})
 	})

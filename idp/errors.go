@@ -37,14 +37,38 @@ func messageFor(err error) ui.MsgID {
 		return ui.MsgTemporarilyUnavailable
 	case errors.Is(err, mfa.ErrSendFailed), errors.Is(err, mfa.ErrSendUnknown):
 		return ui.MsgSMSUnavailable
-	case errors.Is(err, store.ErrFlowMoved):
+	case errors.Is(err, store.ErrFlowMoved), errors.Is(err, store.ErrNotFound):
 		return ui.MsgFlowNotFound
-	case errors.Is(err, store.ErrNotFound):
-		return ui.MsgFlowNotFound
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, fosite.ErrTemporarilyUnavailable):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, fosite.ErrTemporarilyUnavailable):
 		return ui.MsgTemporarilyUnavailable
+	case errors.Is(err, store.ErrBadInput):
+		return ui.MsgInvalidRequest
+	case errors.Is(err, errNoPhone):
+		return ui.MsgNoPhone
 	}
 	return ui.MsgServerError
+}
+
+// statusOf is the HTTP status and the message of an error a step failed
+// with: the database unreachable is 503, a value it refused 400, a move
+// the table refuses 409, anything unknown 500.
+func statusOf(ctx context.Context, err error) (int, ui.MsgID) {
+	msg := messageFor(err)
+	switch {
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, ui.MsgTemporarilyUnavailable
+	case errors.Is(err, store.ErrBadInput):
+		return http.StatusBadRequest, msg
+	case errors.Is(err, store.ErrIllegalMove), errors.Is(err, store.ErrFlowMoved), errors.Is(err, errNoPhone):
+		return http.StatusConflict, msg
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, msg
+	case msg == ui.MsgTemporarilyUnavailable, msg == ui.MsgSMSUnavailable:
+		return http.StatusServiceUnavailable, msg
+	case msg == ui.MsgServerError:
+		return http.StatusInternalServerError, msg
+	}
+	return http.StatusBadRequest, msg
 }
 
 func slogLevelFor(status int) slog.Level {
@@ -54,14 +78,18 @@ func slogLevelFor(status int) slog.Level {
 	return slog.LevelInfo
 }
 
-// errorPage renders the error page in the request's language.
-func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, msg ui.MsgID) {
-	lang := s.lang(r, nil)
-	s.opt.UI.Render(w, status, ui.ErrorPage{
-		Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)},
-		Msg:    msg,
-		Status: status,
-	})
+// errorPage renders the error page in the request's language, with the
+// ways forward there are (with none, the page still says what to do).
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, msg ui.MsgID, actions ...ui.Action) {
+	lang := s.langFor(r, "")
+	common := ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)}
+	for _, a := range actions {
+		if a.Post && a.RedirectsTo != "" {
+			// Posting it may end at the RP (see commonToRP).
+			common.RedirectURIs = append(common.RedirectURIs, a.RedirectsTo)
+		}
+	}
+	s.opt.UI.Render(w, status, ui.ErrorPage{Common: common, Msg: msg, Status: status, Actions: actions})
 }
 
 // requestID is the id a user can quote to support; the access log carries

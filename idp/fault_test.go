@@ -26,6 +26,7 @@ import (
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/migrations/database"
 	"github.com/smspin/idp/migrations/database/dbtest"
+	"github.com/smspin/idp/ui"
 )
 
 // dbProxy stands between the provider and PostgreSQL. Cutting it closes
@@ -314,7 +315,7 @@ func faultLogin(e *idptest.Env, c idptest.Client, u idptest.User, outbox string)
 	if resp.Request.URL.Path != "/login/pin" {
 		return cleanFail, "password: at " + resp.Request.URL.Path
 	}
-	if strings.Contains(resp.Request.URL.RawQuery, "sent=failed") || countLines(outbox) == sentBefore {
+	if strings.Contains(html.UnescapeString(body), ui.T("en", ui.MsgSMSUnavailable)) || countLines(outbox) == sentBefore {
 		return cleanFail, "SMS provider down: the PIN page says so"
 	}
 	code := lastCodeFor(outbox, u.Phone)

@@ -297,16 +297,3 @@ func postLogoutURL(lr *logoutRequest) string {
 	}
 	return u.String()
 }
-
-// langFor is lang for pages outside a login flow, given ui_locales.
-func (s *Server) langFor(r *http.Request, uiLocales string) string {
-	if l, ok := ui.ParseLang(r.URL.Query().Get("lang")); ok {
-		return l
-	}
-	if c, err := r.Cookie("idp_lang"); err == nil {
-		if l, ok := ui.ParseLang(c.Value); ok {
-			return l
-		}
-	}
-	return ui.MatchLang(uiLocales, r.Header.Get("Accept-Language"), s.opt.DefaultLocale)
-}

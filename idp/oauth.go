@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -98,7 +99,11 @@ func newSession() *openid.DefaultSession {
 
 // handleAuthorize validates an authorize request (RFC 6749 section 4.1.1,
 // OIDC Core 3.1.2.1), stores it as a login flow bound to this browser, and
-// sends the browser to the sign-in page.
+// sends the browser to the sign-in page. A live sign-in session may spare
+// the password, and the PIN while it is remembered (OIDC Core 3.1.2.3):
+// the flow, born new like every other, makes the session's move at once,
+// and a login that needs nothing more (prompt=none, silent SSO) is
+// answered here.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if s.refuseRequestObject(w, r) {
@@ -118,43 +123,40 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
+	client, _ := ar.GetClient().(*store.Client)
+	if client != nil {
+		ctx = store.WithClient(ctx, client)
+		r = r.WithContext(ctx)
+	}
 	// The flow keeps the parameters themselves: a pushed request's
-	// request_uri is spent (used once), and finish re-checks the rest.
+	// request_uri is spent (used once), and issue re-checks the rest.
 	query := ar.GetRequestForm()
 	query.Del("request_uri")
 	browser := s.browserID(w, r)
 	now := s.store.Now()
-	flow := &store.Flow{
+	lf := newLoginFlow(&store.Flow{
 		ClientID:     ar.GetClient().GetID(),
 		RequestQuery: query.Encode(),
 		BrowserHash:  hashBrowser(browser),
 		RequestedAt:  ar.GetRequestedAt().UTC(),
 		ExpiresAt:    now.Add(s.opt.LoginFlowTTL),
-	}
-	// A live sign-in session may spare the password, and the PIN while it
-	// is remembered (OIDC Core 3.1.2.3). Such a flow starts further on:
-	// the session itself is the proof of the steps it skips.
+	})
+	lf.client = client
 	sess := s.currentSession(r)
-	reuse := s.reuse(ctx, ar, sess)
-	remembered := reuse && s.mfaRemembered(sess) && !needsFreshPIN(ar)
-	if reuse {
-		flow.UserID, flow.SessionID = &sess.UserID, &sess.ID
-		flow.State, flow.AMR = store.FlowPasswordOK, "pwd"
-		if remembered {
-			at := sess.MFATime
-			flow.State, flow.AMR, flow.AuthTime = store.FlowMFAOK, sess.AMR, &at
-		}
-	}
-	none := promptValues(ar.GetRequestForm()).has("none")
-	if none {
+	reuse := s.reuse(ctx, lf.req, sess)
+	remembered := reuse && s.mfaRemembered(sess) && !lf.req.asksACR(ACRPasswordSMS)
+	if lf.req.prompts("none") {
 		// No page may be shown (OIDC Core 3.1.2.6).
 		if !remembered {
 			s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The user must sign in."))
 			return
 		}
-		need, err := s.consentNeeded(ctx, flow)
+		uid := sess.UserID
+		lf.UserID = &uid
+		need, err := s.consentNeeded(ctx, lf)
+		lf.UserID = nil
 		if err != nil {
-			s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrTemporarilyUnavailable)
+			s.oauth.WriteAuthorizeError(ctx, w, ar, unavailable(err))
 			return
 		}
 		if need {
@@ -162,33 +164,46 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.store.CreateFlow(ctx, flow); err != nil {
-		s.log.ErrorContext(ctx, "create login flow", "client_id", flow.ClientID, "err", err)
-		s.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrTemporarilyUnavailable)
+	st := &step{lf: lf, ar: ar}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateFlow(ctx, lf.Flow); err != nil {
+			return err
+		}
+		switch {
+		case remembered:
+			if err := s.store.TouchSession(ctx, sess.ID, time.Time{}); err != nil {
+				return err
+			}
+			at := sess.MFATime
+			if err := s.store.Move(ctx, lf.Flow, store.MoveSessionMFA, map[string]any{
+				"user_id": sess.UserID, "session_id": sess.ID, "amr": sess.AMR, "auth_time": &at,
+			}); err != nil {
+				return err
+			}
+			return s.auto(ctx, r, st)
+		case reuse:
+			// The session spares the password; the PIN is asked again.
+			user, err := s.store.UserByID(ctx, sess.UserID)
+			if err != nil {
+				return err
+			}
+			return s.secondFactor(ctx, r, st, user, sessionMoves, map[string]any{
+				"user_id": sess.UserID, "session_id": sess.ID, "amr": "pwd",
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "create login flow", "client_id", lf.ClientID, "err", err)
+		s.oauth.WriteAuthorizeError(ctx, w, ar, unavailable(err))
 		return
 	}
 	s.stats.add("authorize_accepted")
-	switch {
-	case remembered && none:
-		s.finish(w, r, flow, true)
-		return
-	case remembered:
-		if err := s.store.TouchSession(ctx, sess.ID, time.Time{}); err != nil {
-			s.log.WarnContext(ctx, "touch session", "err", err)
-		}
-		http.Redirect(w, r, stepURL("/login/consent", flow.ID), http.StatusSeeOther)
-		return
-	case reuse:
-		// The session spares the password; the PIN is asked again.
-		user, err := s.store.UserByID(ctx, sess.UserID)
-		if err != nil {
-			s.stepFailed(w, r, flow, err)
-			return
-		}
-		s.sendPIN(w, r, flow, user)
-		return
+	s.stats.add("login_started")
+	if st.send != nil {
+		s.deliver(r, lf, st.send)
 	}
-	http.Redirect(w, r, stepURL("/login", flow.ID), http.StatusSeeOther)
+	s.respond(w, r, st)
 }
 
 // dropUnknownScopes removes from the request the scopes this provider
@@ -308,6 +323,10 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 // handleToken is the token endpoint (RFC 6749 section 3.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.PostFormValue("grant_type") == "authorization_code" {
+		s.exchangeCode(w, r)
+		return
+	}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		s.accessError(w, r, ar, err)

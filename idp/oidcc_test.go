@@ -1055,7 +1055,7 @@ func (o *oc) drive(b *idptest.Browser, p *idptest.Page) (*idptest.Page, ocSteps)
 		case p.URL.Path == "/login" && strings.Contains(p.Body, `name="password"`):
 			s.password = true
 			p = b.Fill(p, url.Values{"username": {o.user.Username}, "password": {o.user.Password}})
-		case p.URL.Path == "/login/pin" && strings.Contains(p.Body, `name="code"`):
+		case p.URL.Path == "/login/pin" && strings.Contains(p.Body, `autocomplete="one-time-code"`):
 			s.pin = true
 			p = b.Fill(p, url.Values{"code": {o.e.LastCode(o.user.Phone)}})
 		case p.URL.Path == "/login/consent" && strings.Contains(p.Body, `name="consent"`):

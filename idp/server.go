@@ -2,8 +2,6 @@ package idp
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -97,17 +95,6 @@ func New(opt Options) (*Server, error) {
 	if len(opt.Secret) < 32 {
 		return nil, fmt.Errorf("idp: secret must be at least 32 bytes")
 	}
-	derive := func(secret []byte, purpose string) []byte {
-		k, err := hkdf.Key(sha256.New, secret, nil, purpose, 32)
-		if err != nil {
-			panic(err) // only for lengths HKDF cannot produce
-		}
-		return k
-	}
-	var rotated [][]byte
-	for _, old := range opt.OldSecrets {
-		rotated = append(rotated, derive(old, "idp fosite hmac v1"))
-	}
 	cfg := &fosite.Config{
 		IDTokenIssuer:                  opt.Issuer,
 		AccessTokenIssuer:              opt.Issuer,
@@ -116,8 +103,8 @@ func New(opt Options) (*Server, error) {
 		RefreshTokenLifespan:           opt.RefreshTokenTTL,
 		IDTokenLifespan:                opt.IDTokenTTL,
 		AuthorizeCodeLifespan:          opt.AuthCodeTTL,
-		GlobalSecret:                   derive(opt.Secret, "idp fosite hmac v1"),
-		RotatedGlobalSecrets:           rotated,
+		GlobalSecret:                   keys.Derive(opt.Secret, keys.PurposeFosite),
+		RotatedGlobalSecrets:           keys.DeriveAll(opt.OldSecrets, keys.PurposeFosite),
 		ClientSecretsHasher:            store.ClientSecretHasher{},
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
@@ -175,12 +162,10 @@ func New(opt Options) (*Server, error) {
 		log:     opt.Logger,
 		now:     opt.Now,
 		issuer:  iss,
-		csrfKey: derive(opt.Secret, "idp csrf v1"),
+		csrfKey: keys.Derive(opt.Secret, keys.PurposeCSRF),
+		csrfOld: keys.DeriveAll(opt.OldSecrets, keys.PurposeCSRF),
 		secure:  iss.Scheme == "https",
 		signer:  signer,
-	}
-	for _, old := range opt.OldSecrets {
-		s.csrfOld = append(s.csrfOld, derive(old, "idp csrf v1"))
 	}
 	s.logouts = NewLogoutNotifier(opt.Store, opt.Keys, opt.Issuer, opt.SigningAlg, opt.Logger)
 	if s.opt.SessionTTL <= 0 {
@@ -204,7 +189,31 @@ func (s *Server) Handler() http.Handler {
 	if s.opt.Extra != nil {
 		s.opt.Extra(mux)
 	}
-	return s.recoverer(mux)
+	return s.recoverer(s.limitBody(mux))
+}
+
+// maxBody caps request bodies: no endpoint here takes more than a form.
+const maxBody = 1 << 20
+
+// limitBody answers 413 to a body over the cap: at once when its length is
+// declared, and when a form is read otherwise (see parseForm).
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			w.Header().Set("Connection", "close")
+			if (strings.HasPrefix(r.URL.Path, "/oauth2/") && !strings.HasPrefix(r.URL.Path, "/oauth2/logout")) || r.URL.Path == "/userinfo" {
+				writeJSONError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
+				return
+			}
+			s.errorPage(w, r, http.StatusRequestEntityTooLarge, ui.MsgRequestTooLarge)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		// Each request loads a client once, whoever asks (store.WithClientMemo).
+		next.ServeHTTP(w, r.WithContext(store.WithClientMemo(r.Context())))
+	})
 }
 
 // Mount registers every route on mux (Go 1.22 patterns).
@@ -232,10 +241,14 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /login/pin", s.handlePINPage)
 	forms("POST /login/pin", s.handlePINSubmit)
 	forms("POST /login/pin/resend", s.handlePINResend)
+	forms("GET /login/wait", s.handleWaitPage)
+	forms("POST /login/wait", s.handleWaitSubmit)
 	forms("GET /login/phone", s.handlePhonePage)
 	forms("POST /login/phone", s.handlePhoneSubmit)
 	forms("GET /login/consent", s.handleConsentPage)
 	forms("POST /login/consent", s.handleConsentSubmit)
+	forms("POST /login/restart", s.handleRestart)
+	forms("POST /login/cancel", s.handleCancel)
 	forms("POST /oauth2/logout/confirm", s.handleLogoutConfirm)
 	forms("GET /account/phone", s.handlePhoneChangeStart)
 	forms("GET /account/phone/new", s.handleNewPhonePage)
@@ -243,6 +256,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /account/phone/verify", s.handleNewPhonePINPage)
 	forms("POST /account/phone/verify", s.handleNewPhonePINSubmit)
 	forms("POST /account/phone/verify/resend", s.handleNewPhoneResend)
+	forms("POST /account/phone/verify/again", s.handleNewPhoneAgain)
 
 	mux.Handle("GET /static/", s.opt.UI.StaticHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -6,13 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/smspin/idp/idp/store"
@@ -46,31 +42,30 @@ func (s *Server) currentSession(r *http.Request) *store.Session {
 	return sess
 }
 
-// startSession makes a new session for a completed login, replacing any
-// the browser had: a new id and cookie at every login, so a session id an
-// attacker planted or saw before is worth nothing after it.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, f *store.Flow, authTime time.Time) (*store.Session, error) {
-	ctx := r.Context()
+// startSession makes a new session for a completed login, in the step's
+// transaction, replacing any the browser had: a new id and cookie at
+// every login, so a session id an attacker planted or saw before is worth
+// nothing after it. The cookie is set once the step has committed.
+func (s *Server) startSession(ctx context.Context, r *http.Request, userID string, authTime time.Time) (*store.Session, *http.Cookie, error) {
 	if old := s.currentSession(r); old != nil {
 		if _, err := s.store.RevokeSession(ctx, old.ID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)
 	sess := &store.Session{
-		UserID: *f.UserID, AMR: strings.Join(amrPasswordSMS, " "), AuthTime: authTime, MFATime: authTime,
+		UserID: userID, AMR: strings.Join(amrPasswordSMS, " "), AuthTime: authTime, MFATime: authTime,
 		ExpiresAt: authTime.Add(s.opt.SessionTTL), UserAgent: truncate(r.UserAgent(), 256), IP: s.clientIP(r).String(),
 	}
 	if err := s.store.CreateSession(ctx, sess, token); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	http.SetCookie(w, &http.Cookie{
+	return sess, &http.Cookie{
 		Name: s.sessionCookieName(), Value: token, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
-	})
-	return sess, nil
+	}, nil
 }
 
 func (s *Server) clearSessionCookie(w http.ResponseWriter) {
@@ -86,28 +81,19 @@ func (s *Server) mfaRemembered(sess *store.Session) bool {
 // reuse decides what an existing session spares an authorize request
 // (OIDC Core 3.1.2.1): nothing under prompt=login, when max_age has passed
 // since the password, or when id_token_hint names another user.
-func (s *Server) reuse(ctx context.Context, ar fosite.AuthorizeRequester, sess *store.Session) bool {
-	form := ar.GetRequestForm()
-	if sess == nil || promptValues(form).has("login") {
+func (s *Server) reuse(ctx context.Context, req authRequest, sess *store.Session) bool {
+	if sess == nil || req.prompts("login") {
 		return false
 	}
-	if v := form.Get("max_age"); v != "" {
-		if maxAge, err := strconv.ParseInt(v, 10, 64); err == nil && s.now().Sub(sess.AuthTime) > time.Duration(maxAge)*time.Second {
-			return false
-		}
+	if req.MaxAge >= 0 && s.now().Sub(sess.AuthTime) > req.MaxAge {
+		return false
 	}
-	if hint := form.Get("id_token_hint"); hint != "" {
-		if sub, _, ok := s.hintSubject(ctx, hint); !ok || sub != sess.UserID {
+	if req.IDTokenHint != "" {
+		if sub, _, ok := s.hintSubject(ctx, req.IDTokenHint); !ok || sub != sess.UserID {
 			return false
 		}
 	}
 	return true
-}
-
-// needsFreshPIN reports whether this request must see a PIN now, even if
-// the session's is remembered: the RP asked for our ACR.
-func needsFreshPIN(ar fosite.AuthorizeRequester) bool {
-	return slices.Contains(strings.Fields(ar.GetRequestForm().Get("acr_values")), ACRPasswordSMS)
 }
 
 // hintSubject reads an id_token_hint we issued: its signature must verify
@@ -124,12 +110,6 @@ func (s *Server) hintSubject(ctx context.Context, hint string) (sub, sid string,
 	sid, _ = tok.Claims["sid"].(string)
 	return sub, sid, sub != ""
 }
-
-type prompts []string
-
-func promptValues(form url.Values) prompts { return strings.Fields(form.Get("prompt")) }
-
-func (p prompts) has(v string) bool { return slices.Contains(p, v) }
 
 func truncate(s string, n int) string {
 	if len(s) > n {

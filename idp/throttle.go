@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -9,39 +10,21 @@ import (
 	"time"
 
 	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
 )
 
-// Password throttling: each failure counts against the account (by the
-// username typed, so an unknown name behaves like a known one) and against
-// the client network. After a few, each next try must wait longer, up to
-// a temporary lock of 15 minutes; `idp users unlock` lifts it. Counts live
-// in the database, so every instance sees them, and fade after a day
-// without failures.
-const (
-	throttleForget  = 24 * time.Hour
-	throttleMaxWait = 15 * time.Minute
+// Password throttling: every try is counted, before its hash is computed,
+// against the account (by the username typed, so an unknown name behaves
+// like a known one) and against the client network, and stands as a
+// failure until it succeeds. After a few, each next try must wait longer,
+// up to a temporary lock of 15 minutes; `idp users unlock` lifts it.
+// Counts live in the database, so every instance sees them, and fade
+// after a day without tries.
+var (
+	accountRule = store.ThrottleRule{Free: 5, First: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
+	// A shared address (an office, a carrier NAT) gets more.
+	networkRule = store.ThrottleRule{Free: 30, First: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
 )
-
-// accountDelay: four free tries, then 30 s, doubling, to the lock.
-func accountDelay(failures int) time.Duration {
-	return backoff(failures, 5, 30*time.Second)
-}
-
-// networkDelay: a shared address (an office, a carrier NAT) gets more.
-func networkDelay(failures int) time.Duration {
-	return backoff(failures, 30, 30*time.Second)
-}
-
-func backoff(failures, free int, first time.Duration) time.Duration {
-	if failures < free {
-		return 0
-	}
-	d := first
-	for i := free; i < failures && d < throttleMaxWait; i++ {
-		d *= 2
-	}
-	return min(d, throttleMaxWait)
-}
 
 // AccountThrottleKey is the throttle key of a username.
 func AccountThrottleKey(username string) string {
@@ -49,24 +32,27 @@ func AccountThrottleKey(username string) string {
 	return "acct:" + hex.EncodeToString(sum[:16])
 }
 
+// networkThrottleKey is the throttle key of a client network, grouped as
+// the SMS send limits group them.
 func networkThrottleKey(ip netip.Addr) string {
-	n := ip.String()
-	if ip.Is6() && !ip.Is4In6() {
-		p, _ := ip.Prefix(64)
-		n = p.String()
-	}
-	sum := sha256.Sum256([]byte("network\x00" + n))
+	sum := sha256.Sum256([]byte("network\x00" + mfa.Network(ip)))
 	return "net:" + hex.EncodeToString(sum[:16])
 }
 
-// audit records a security event with the request's address and agent.
-// A failure to record is logged, never shown: the user's action stands.
-func (s *Server) audit(r *http.Request, e store.AuditEvent) {
+// auditIn records a security event with the request's address and agent
+// in the transaction ctx carries: it commits with its step.
+func (s *Server) auditIn(ctx context.Context, r *http.Request, e store.AuditEvent) error {
 	if ip := s.clientIP(r); ip.IsValid() {
 		e.IP = ip.String()
 	}
 	e.UserAgent = r.UserAgent()
-	if err := s.store.Audit(r.Context(), e); err != nil {
+	return s.store.Audit(ctx, e)
+}
+
+// audit records an event outside any step: a failure to record is
+// logged, never shown, since the user's action already stands.
+func (s *Server) audit(r *http.Request, e store.AuditEvent) {
+	if err := s.auditIn(r.Context(), r, e); err != nil {
 		s.log.ErrorContext(r.Context(), "audit event not recorded", "event", e.Event, "err", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,8 +13,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/smspin/idp/mfa/otp"
 	"github.com/smspin/idp/mfa/sms"
@@ -70,6 +67,11 @@ type Challenge struct {
 
 func (Challenge) TableName() string { return "sms_challenges" }
 
+// Unsent reports whether the last code was surely not sent (the provider
+// refused it): the cooldown is lifted then, so a new one can be asked for
+// at once.
+func (c *Challenge) Unsent() bool { return c.LastSentAt.Unix() == 0 }
+
 // AttemptsLeft is how many wrong codes the challenge still takes.
 func (c *Challenge) AttemptsLeft() int { return max(c.MaxAttempts-c.Attempts, 0) }
 
@@ -92,7 +94,7 @@ type Text func(locale, code string) string
 
 // Service runs challenges.
 type Service struct {
-	DB     *gorm.DB
+	Store  Store
 	Sender sms.Sender
 	Policy Policy
 	Secret []byte // keys the code hashes
@@ -107,7 +109,7 @@ type Service struct {
 	// Limits cap sends per phone, user, client network and in all; the
 	// zero value sets no limit.
 	Limits Limits
-	// Phones says which numbers codes may go to. Start checks every
+	// Phones says which numbers codes may go to. Reserve checks every
 	// number against it, whichever page asked: the allow-list and the
 	// number-type rules have no way around.
 	Phones PhonePolicy
@@ -116,6 +118,10 @@ type Service struct {
 
 	stats stats
 }
+
+// Time is the service's clock: send limits, cooldowns and expiry are
+// judged by it.
+func (s *Service) Time() time.Time { return s.now() }
 
 func (s *Service) now() time.Time {
 	n := time.Now
@@ -143,17 +149,41 @@ type StartRequest struct {
 	ClientIP netip.Addr
 }
 
-// Start makes a challenge for a login, supersedes any older one of the
-// same login, and sends the code. The challenge is returned even when the
-// send failed (with the error), so the page can offer a resend.
-func (s *Service) Start(ctx context.Context, r StartRequest) (_ *Challenge, err error) {
-	defer func() { s.observe("start", err) }()
+// Pending is a code reserved and not yet handed to a provider: its
+// challenge is stored and its send counted. Deliver sends it.
+type Pending struct {
+	Challenge *Challenge
+	code      string
+	locale    string
+	first     bool // a first send (Start), not a resend
+}
+
+// Reserve makes a challenge for a login: it checks the number against the
+// policy, counts the send against every limit, supersedes any older
+// challenge of the same login and stores the new one, all in the
+// transaction ctx carries. A refused send counts against nothing and
+// stores nothing (*RateLimitError, ErrPhoneInvalid). Nothing is sent:
+// call Deliver once the transaction has committed, so no transaction is
+// ever held open across a call to a provider.
+func (s *Service) Reserve(ctx context.Context, r StartRequest) (_ *Pending, err error) {
+	defer func() {
+		if err != nil {
+			s.observe("start", err)
+		}
+	}()
 	if n, err := s.Phones.Normalise(r.Phone); err != nil || n != r.Phone {
 		return nil, errors.Join(ErrPhoneInvalid, err)
 	}
 	now := s.now()
+	// Counted before anything is stored: a refused send leaves no trace.
+	if err := s.countSend(ctx, now, r.Phone, r.UserID, r.ClientIP); err != nil {
+		if errors.Is(err, ErrRateLimited) {
+			s.log().WarnContext(ctx, "sms send refused by a limit", "flow", r.FlowID, "err", err)
+		}
+		return nil, err
+	}
 	c := &Challenge{
-		ID: newID(), FlowID: r.FlowID, UserID: r.UserID, Phone: r.Phone,
+		ID: s.Store.NewID(), FlowID: r.FlowID, UserID: r.UserID, Phone: r.Phone,
 		MaxAttempts: s.Policy.MaxAttempts, LastSentAt: now, ExpiresAt: now.Add(s.Policy.TTL), CreatedAt: now,
 	}
 	code := s.newCode()
@@ -161,39 +191,46 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (_ *Challenge, err 
 	if s.Verifier != nil {
 		code, c.CodeHash = "", ""
 	}
-	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Model(&Challenge{}).Where("flow_id = ? AND superseded = ?", r.FlowID, false).
-			Update("superseded", true).Error; err != nil {
-			return err
-		}
-		if err := tx.Create(c).Error; err != nil {
-			return err
-		}
-		// Counted in the same transaction: a refused send rolls back, and
-		// the older challenge stays as it was.
-		return s.reserve(tx, now, r.Phone, r.UserID, r.ClientIP)
-	})
-	if errors.Is(err, ErrRateLimited) {
-		s.log().WarnContext(ctx, "sms send refused by a limit", "flow", r.FlowID, "err", err)
-		return nil, err
-	}
-	if err != nil {
+	if err := s.Store.CreateChallenge(ctx, c); err != nil {
 		return nil, fmt.Errorf("mfa: store challenge: %w", err)
 	}
-	return c, s.send(ctx, c, code, r.Locale)
+	return &Pending{Challenge: c, code: code, locale: r.Locale, first: true}, nil
+}
+
+// Deliver hands a reserved code to the provider and records the outcome
+// (one short transaction). The challenge stays usable when the send
+// failed: the error says how, and a resend is allowed at once when
+// nothing went out.
+func (s *Service) Deliver(ctx context.Context, p *Pending) (err error) {
+	op := "resend"
+	if p.first {
+		op = "start"
+	}
+	defer func() { s.observe(op, err) }()
+	return s.send(ctx, p.Challenge, p.code, p.locale)
+}
+
+// Start reserves and delivers a code in one call, for a caller with
+// nothing else to commit with the reservation.
+func (s *Service) Start(ctx context.Context, r StartRequest) (*Challenge, error) {
+	var p *Pending
+	err := s.Store.InTx(ctx, func(ctx context.Context) (err error) {
+		p, err = s.Reserve(ctx, r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p.Challenge, s.Deliver(ctx, p)
 }
 
 // Get loads a challenge.
 func (s *Service) Get(ctx context.Context, id string) (*Challenge, error) {
-	var c Challenge
-	err := s.DB.WithContext(ctx).Where("id = ?", id).Take(&c).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	c, err := s.Store.Challenge(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("mfa: load challenge: %w", err)
 	}
-	return &c, nil
+	return c, err
 }
 
 // ResendIn is how long until a resend is allowed (0: now).
@@ -204,63 +241,92 @@ func (s *Service) ResendIn(c *Challenge) time.Duration {
 // ResendsLeft is how many resends the challenge still allows.
 func (s *Service) ResendsLeft(c *Challenge) int { return max(s.Policy.MaxResends-c.Resends, 0) }
 
-// Resend replaces the code of a live challenge with a new one and sends
-// it. The old code stops working at once. Refused within the cooldown
-// (ErrResendTooSoon) and after MaxResends (ErrResendLimit).
-func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) (_ *Challenge, err error) {
-	defer func() { s.observe("resend", err) }()
+// ReserveResend gives a challenge a new code, in the transaction ctx
+// carries: the old code stops working, and the new one gets the full
+// number of tries (so a challenge ended by wrong codes can be asked for
+// again). The send is counted against the limits first. Refused within
+// the cooldown (ErrResendTooSoon), after MaxResends (ErrResendLimit) and
+// by a limit (*RateLimitError); a refusal counts against nothing and
+// changes nothing. Every code costs a counted send, so the guesses a day
+// allows stay within the daily send limits times MaxAttempts. Deliver
+// sends it.
+func (s *Service) ReserveResend(ctx context.Context, id, locale string, ip netip.Addr) (_ *Pending, err error) {
+	defer func() {
+		if err != nil {
+			s.observe("resend", err)
+		}
+	}()
 	now := s.now()
-	code := s.newCode()
-	var claimed bool
-	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		upd := map[string]any{
-			"code_hash":    s.hash(id, code),
-			"resends":      gorm.Expr("resends + 1"),
-			"last_sent_at": now,
-			"expires_at":   now.Add(s.Policy.TTL),
-		}
-		if s.Verifier != nil {
-			code, upd["code_hash"] = "", ""
-		}
-		res := tx.Model(&Challenge{}).
-			Where("id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND resends < ? AND last_sent_at <= ?",
-				id, false, s.Policy.MaxResends, now.Add(-s.Policy.ResendCooldown)).
-			Updates(upd)
-		if res.Error != nil || res.RowsAffected != 1 {
-			return res.Error
-		}
-		claimed = true
-		var c Challenge
-		if err := tx.Where("id = ?", id).Take(&c).Error; err != nil {
-			return err
-		}
-		// A refused send rolls the resend back: the code sent before
-		// keeps working, and no resend is used up.
-		return s.reserve(tx, now, c.Phone, c.UserID, ip)
-	})
-	if errors.Is(err, ErrRateLimited) {
-		s.log().WarnContext(ctx, "sms resend refused by a limit", "challenge", id, "err", err)
-		c, gerr := s.Get(ctx, id)
-		if gerr != nil {
-			return nil, gerr
-		}
-		return c, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mfa: resend: %w", err)
-	}
 	c, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !claimed {
-		return c, s.why(c, now, true)
+	// Checked here only to answer without counting a send that cannot
+	// happen; the conditional update below is what decides.
+	if why := s.whyNoResend(c, now); why != nil {
+		return nil, why
 	}
-	return c, s.send(ctx, c, code, locale)
+	if err := s.countSend(ctx, now, c.Phone, c.UserID, ip); err != nil {
+		if errors.Is(err, ErrRateLimited) {
+			s.log().WarnContext(ctx, "sms resend refused by a limit", "challenge", id, "err", err)
+		}
+		return nil, err
+	}
+	code := s.newCode()
+	hash := s.hash(id, code)
+	if s.Verifier != nil {
+		code, hash = "", ""
+	}
+	ok, err := s.Store.RenewChallenge(ctx, id, Renewal{CodeHash: hash, SentAt: now, ExpiresAt: now.Add(s.Policy.TTL),
+		SentBefore: now.Add(-s.Policy.ResendCooldown), MaxResends: s.Policy.MaxResends})
+	if err != nil {
+		return nil, fmt.Errorf("mfa: resend: %w", err)
+	}
+	if !ok { // another request resent it meanwhile
+		c, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		s.uncountSend(ctx, now, c.Phone, c.UserID, ip)
+		if why := s.whyNoResend(c, now); why != nil {
+			return nil, why
+		}
+		return nil, ErrResendTooSoon
+	}
+	c.CodeHash, c.Attempts, c.Resends, c.LastSentAt, c.ExpiresAt = hash, 0, c.Resends+1, now, now.Add(s.Policy.TTL)
+	return &Pending{Challenge: c, code: code, locale: locale}, nil
 }
 
-// why explains why a conditional update matched nothing.
-func (s *Service) why(c *Challenge, now time.Time, resend bool) error {
+// Resend reserves and delivers a new code in one call.
+func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) (*Challenge, error) {
+	var p *Pending
+	err := s.Store.InTx(ctx, func(ctx context.Context) (err error) {
+		p, err = s.ReserveResend(ctx, id, locale, ip)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p.Challenge, s.Deliver(ctx, p)
+}
+
+// whyNoResend says why a challenge cannot get a new code now, or nil.
+func (s *Service) whyNoResend(c *Challenge, now time.Time) error {
+	switch {
+	case c.ConsumedAt != nil:
+		return ErrUsed
+	case c.Superseded:
+		return ErrNotFound
+	case c.Resends >= s.Policy.MaxResends:
+		return ErrResendLimit
+	case c.LastSentAt.After(now.Add(-s.Policy.ResendCooldown)):
+		return ErrResendTooSoon
+	}
+	return nil
+}
+
+// why explains why an attempt was not counted.
+func (s *Service) why(c *Challenge, now time.Time) error {
 	switch {
 	case c.ConsumedAt != nil:
 		return ErrUsed
@@ -268,96 +334,107 @@ func (s *Service) why(c *Challenge, now time.Time, resend bool) error {
 		return ErrNotFound
 	case c.Attempts >= c.MaxAttempts:
 		return ErrTooManyAttempts
-	case resend && c.Resends >= s.Policy.MaxResends:
-		return ErrResendLimit
-	case resend:
-		return ErrResendTooSoon
 	case !c.ExpiresAt.After(now):
 		return ErrExpired
 	}
 	return ErrNotFound
 }
 
+// ChecksRemotely reports whether Verify asks a provider (a Verifier) to
+// check codes: such a Verify makes a network call and must not run inside
+// a transaction.
+func (s *Service) ChecksRemotely() bool { return s.Verifier != nil }
+
 // Verify checks a code. On success the challenge is consumed and returned.
 // A wrong code returns ErrCodeMismatch with the challenge (for the
-// attempts left); the fifth wrong code returns ErrTooManyAttempts.
+// attempts left); the last wrong code returns ErrTooManyAttempts.
+//
+// Its writes run in the transaction ctx carries: with codes checked here
+// (an HMAC) the whole check, attempt count included, commits with the
+// caller's step. The caller must commit even when the code was wrong,
+// or the attempt goes uncounted (IsVerdict tells such outcomes). With a
+// Verifier the provider is asked between the count and the consume, so
+// ctx must carry no transaction then (see ChecksRemotely).
 func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, err error) {
 	defer func() { s.observe("verify", err) }()
 	now := s.now()
-	db := s.DB.WithContext(ctx)
 	// Count the attempt first, in one conditional statement: a guess that
 	// is not counted is never compared.
-	var counted []Challenge
-	err = db.Raw(`UPDATE sms_challenges SET attempts = attempts + 1
-		WHERE id = ? AND consumed_at IS NULL AND superseded = ? AND attempts < max_attempts AND expires_at > ?
-		RETURNING id, code_hash, attempts, max_attempts, phone, verifier_ref`, id, false, now).Scan(&counted).Error
+	got, err := s.Store.CountAttempt(ctx, id, now)
 	if err != nil {
 		return nil, fmt.Errorf("mfa: count attempt: %w", err)
 	}
-	if len(counted) != 1 {
+	if got == nil {
 		c, err := s.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		return c, s.why(c, now, false)
+		return c, s.why(c, now)
 	}
-	got := counted[0]
 	right := false
 	if s.Verifier != nil {
-		if right, err = s.check(ctx, &got, code); err != nil {
-			c, gerr := s.Get(ctx, id)
-			if gerr != nil {
-				return nil, gerr
-			}
-			return c, err
+		if right, err = s.check(ctx, got, code); err != nil {
+			return got, err
 		}
 	} else {
 		right = s.codeMatches(id, normalise(code), got.CodeHash)
 	}
 	if !right {
-		c, err := s.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		// Judge by the count this attempt's own UPDATE returned, not by
-		// the row read back: parallel attempts may have counted since,
-		// and each must learn its own place (the first MaxAttempts-1
-		// wrong codes are mismatches, only the last one exhausts).
+		// Judge by the count this attempt's own update returned: parallel
+		// attempts may have counted since, and each must learn its own
+		// place (the first MaxAttempts-1 wrong codes are mismatches, only
+		// the last one exhausts).
 		if got.Attempts >= got.MaxAttempts {
 			s.log().WarnContext(ctx, "sms challenge exhausted", "challenge", id)
-			return c, ErrTooManyAttempts
+			return got, ErrTooManyAttempts
 		}
-		return c, ErrCodeMismatch
+		return got, ErrCodeMismatch
 	}
 	// Consume: of parallel right answers, one finds it unconsumed.
-	res := db.Model(&Challenge{}).Where("id = ? AND consumed_at IS NULL AND superseded = ?", id, false).Update("consumed_at", now)
-	if res.Error != nil {
-		return nil, fmt.Errorf("mfa: consume challenge: %w", res.Error)
-	}
-	c, err := s.Get(ctx, id)
+	ok, err := s.Store.ConsumeChallenge(ctx, id, now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mfa: consume challenge: %w", err)
 	}
-	if res.RowsAffected != 1 {
-		return c, ErrUsed
+	if !ok {
+		return got, ErrUsed
 	}
-	return c, nil
+	got.ConsumedAt = &now
+	return got, nil
 }
 
-// send hands the code to the sender and records the delivery.
+// IsVerdict reports whether err is Verify's answer about the code (wrong,
+// used, expired, exhausted, unknown) rather than a failure to check it:
+// the attempt it counted must be committed.
+func IsVerdict(err error) bool {
+	for _, v := range []error{ErrCodeMismatch, ErrTooManyAttempts, ErrExpired, ErrUsed, ErrNotFound} {
+		if errors.Is(err, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// send hands the code to the sender and records the delivery, with what
+// it learnt about the challenge, in one short transaction.
 func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) error {
 	var msg sms.Message
 	var rcpt sms.Receipt
 	var err error
+	var upd ChallengeUpdate
 	if s.Verifier != nil {
 		msg = sms.Message{To: c.Phone, Locale: locale, Ref: c.ID}
-		rcpt, err = s.startVerification(ctx, c, locale)
+		var st otp.Started
+		st, err = s.Verifier.Start(ctx, c.Phone, locale, c.ID)
+		rcpt = sms.Receipt{Provider: st.Provider, MessageID: st.ID, Status: "sent"}
+		if err == nil {
+			upd.VerifierRef, c.VerifierRef = st.ID, st.ID
+		}
 	} else {
 		msg = sms.Message{To: c.Phone, Body: s.Text(locale, code), Code: code, Locale: locale, Ref: c.ID}
 		rcpt, err = s.Sender.Send(ctx, msg)
 	}
 	now := s.now()
-	d := Delivery{ID: newID(), ChallengeID: c.ID, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}
+	d := Delivery{ID: s.Store.NewID(), ChallengeID: c.ID, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}
 	var sendErr error
 	if err != nil {
 		var se *sms.Error
@@ -376,12 +453,7 @@ func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) e
 		if sendErr != ErrSendUnknown {
 			// Nothing went out: let the user ask again at once, and say so
 			// in the challenge returned to the caller too.
-			epoch := time.Unix(0, 0).UTC()
-			if err := s.DB.WithContext(ctx).Model(&Challenge{}).Where("id = ?", c.ID).Update("last_sent_at", epoch).Error; err != nil {
-				s.log().ErrorContext(ctx, "lift resend cooldown", "challenge", c.ID, "err", err)
-			} else {
-				c.LastSentAt = epoch
-			}
+			upd.LastSentAt = time.Unix(0, 0).UTC()
 		}
 		s.log().ErrorContext(ctx, "sms send failed", "challenge", c.ID, "msg", msg, "kind", sms.KindOf(err).String(), "err", err)
 	} else if rcpt.Status != "" {
@@ -390,8 +462,24 @@ func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) e
 	if d.Provider == "" {
 		d.Provider = "unknown"
 	}
-	if err := s.DB.WithContext(ctx).Create(&d).Error; err != nil {
-		s.log().ErrorContext(ctx, "record sms delivery", "challenge", c.ID, "err", err)
+	rerr := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if upd != (ChallengeUpdate{}) {
+			if err := s.Store.UpdateChallenge(ctx, c.ID, upd); err != nil {
+				return err
+			}
+		}
+		return s.Store.AddDelivery(ctx, &d)
+	})
+	switch {
+	case rerr != nil && upd.VerifierRef != "":
+		// The code went out but its check cannot be found again: the
+		// user must ask for a new one.
+		s.log().ErrorContext(ctx, "record sms delivery", "challenge", c.ID, "err", rerr)
+		return fmt.Errorf("%w: record verification id: %w", ErrSendUnknown, rerr)
+	case rerr != nil:
+		s.log().ErrorContext(ctx, "record sms delivery", "challenge", c.ID, "err", rerr)
+	case !upd.LastSentAt.IsZero():
+		c.LastSentAt = upd.LastSentAt
 	}
 	if sendErr != nil {
 		return fmt.Errorf("%w: %w", sendErr, err)
@@ -401,9 +489,7 @@ func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) e
 
 // Deliveries lists the sends of a challenge, oldest first.
 func (s *Service) Deliveries(ctx context.Context, challengeID string) ([]Delivery, error) {
-	var ds []Delivery
-	err := s.DB.WithContext(ctx).Where("challenge_id = ?", challengeID).Order("created_at").Find(&ds).Error
-	return ds, err
+	return s.Store.ChallengeDeliveries(ctx, challengeID)
 }
 
 // newCode draws CodeLength uniform decimal digits from crypto/rand.
@@ -455,10 +541,4 @@ func normalise(code string) string {
 		}
 	}
 	return b.String()
-}
-
-func newID() string {
-	b := make([]byte, 20)
-	rand.Read(b)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }

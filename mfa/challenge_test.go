@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/migrations/database/dbtest"
@@ -150,7 +151,7 @@ func newEnv(t *testing.T, open func(t *testing.T) *dbtest.DB) *env {
 	e := &env{db: open(t), clock: newClock(), sender: &recorder{}}
 	logs := &lockedBuffer{}
 	e.svc = &mfa.Service{
-		DB:     e.db.Gorm,
+		Store:  store.New(e.db.Gorm, nil),
 		Sender: e.sender,
 		Policy: mfa.DefaultPolicy,
 		Secret: []byte("test secret, 32 bytes or so long"),
@@ -191,6 +192,13 @@ func (e *env) startFlow(t *testing.T, flow string) (*mfa.Challenge, string) {
 		t.Fatalf("last SMS is for challenge %q, want %q", m.Ref, c.ID)
 	}
 	return c, code
+}
+
+// lastCode is the code of the newest SMS sent.
+func (e *env) lastCode(t *testing.T) string {
+	t.Helper()
+	_, code := e.sender.Last(t)
+	return code
 }
 
 // rows runs a raw SQL query and returns its rows, every column as text.
@@ -304,7 +312,7 @@ func TestStartStoresOnlyAKeyedHashAndSendsOnce(t *testing.T) {
 		}
 
 		// Keyed: a service with another secret cannot use the stored hash.
-		other := mfa.Service{DB: e.svc.DB, Sender: e.svc.Sender, Policy: e.svc.Policy, Text: e.svc.Text, Now: e.svc.Now,
+		other := mfa.Service{Store: e.svc.Store, Sender: e.svc.Sender, Policy: e.svc.Policy, Text: e.svc.Text, Now: e.svc.Now,
 			Secret: []byte("some other secret")}
 		if _, err := other.Verify(t.Context(), c.ID, code); !errors.Is(err, mfa.ErrCodeMismatch) {
 			t.Errorf("Verify under another secret: %v, want ErrCodeMismatch", err)
@@ -453,11 +461,27 @@ func TestAttemptLimit(t *testing.T) {
 			if _, err := e.svc.Verify(t.Context(), c.ID, code); !errors.Is(err, mfa.ErrTooManyAttempts) {
 				t.Errorf("right code after the limit: %v, want ErrTooManyAttempts", err)
 			}
-			if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrTooManyAttempts) {
-				t.Errorf("Resend after the limit: %v, want ErrTooManyAttempts", err)
-			}
 			if n := e.attempts(t, c.ID); n != limit {
 				t.Errorf("attempts = %d, want %d", n, limit)
+			}
+			// The way on is a new code, after the cooldown like any resend:
+			// it costs a send, and gets the full number of tries.
+			if _, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{}); !errors.Is(err, mfa.ErrResendTooSoon) {
+				t.Errorf("new code within the cooldown: %v, want ErrResendTooSoon", err)
+			}
+			e.clock.Advance(e.svc.Policy.ResendCooldown)
+			renewed, err := e.svc.Resend(t.Context(), c.ID, "en", netip.Addr{})
+			if err != nil {
+				t.Fatalf("new code after the limit: %v", err)
+			}
+			if renewed.AttemptsLeft() != limit || renewed.Resends != 1 {
+				t.Errorf("new code: AttemptsLeft %d, Resends %d; want %d, 1", renewed.AttemptsLeft(), renewed.Resends, limit)
+			}
+			if _, err := e.svc.Verify(t.Context(), c.ID, code); code != e.lastCode(t) && !errors.Is(err, mfa.ErrCodeMismatch) {
+				t.Errorf("the exhausted code after a new one: %v, want ErrCodeMismatch", err)
+			}
+			if _, err := e.svc.Verify(t.Context(), c.ID, e.lastCode(t)); err != nil {
+				t.Errorf("the new code: %v", err)
 			}
 		})
 		t.Run("the right code on the last attempt", func(t *testing.T) {

@@ -39,10 +39,7 @@ func (s *Service) RefreshDeliveries(ctx context.Context, readers map[string]Stat
 	for p := range readers {
 		providers = append(providers, p)
 	}
-	var rows []Delivery
-	err := s.DB.WithContext(ctx).
-		Where("provider IN ? AND provider_message_id <> '' AND status NOT IN ? AND created_at > ?", providers, finalStates, s.now().Add(-maxAge)).
-		Order("created_at").Limit(limit).Find(&rows).Error
+	rows, err := s.Store.PendingDeliveries(ctx, providers, finalStates, s.now().Add(-maxAge), limit)
 	if err != nil {
 		return 0, fmt.Errorf("mfa: pending deliveries: %w", err)
 	}
@@ -56,12 +53,12 @@ func (s *Service) RefreshDeliveries(ctx context.Context, readers map[string]Stat
 		if string(state) == d.Status {
 			continue
 		}
-		upd := map[string]any{"status": string(state), "updated_at": s.now()}
+		errText := ""
 		if state == sms.DeliveryFailed {
-			upd["error"] = "provider reports " + raw
+			errText = "provider reports " + raw
 			s.log().WarnContext(ctx, "sms not delivered", "provider", d.Provider, "challenge", d.ChallengeID, "provider_status", raw)
 		}
-		if err := s.DB.WithContext(ctx).Model(&Delivery{}).Where("id = ?", d.ID).Updates(upd).Error; err != nil {
+		if err := s.Store.SetDeliveryStatus(ctx, d.ID, string(state), errText, s.now()); err != nil {
 			return changed, fmt.Errorf("mfa: record delivery status: %w", err)
 		}
 		changed++
@@ -83,13 +80,7 @@ type DeliveryView struct {
 
 // RecentDeliveries lists the newest sends, newest first.
 func (s *Service) RecentDeliveries(ctx context.Context, limit int) ([]DeliveryView, error) {
-	var rows []struct {
-		Delivery
-		Phone string
-	}
-	err := s.DB.WithContext(ctx).Table("sms_deliveries AS d").
-		Select("d.*, c.phone").Joins("LEFT JOIN sms_challenges AS c ON c.id = d.challenge_id").
-		Order("d.created_at DESC").Limit(limit).Scan(&rows).Error
+	rows, err := s.Store.RecentDeliveries(ctx, limit)
 	if err != nil {
 		return nil, fmt.Errorf("mfa: recent deliveries: %w", err)
 	}
@@ -114,7 +105,7 @@ func (s *Service) Notify(ctx context.Context, ref, to, body, locale string) erro
 	}
 	rcpt, err := s.Sender.Send(ctx, msg)
 	now := s.now()
-	d := Delivery{ID: newID(), ChallengeID: ref, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}
+	d := Delivery{ID: s.Store.NewID(), ChallengeID: ref, Provider: rcpt.Provider, ProviderMessageID: rcpt.MessageID, Status: "sent", CreatedAt: now, UpdatedAt: now}
 	if rcpt.Status != "" {
 		d.Status = rcpt.Status
 	}
@@ -125,7 +116,7 @@ func (s *Service) Notify(ctx context.Context, ref, to, body, locale string) erro
 	if d.Provider == "" {
 		d.Provider = "unknown"
 	}
-	if rerr := s.DB.WithContext(ctx).Create(&d).Error; rerr != nil {
+	if rerr := s.Store.AddDelivery(ctx, &d); rerr != nil {
 		s.log().ErrorContext(ctx, "record notice delivery", "ref", ref, "err", rerr)
 	}
 	return err

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // ErrRateLimited is returned, wrapped in a *RateLimitError, when a send
@@ -74,15 +72,16 @@ func (s *Service) limitsFor(phone, userID string, ip netip.Addr) []limit {
 		add("user", userID, l.UserHour, l.UserDay)
 	}
 	if ip.IsValid() {
-		add("ip", networkOf(ip), l.IPHour, l.IPDay)
+		add("ip", Network(ip), l.IPHour, l.IPDay)
 	}
 	add("global", "", l.GlobalHour, l.GlobalDay)
 	return out
 }
 
-// networkOf groups addresses as one client network: an IPv4 address, or
-// the /64 of an IPv6 one (a single host commonly holds the whole /64).
-func networkOf(ip netip.Addr) string {
+// Network groups addresses as one client network, for every limit kept
+// per network: an IPv4 address, or the /64 of an IPv6 one (a single host
+// commonly holds the whole /64).
+func Network(ip netip.Addr) string {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
@@ -98,35 +97,50 @@ func (s *Service) keyHash(scope, id string) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// reserve counts one send against every limit, inside tx. When any limit
-// is exceeded it returns a *RateLimitError and the caller rolls tx back,
-// so a refused send counts against nothing.
-func (s *Service) reserve(tx *gorm.DB, now time.Time, phone, userID string, ip netip.Addr) error {
+// countSend counts one send against every limit, each with a
+// conditional upsert that counts only below the limit, in the transaction
+// ctx carries. When one limit is full, the counts already made are taken
+// back and a *RateLimitError says which limit and how long to wait: a
+// refused send counts against nothing.
+func (s *Service) countSend(ctx context.Context, now time.Time, phone, userID string, ip netip.Addr) error {
 	var refused *RateLimitError
+	var counted []limit
 	for _, l := range s.limitsFor(phone, userID, ip) {
 		start := now.Truncate(l.window)
-		var counts []int
-		err := tx.Raw(`INSERT INTO rate_counters (key, window_start, count, expires_at) VALUES (?, ?, 1, ?)
-			ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1
-			RETURNING count`, l.key, start, start.Add(l.window)).Scan(&counts).Error
+		ok, err := s.Store.CountSend(ctx, l.key, start, start.Add(l.window), l.max)
 		if err != nil {
 			return fmt.Errorf("mfa: count send: %w", err)
 		}
-		if len(counts) == 1 && counts[0] > l.max {
-			wait := start.Add(l.window).Sub(now)
-			if refused == nil || wait > refused.RetryAfter {
-				refused = &RateLimitError{Scope: l.scope, Window: l.window, RetryAfter: wait}
-			}
+		if ok {
+			counted = append(counted, l)
+			continue
+		}
+		// Every full limit is found, so the wait told is the longest.
+		if wait := start.Add(l.window).Sub(now); refused == nil || wait > refused.RetryAfter {
+			refused = &RateLimitError{Scope: l.scope, Window: l.window, RetryAfter: wait}
 		}
 	}
-	if refused != nil {
-		return refused
+	if refused == nil {
+		return nil
 	}
-	return nil
+	for _, l := range counted {
+		if err := s.Store.UncountSend(ctx, l.key, now.Truncate(l.window)); err != nil {
+			return fmt.Errorf("mfa: take back a send count: %w", err)
+		}
+	}
+	return refused
+}
+
+// uncountSend takes back a send counted by countSend that did not happen.
+func (s *Service) uncountSend(ctx context.Context, now time.Time, phone, userID string, ip netip.Addr) {
+	for _, l := range s.limitsFor(phone, userID, ip) {
+		if err := s.Store.UncountSend(ctx, l.key, now.Truncate(l.window)); err != nil {
+			s.log().WarnContext(ctx, "take back a send count", "err", err)
+		}
+	}
 }
 
 // DeleteExpiredCounters removes counters whose window has passed.
 func (s *Service) DeleteExpiredCounters(ctx context.Context) (int64, error) {
-	res := s.DB.WithContext(ctx).Exec(`DELETE FROM rate_counters WHERE expires_at < ?`, s.now())
-	return res.RowsAffected, res.Error
+	return s.Store.DeleteExpiredCounters(ctx, s.now())
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/migrations/database"
 	"github.com/smspin/idp/migrations/database/dbtest"
@@ -109,7 +110,7 @@ func TestSendLimits(t *testing.T) {
 					s.Close()
 				}
 			})
-			other := mfa.Service{DB: db2, Sender: e.svc.Sender, Policy: e.svc.Policy, Secret: e.svc.Secret, Text: e.svc.Text,
+			other := mfa.Service{Store: store.New(db2, nil), Sender: e.svc.Sender, Policy: e.svc.Policy, Secret: e.svc.Secret, Text: e.svc.Text,
 				Limits: e.svc.Limits, Now: e.svc.Now}
 			svcs := []*mfa.Service{e.svc, &other}
 			ok, limited := 0, 0
@@ -160,37 +161,63 @@ func TestSendLimits(t *testing.T) {
 // hours astride midnight see at most twice as many).
 func TestDefaultLimitsBoundGuessing(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
-		e := newEnv(t, open)
-		e.svc.Limits = mfa.DefaultLimits
-		midnight := e.clock.Now().Truncate(24 * time.Hour).Add(24 * time.Hour)
-		e.clock.Advance(midnight.Sub(e.clock.Now()))
-		challenges, guesses := 0, 0
-		for i := 0; e.clock.Now().Before(midnight.Add(24 * time.Hour)); i++ {
-			c, err := e.svc.Start(t.Context(), mfa.StartRequest{FlowID: fmt.Sprint("attack-", i), UserID: "victim", Phone: testPhone, Locale: "en",
-				ClientIP: netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", i%250+1))}) // a botnet: a new address each time
-			if errors.Is(err, mfa.ErrRateLimited) {
-				e.clock.Advance(10 * time.Minute)
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			challenges++
-			for {
-				_, err := e.svc.Verify(t.Context(), c.ID, "000000")
-				if errors.Is(err, mfa.ErrCodeMismatch) || errors.Is(err, mfa.ErrTooManyAttempts) {
-					guesses++
+		// The attacker either starts a new login for every code, or asks
+		// each login for every new code it allows (a new code after wrong
+		// ones gets the full tries again): the odds are the same, since
+		// every code is a counted send.
+		for _, resend := range []bool{false, true} {
+			t.Run(fmt.Sprint("resend=", resend), func(t *testing.T) {
+				e := newEnv(t, open)
+				e.svc.Limits = mfa.DefaultLimits
+				midnight := e.clock.Now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+				e.clock.Advance(midnight.Sub(e.clock.Now()))
+				codes, guesses := 0, 0
+				guess := func(id string) {
+					for {
+						_, err := e.svc.Verify(t.Context(), id, "000000")
+						if errors.Is(err, mfa.ErrCodeMismatch) || errors.Is(err, mfa.ErrTooManyAttempts) {
+							guesses++
+						}
+						if !errors.Is(err, mfa.ErrCodeMismatch) {
+							return
+						}
+					}
 				}
-				if !errors.Is(err, mfa.ErrCodeMismatch) {
-					break
+				for i := 0; e.clock.Now().Before(midnight.Add(24 * time.Hour)); i++ {
+					ip := netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", i%250+1)) // a botnet: a new address each time
+					c, err := e.svc.Start(t.Context(), mfa.StartRequest{FlowID: fmt.Sprint("attack-", i), UserID: "victim", Phone: testPhone, Locale: "en", ClientIP: ip})
+					if errors.Is(err, mfa.ErrRateLimited) {
+						e.clock.Advance(10 * time.Minute)
+						continue
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					codes++
+					guess(c.ID)
+					for resend {
+						e.clock.Advance(e.svc.Policy.ResendCooldown)
+						_, err := e.svc.Resend(t.Context(), c.ID, "en", ip)
+						if errors.Is(err, mfa.ErrResendLimit) || errors.Is(err, mfa.ErrRateLimited) {
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						codes++
+						guess(c.ID)
+					}
 				}
-			}
+				perDay := min(mfa.DefaultLimits.PhoneDay, mfa.DefaultLimits.UserDay)
+				if codes != perDay || guesses != perDay*mfa.DefaultPolicy.MaxAttempts {
+					t.Fatalf("in a UTC day: %d codes sent, %d guesses; want %d and %d", codes, guesses, perDay, perDay*mfa.DefaultPolicy.MaxAttempts)
+				}
+				if n := e.sender.Tries(); n != codes {
+					t.Errorf("%d SMS sent for %d codes", n, codes)
+				}
+				t.Logf("one account, one UTC day, default limits: %d codes, %d guesses: best odds %d in 1,000,000 (1 in %d) for a 6-digit code; "+
+					"any 24 hours: at most %d guesses (1 in %d)", codes, guesses, guesses, 1000000/guesses, 2*guesses, 1000000/(2*guesses))
+			})
 		}
-		perDay := min(mfa.DefaultLimits.PhoneDay, mfa.DefaultLimits.UserDay)
-		if challenges != perDay || guesses != perDay*mfa.DefaultPolicy.MaxAttempts {
-			t.Fatalf("in a UTC day: %d codes sent, %d guesses; want %d and %d", challenges, guesses, perDay, perDay*mfa.DefaultPolicy.MaxAttempts)
-		}
-		t.Logf("one account, one UTC day, default limits: %d codes, %d guesses: best odds %d in 1,000,000 (1 in %d) for a 6-digit code; "+
-			"any 24 hours: at most %d guesses (1 in %d)", challenges, guesses, guesses, 1000000/guesses, 2*guesses, 1000000/(2*guesses))
 	})
 }

@@ -6,27 +6,11 @@ import (
 	"fmt"
 
 	"github.com/smspin/idp/mfa/otp"
-	"github.com/smspin/idp/mfa/sms"
 )
 
 // ErrProviderUnavailable is returned by Verify when the provider that
 // checks codes could not be asked; the attempt is counted all the same.
 var ErrProviderUnavailable = errors.New("mfa: the code could not be checked with the provider")
-
-// startVerification asks the Verifier to send a code and records its id
-// for the verification on the challenge.
-func (s *Service) startVerification(ctx context.Context, c *Challenge, locale string) (sms.Receipt, error) {
-	st, err := s.Verifier.Start(ctx, c.Phone, locale, c.ID)
-	if err != nil {
-		return sms.Receipt{Provider: st.Provider}, err
-	}
-	if err := s.DB.WithContext(ctx).Model(&Challenge{}).Where("id = ?", c.ID).Update("verifier_ref", st.ID).Error; err != nil {
-		return sms.Receipt{Provider: st.Provider, MessageID: st.ID}, &sms.Error{Provider: st.Provider, Kind: sms.Unknown,
-			Err: fmt.Errorf("record verification id: %w", err)}
-	}
-	c.VerifierRef = st.ID
-	return sms.Receipt{Provider: st.Provider, MessageID: st.ID, Status: "sent"}, nil
-}
 
 // check asks the Verifier whether code is right for a counted attempt.
 // A verification the provider no longer knows (approved, expired, deleted)

@@ -247,6 +247,19 @@ func TestTemplateKeysExist(t *testing.T) {
 	}
 }
 
+// TestActionLabelsExist: every action a page can offer has its label in
+// every language.
+func TestActionLabelsExist(t *testing.T) {
+	c := mustCatalogue(t)
+	for _, id := range actionIDs {
+		for _, l := range langs {
+			if text := c[l.tag][string(id)]; text == "" {
+				t.Errorf("action %s has no label in %s", id, l.tag)
+			}
+		}
+	}
+}
+
 // TestNoUnusedKeys keeps the catalogue free of typos and leftovers.
 func TestNoUnusedKeys(t *testing.T) {
 	used := map[string]bool{
@@ -255,6 +268,9 @@ func TestNoUnusedKeys(t *testing.T) {
 	}
 	for id := range messages {
 		used[string(id)], used[string(id)+".title"], used[string(id)+".next"] = true, true, true
+	}
+	for _, id := range actionIDs {
+		used[string(id)] = true
 	}
 	for _, call := range templateCalls(t) {
 		used[call.key] = true

@@ -72,6 +72,12 @@ const (
 	MsgPhoneSame MsgID = "phone.same"
 	// MsgNoPhone: the account has no phone and enrolment is not possible here.
 	MsgNoPhone MsgID = "phone.missing"
+	// MsgPhoneNotAllowed: codes may not be sent to the account's number
+	// (its country or kind is not allowed any more).
+	MsgPhoneNotAllowed MsgID = "phone.not_allowed"
+	// MsgPhoneUnchanged: a phone change was given up; the number stays.
+	// Shown on a [NoticePage].
+	MsgPhoneUnchanged MsgID = "phone.unchanged"
 )
 
 // Flow and request errors, mostly shown on an [ErrorPage].
@@ -100,6 +106,8 @@ const (
 	MsgAccessDenied MsgID = "error.access_denied"
 	// MsgNotFound: no page at this path.
 	MsgNotFound MsgID = "error.not_found"
+	// MsgRequestTooLarge: a form or request body over the size cap.
+	MsgRequestTooLarge MsgID = "error.too_large"
 )
 
 // msgKind says how a message may be shown.
@@ -153,6 +161,9 @@ var messages = map[MsgID]msgInfo{
 	MsgTemporarilyUnavailable: {kind: kindPage},
 	MsgAccessDenied:           {kind: kindPage},
 	MsgNotFound:               {kind: kindPage},
+	MsgRequestTooLarge:        {kind: kindPage},
+	MsgPhoneNotAllowed:        {kind: kindPage},
+	MsgPhoneUnchanged:         {kind: kindPage},
 }
 
 // Known reports whether id is one of the MsgID constants.

@@ -37,6 +37,35 @@ type Common struct {
 
 func (c Common) base() Common { return c }
 
+// Action is a way forward a page offers besides its form: a link, or a
+// button that posts CSRFToken to URL.
+type Action struct {
+	Label     ActionID
+	URL       string
+	Post      bool
+	CSRFToken string
+	// RedirectsTo is where posting it may end (the RP's redirect URI):
+	// the handler adds it to Common.RedirectURIs.
+	RedirectsTo string
+}
+
+// ActionID is the catalogue key of an action's label.
+type ActionID string
+
+// The actions pages offer.
+const (
+	ActionTryAgain   ActionID = "action.try_again"    // the same page again
+	ActionStartAgain ActionID = "action.start_again"  // back to the password
+	ActionBackToApp  ActionID = "action.back_to_app"  // give up and return to the app
+	ActionCancel     ActionID = "action.cancel"       // give up a change (no app to return to)
+	ActionSendCode   ActionID = "action.send_code"    // ask for the code that could not be sent
+	ActionNewCode    ActionID = "action.new_code"     // a new code, when the last can no longer be typed
+	ActionOtherPhone ActionID = "action.other_number" // type another number
+)
+
+// actionIDs lists every ActionID; the catalogue test checks each is in every language.
+var actionIDs = []ActionID{ActionTryAgain, ActionStartAgain, ActionBackToApp, ActionCancel, ActionSendCode, ActionNewCode, ActionOtherPhone}
+
 // LoginPage asks for username and password. The form posts username,
 // password and csrf_token to Action.
 type LoginPage struct {
@@ -44,6 +73,7 @@ type LoginPage struct {
 	Action   string
 	Username string // prefilled after a failed attempt
 	Error    MsgID  // zero: none
+	Actions  []Action
 }
 
 func (LoginPage) templateName() string { return "login" }
@@ -58,8 +88,16 @@ type PINPage struct {
 	CodeLength      int    // digits in the code; zero or less means 6
 	ResendInSeconds int    // seconds until a resend is allowed; zero: now
 	ResendsLeft     int    // zero or less hides the resend form
-	Error           MsgID  // zero: none
-	Notice          MsgID  // zero: none; MsgPINSent and MsgPINResent get MaskedPhone
+	AttemptsLeft    int    // wrong codes the code still takes; one shows a warning
+	// Closed: the code can no longer be typed (wrong too often, expired):
+	// the page offers a new code instead of the form.
+	Closed  bool
+	Error   MsgID // zero: none
+	Notice  MsgID // zero: none; MsgPINSent and MsgPINResent get MaskedPhone
+	Actions []Action
+	// OtherNumberAction, when set, posts to type another number (a phone
+	// change's new number).
+	OtherNumberAction string
 }
 
 func (PINPage) templateName() string { return "pin" }
@@ -70,6 +108,9 @@ type PhonePage struct {
 	Action string
 	Phone  string // prefilled after a failed attempt
 	Error  MsgID  // zero: none
+	// Change: the account has a number and this is the new one.
+	Change  bool
+	Actions []Action
 }
 
 func (PhonePage) templateName() string { return "phone" }
@@ -99,11 +140,27 @@ func (p ConsentPage) imageSources() []string {
 // it is given status 0.
 type ErrorPage struct {
 	Common
-	Msg    MsgID
-	Status int
+	Msg     MsgID
+	Status  int
+	Actions []Action
 }
 
 func (ErrorPage) templateName() string { return "error" }
+
+// WaitPage says that no code could be sent yet and why (Msg): a send
+// limit, with the wait in Common.WaitMinutes and, once WaitSeconds have
+// passed, a button that posts csrf_token to RetryAction; or a number that
+// cannot get codes, with no retry.
+type WaitPage struct {
+	Common
+	Msg         MsgID
+	Error       MsgID // a further refusal, zero: none
+	RetryAction string
+	WaitSeconds int
+	Actions     []Action
+}
+
+func (WaitPage) templateName() string { return "wait" }
 
 // LogoutPage asks the user to confirm signing out (OpenID Connect RP-Initiated
 // Logout 1.0 §2). The form posts logout=yes or logout=no, and csrf_token, to
@@ -158,4 +215,5 @@ var pageTemplates = []string{
 	LogoutPage{}.templateName(),
 	LoggedOutPage{}.templateName(),
 	NoticePage{}.templateName(),
+	WaitPage{}.templateName(),
 }

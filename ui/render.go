@@ -112,6 +112,7 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 		// t renders a catalogue entry; templates name entries literally, so a
 		// test can check that each exists.
 		"t":       func(key MsgID, args ...any) string { return T(lang, key, args...) },
+		"act":     func(id ActionID) string { return T(lang, MsgID(id)) },
 		"lang":    func() string { return lang },
 		"title":   func(id MsgID) string { return msgTitle(lang, id) },
 		"next":    func(id MsgID, args ...any) string { return format(msgNext(lang, id), args) },

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -54,6 +51,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("settings:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
+	setMemoryLimit(cfg, logger)
 	for _, w := range cfg.Warnings() {
 		if !*dev {
 			logger.Warn("setting", "advice", w)
@@ -96,15 +94,6 @@ type app struct {
 	chain     *sms.Chain
 }
 
-// deriveKey gives each use of IDP_SECRET its own key (HKDF, RFC 5869).
-func deriveKey(secret, purpose string) []byte {
-	k, err := hkdf.Key(sha256.New, []byte(secret), nil, purpose, 32)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
 func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer, extra func(*http.ServeMux)) (*app, error) {
 	secrets := [][]byte{[]byte(cfg.Secret)}
 	var old [][]byte
@@ -126,21 +115,16 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	}
 	iss, _ := url.Parse(cfg.Issuer)
 	svc := &mfa.Service{
-		DB:       db,
+		Store:    st,
 		Verifier: newVerifier(cfg),
 		Sender:   senderOrNil(sender),
 		Policy: mfa.Policy{
 			CodeLength: cfg.PIN.Length, TTL: cfg.PIN.TTL, MaxAttempts: cfg.PIN.MaxAttempts,
 			ResendCooldown: cfg.PIN.ResendCooldown, MaxResends: cfg.PIN.MaxResends,
 		},
-		Secret: deriveKey(cfg.Secret, "idp sms pin v1"),
-		Phones: phonePolicy(cfg),
-		OldSecrets: func() (out [][]byte) {
-			for _, old := range cfg.SecretOld {
-				out = append(out, deriveKey(old, "idp sms pin v1"))
-			}
-			return out
-		}(),
+		Secret:     keys.Derive([]byte(cfg.Secret), keys.PurposePIN),
+		OldSecrets: keys.DeriveAll(old, keys.PurposePIN),
+		Phones:     phonePolicy(cfg),
 		Limits: mfa.Limits{
 			PhoneHour: cfg.SMS.Limits.PhoneHour, PhoneDay: cfg.SMS.Limits.PhoneDay,
 			UserHour: cfg.SMS.Limits.UserHour, UserDay: cfg.SMS.Limits.UserDay,
@@ -298,12 +282,4 @@ func trustedProxies(list []string) []netip.Prefix {
 
 func phonePolicy(cfg config.Config) mfa.PhonePolicy {
 	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: cfg.SMS.AllowedCountries}
-}
-
-func hostOf(issuer string) string {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return strings.TrimPrefix(issuer, "https://")
-	}
-	return u.Host
 }

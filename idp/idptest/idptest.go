@@ -7,8 +7,6 @@ package idptest
 import (
 	"bufio"
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,9 +164,9 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		sender = &sms.File{Path: e.Outbox}
 	}
 	svc := &mfa.Service{
-		DB: gdb, Sender: sender, Policy: policy, Secret: pinKey(e.Secret), OldSecrets: pinKeys(o.OldSecrets),
+		Store: st, Sender: sender, Policy: policy, Secret: keys.Derive(e.Secret, keys.PurposePIN), OldSecrets: keys.DeriveAll(o.OldSecrets, keys.PurposePIN),
 		Text: mfa.Messages("TestIDP", host, policy.TTL), Limits: o.Limits, Phones: o.Phones,
-		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }, Logger: logger,
+		Now: e.now, Logger: logger,
 	}
 	renderer, err := ui.New(ui.Options{ProductName: "TestIDP", Logger: logger})
 	if err != nil {
@@ -190,8 +188,15 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 	return idp.AccessLog(logger, idp.LimitBody(1<<20, s.Handler()))
 }
 
-// Advance moves the SMS clock forward (codes expire, cooldowns pass).
+// Advance moves the SMS clock forward (codes expire, cooldowns and
+// send-limit windows pass). Tokens and flows keep real time: fosite reads
+// the system clock.
 func (e *Env) Advance(d time.Duration) { e.offset.Add(int64(d)) }
+
+// Now is the SMS clock.
+func (e *Env) Now() time.Time { return e.now() }
+
+func (e *Env) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
 
 // User is a created test user.
 type User struct {
@@ -319,6 +324,14 @@ func (e *Env) NewBrowser() *Browser {
 	return b
 }
 
+// NoFollow returns a browser with the same cookies that stops at every
+// redirect, so each request is seen on its own.
+func (b *Browser) NoFollow() *Browser {
+	c := *b.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Browser{e: b.e, Client: &c}
+}
+
 // Page is a response with its body read.
 type Page struct {
 	Status int
@@ -442,21 +455,4 @@ func (e *Env) Restart(o Options) {
 		e.Secret = o.Secret
 	}
 	e.current.Store(e.instance(e.T, o, e.DB.Gorm, e.host, e.logger, true))
-}
-
-// pinKey derives the PIN hash key from the system secret, as the command does.
-func pinKey(secret []byte) []byte {
-	k, err := hkdf.Key(sha256.New, secret, nil, "idp sms pin v1", 32)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
-func pinKeys(secrets [][]byte) [][]byte {
-	var out [][]byte
-	for _, s := range secrets {
-		out = append(out, pinKey(s))
-	}
-	return out
 }

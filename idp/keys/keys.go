@@ -251,14 +251,37 @@ func (m *Manager) reseal(ctx context.Context, row store.SigningKey) error {
 
 const sealPrefix = "v1:"
 
-// aead derives the key-encryption key from the system secret with HKDF,
-// so IDP_SECRET itself never keys a cipher directly.
-func aead(secret []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, "idp signing keys v1", 32)
+// The purposes Derive serves: one key each, none used for two.
+const (
+	PurposeSealing = "idp signing keys v1" // encrypts the signing keys at rest
+	PurposeFosite  = "idp fosite hmac v1"  // fosite's token HMACs
+	PurposeCSRF    = "idp csrf v1"         // the hosted forms' CSRF tokens
+	PurposePIN     = "idp sms pin v1"      // the SMS code hashes and send-counter keys
+)
+
+// Derive gives one use of the system secret (IDP_SECRET) its own 32-byte
+// key with HKDF-SHA256 (RFC 5869): the secret itself never keys anything,
+// and a key of one purpose tells nothing of another.
+func Derive(secret []byte, purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, secret, nil, purpose, 32)
 	if err != nil {
-		return nil, err
+		panic(err) // only for lengths HKDF cannot produce
 	}
-	block, err := aes.NewCipher(key)
+	return key
+}
+
+// DeriveAll is Derive for each of several secrets (IDP_SECRET_OLD).
+func DeriveAll(secrets [][]byte, purpose string) [][]byte {
+	var out [][]byte
+	for _, s := range secrets {
+		out = append(out, Derive(s, purpose))
+	}
+	return out
+}
+
+// aead is the cipher that seals signing keys under the system secret.
+func aead(secret []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(Derive(secret, PurposeSealing))
 	if err != nil {
 		return nil, err
 	}

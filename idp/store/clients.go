@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	josev3 "github.com/go-jose/go-jose/v3"
@@ -166,8 +167,58 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return c, nil
 }
 
+type clientKey struct{}
+
+// clientMemo holds the clients one request has loaded.
+type clientMemo struct {
+	mu sync.Mutex
+	m  map[string]*Client
+}
+
+// WithClientMemo returns a context that remembers the clients loaded in
+// it: a request loads its client once, however many parts of it (ours
+// and fosite's, authenticating the client and then reading each stored
+// token of it) look it up.
+func WithClientMemo(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(clientKey{}).(*clientMemo); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, clientKey{}, &clientMemo{m: map[string]*Client{}})
+}
+
+// WithClient returns a context in which looking up c's id returns c
+// without asking the database again.
+func WithClient(ctx context.Context, c *Client) context.Context {
+	ctx = WithClientMemo(ctx)
+	memo := ctx.Value(clientKey{}).(*clientMemo)
+	memo.mu.Lock()
+	memo.m[c.GetID()] = c
+	memo.mu.Unlock()
+	return ctx
+}
+
 // Client loads a client by id.
 func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
+	memo, _ := ctx.Value(clientKey{}).(*clientMemo)
+	if memo != nil {
+		memo.mu.Lock()
+		c, ok := memo.m[id]
+		memo.mu.Unlock()
+		if ok {
+			return c, nil
+		}
+	}
+	c, err := s.cachedClient(ctx, id)
+	if err == nil && memo != nil {
+		memo.mu.Lock()
+		memo.m[id] = c
+		memo.mu.Unlock()
+	}
+	return c, err
+}
+
+// cachedClient loads a client through the instance's cache.
+func (s *Store) cachedClient(ctx context.Context, id string) (*Client, error) {
 	if s.ClientCacheTTL > 0 {
 		if v, ok := s.clients.Load(id); ok && time.Now().Before(v.(cachedClient).until) {
 			return v.(cachedClient).c, nil

@@ -4,27 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
-)
 
-// FlowState is how far a login has got. The order is fixed:
-// new -> password_ok -> mfa_ok -> done.
-type FlowState string
-
-const (
-	FlowNew        FlowState = "new"         // waiting for username and password
-	FlowPasswordOK FlowState = "password_ok" // password checked; waiting for the PIN (or a phone to enrol)
-	FlowMFAOK      FlowState = "mfa_ok"      // PIN checked; consent, then the code
-	FlowDone       FlowState = "done"        // the authorize response was issued
-
-	// FlowNewPhone: a phone change whose new number got a PIN, waiting for it.
-	FlowNewPhone FlowState = "new_phone"
-)
-
-// Flow purposes.
-const (
-	PurposeLogin       = "login"        // answers an RP's authorize request
-	PurposePhoneChange = "phone_change" // the account's own phone change; no client
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Flow is one login in progress.
@@ -35,11 +19,14 @@ type Flow struct {
 	RequestQuery string // the authorize request's parameters, URL-encoded
 	BrowserHash  string // SHA-256 of the browser cookie that began it
 	State        FlowState
+	Moves        string // the moves made, oldest first, space-separated
 	UserID       *string
 	ChallengeID  *string
-	SessionID    *string // the sign-in session used or made
-	AMR          string  // space-separated RFC 8176 values
-	AuthTime     *time.Time
+	SessionID    *string    // the sign-in session used or made
+	AMR          string     // space-separated RFC 8176 values
+	AuthTime     *time.Time // when the user was last authenticated
+	RetryAt      *time.Time // send_refused: when a send may succeed again
+	Refusal      string     // send_refused: why ("limit:phone", "number")
 	RequestedAt  time.Time
 	ExpiresAt    time.Time
 	CreatedAt    time.Time
@@ -48,30 +35,44 @@ type Flow struct {
 
 func (Flow) TableName() string { return "login_flows" }
 
+// Made reports whether the flow made the named move on its way.
+func (f *Flow) Made(m MoveName) bool {
+	for _, x := range strings.Fields(f.Moves) {
+		if x == string(m) {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrFlowMoved is returned, wrapped, when a flow was not in the state a
-// transition expected: another request got there first.
+// move expected: another request got there first, or it expired.
 var ErrFlowMoved = errors.New("login flow is no longer in the expected state")
 
-// CreateFlow stores a new flow, in FlowNew unless the caller set a state
-// (a flow that starts from a live session). Its times are stored in UTC, whatever zone
-// they come in: on SQLite times are text, and the expiry test compares
-// text, which orders as time only when every value is in one zone.
+// ErrIllegalMove is returned, wrapped, for a move the table does not list
+// from the flow's state, or that lacks what the move needs.
+var ErrIllegalMove = errors.New("login flow move not in the table")
+
+// CreateFlow stores a new flow. Every flow is born in FlowNew: a flow
+// that a session carries further gets there by a move of the table.
+// Its times are stored in UTC, whatever zone they come in: on SQLite
+// times are text, and the expiry test compares text, which orders as
+// time only when every value is in one zone.
 func (s *Store) CreateFlow(ctx context.Context, f *Flow) error {
+	if f.State != "" && f.State != FlowNew {
+		return fmt.Errorf("store: create flow in %s: %w", f.State, ErrIllegalMove)
+	}
 	now := s.Now()
 	if f.ID == "" {
 		f.ID = NewID()
 	}
-	if f.State == "" {
-		f.State = FlowNew
-	}
+	f.State = FlowNew
 	if f.Purpose == "" {
 		f.Purpose = PurposeLogin
 	}
 	f.CreatedAt, f.UpdatedAt = now, now
 	f.RequestedAt, f.ExpiresAt = f.RequestedAt.UTC(), f.ExpiresAt.UTC()
-	if f.AuthTime != nil {
-		f.AuthTime = new(f.AuthTime.UTC())
-	}
+	f.UserID, f.ChallengeID, f.SessionID, f.AuthTime, f.RetryAt, f.AMR, f.Refusal, f.Moves = nil, nil, nil, nil, nil, "", "", ""
 	if err := s.conn(ctx).Create(f).Error; err != nil {
 		return fmt.Errorf("store: create flow: %w", err)
 	}
@@ -87,35 +88,56 @@ func (s *Store) Flow(ctx context.Context, id string) (*Flow, error) {
 	return &f, nil
 }
 
-// AdvanceFlow moves a flow from one state to the next and applies the
-// given column updates, in one conditional update: of two requests racing
-// on one flow, only one moves it.
-func (s *Store) AdvanceFlow(ctx context.Context, id string, from, to FlowState, set map[string]any) error {
-	upd := map[string]any{"state": to, "updated_at": s.Now()}
+// FlowAnyState loads a flow by id whatever its state or age: a page that
+// can no longer serve it still shows the way back to its app.
+func (s *Store) FlowAnyState(ctx context.Context, id string) (*Flow, error) {
+	var f Flow
+	if err := s.conn(ctx).Where("id = ?", id).Take(&f).Error; err != nil {
+		return nil, notFound("flow", err)
+	}
+	return &f, nil
+}
+
+// Move makes the named move of the table on f, setting the given columns,
+// in one conditional update on the state f is in: of two requests racing
+// on one flow, only one moves it (the other gets ErrFlowMoved). A move the
+// table does not list from f's state, or without what it needs, is
+// refused before the database is asked (ErrIllegalMove). On success f
+// holds the flow as stored.
+func (s *Store) Move(ctx context.Context, f *Flow, name MoveName, set map[string]any) error {
+	m, ok := LookupMove(name, f.State, f.Purpose)
+	if !ok {
+		return fmt.Errorf("store: %s from %s (%s): %w", name, f.State, f.Purpose, ErrIllegalMove)
+	}
+	if err := m.check(set); err != nil {
+		return fmt.Errorf("store: %w: %w", ErrIllegalMove, err)
+	}
+	now := s.Now()
+	upd := map[string]any{
+		"state":      m.To,
+		"updated_at": now,
+		"moves":      gorm.Expr("TRIM(moves || ' ' || ?)", string(name)),
+	}
 	for k, v := range set {
 		upd[k] = utc(v)
 	}
-	res := s.conn(ctx).Model(&Flow{}).Where("id = ? AND state = ? AND expires_at > ?", id, from, s.Now()).Updates(upd)
+	for _, k := range m.Clears {
+		if k == "amr" || k == "refusal" {
+			upd[k] = ""
+		} else {
+			upd[k] = nil
+		}
+	}
+	var out []Flow
+	res := s.conn(ctx).Model(&out).Clauses(clause.Returning{}).
+		Where("id = ? AND state = ? AND purpose = ? AND expires_at > ?", f.ID, f.State, f.Purpose, now).Updates(upd)
 	if res.Error != nil {
-		return fmt.Errorf("store: advance flow %s -> %s: %w", from, to, res.Error)
+		return fmt.Errorf("store: %s %s -> %s: %w", name, f.State, m.To, res.Error)
 	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("store: advance flow %s -> %s: %w", from, to, ErrFlowMoved)
+	if res.RowsAffected != 1 || len(out) != 1 {
+		return fmt.Errorf("store: %s %s -> %s: %w", name, f.State, m.To, ErrFlowMoved)
 	}
-	return nil
-}
-
-// SetFlowChallenge records the SMS challenge a flow waits on; only while
-// the flow waits for a PIN.
-func (s *Store) SetFlowChallenge(ctx context.Context, id, challengeID string) error {
-	res := s.conn(ctx).Model(&Flow{}).Where("id = ? AND state = ?", id, FlowPasswordOK).
-		Updates(map[string]any{"challenge_id": challengeID, "updated_at": s.Now()})
-	if res.Error != nil {
-		return fmt.Errorf("store: set flow challenge: %w", res.Error)
-	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("store: set flow challenge: %w", ErrFlowMoved)
-	}
+	*f = out[0]
 	return nil
 }
 

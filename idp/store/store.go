@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ory/fosite"
 	"gorm.io/gorm"
 )
 
@@ -52,6 +51,7 @@ func New(db *gorm.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
+	registerClassifier(db)
 	return &Store{db: db, now: now, AuthCodeTTL: 10 * time.Minute, AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour}
 }
 
@@ -63,10 +63,22 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 
 type txKey struct{}
 
+// tx is a transaction travelling in a context. savepoint names the
+// savepoint fosite's BeginTX set when it entered a transaction of ours.
+type tx struct {
+	db        *gorm.DB
+	savepoint string
+}
+
+func txOf(ctx context.Context) (*tx, bool) {
+	t, ok := ctx.Value(txKey{}).(*tx)
+	return t, ok
+}
+
 // conn returns the transaction in ctx, or the database bound to ctx.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
+	if t, ok := txOf(ctx); ok {
+		return t.db
 	}
 	return s.db.WithContext(ctx)
 }
@@ -79,72 +91,70 @@ func (s *Store) single(ctx context.Context) *gorm.DB {
 	return s.conn(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
 }
 
-// BeginTX implements fosite's storage.Transactional.
+// BeginTX implements fosite's storage.Transactional. Inside a transaction
+// of ours (a login step that issues a code, a code exchange) it sets a
+// savepoint instead: the step commits once, with fosite's writes in it,
+// and fosite's rollback still undoes exactly its own.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return ctx, errors.New("store: transaction already open")
+	if t, ok := txOf(ctx); ok {
+		name := "fosite_" + strings.ToLower(NewID()[:8])
+		if err := t.db.SavePoint(name).Error; err != nil {
+			return ctx, fmt.Errorf("store: savepoint: %w", classify(err))
+		}
+		return context.WithValue(ctx, txKey{}, &tx{db: t.db, savepoint: name}), nil
 	}
-	tx := s.db.WithContext(ctx).Begin()
-	if tx.Error != nil {
-		return ctx, fmt.Errorf("store: begin: %w", tx.Error)
+	db := s.db.WithContext(ctx).Begin()
+	if db.Error != nil {
+		return ctx, fmt.Errorf("store: begin: %w", classify(db.Error))
 	}
-	return context.WithValue(ctx, txKey{}, tx), nil
+	return context.WithValue(ctx, txKey{}, &tx{db: db}), nil
 }
 
-// Commit implements fosite's storage.Transactional.
+// Commit implements fosite's storage.Transactional; a transaction fosite
+// entered is committed by whoever began it.
 func (s *Store) Commit(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	t, ok := txOf(ctx)
 	if !ok {
 		return errors.New("store: commit without a transaction")
 	}
-	if err := tx.Commit().Error; err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+	if t.savepoint != "" {
+		return nil
+	}
+	if err := t.db.Commit().Error; err != nil {
+		return fmt.Errorf("store: commit: %w", classify(err))
 	}
 	return nil
 }
 
-// Rollback implements fosite's storage.Transactional.
+// Rollback implements fosite's storage.Transactional: inside a
+// transaction of ours, back to fosite's savepoint.
 func (s *Store) Rollback(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	t, ok := txOf(ctx)
 	if !ok {
 		return errors.New("store: rollback without a transaction")
 	}
-	if err := tx.Rollback().Error; err != nil && !errors.Is(err, gorm.ErrInvalidTransaction) {
-		return fmt.Errorf("store: rollback: %w", err)
+	if t.savepoint != "" {
+		if err := t.db.RollbackTo(t.savepoint).Error; err != nil {
+			return fmt.Errorf("store: rollback to savepoint: %w", classify(err))
+		}
+		return nil
+	}
+	if err := t.db.Rollback().Error; err != nil && !errors.Is(err, gorm.ErrInvalidTransaction) {
+		return fmt.Errorf("store: rollback: %w", classify(err))
 	}
 	return nil
 }
 
-// InTx runs f in a transaction (or in the one ctx already carries).
+// InTx runs f in a transaction, or in the one ctx already carries: a
+// step's writes commit together or not at all.
 func (s *Store) InTx(ctx context.Context, f func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if _, ok := txOf(ctx); ok {
 		return f(ctx)
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return f(context.WithValue(ctx, txKey{}, tx))
+	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		return f(context.WithValue(ctx, txKey{}, &tx{db: db}))
 	})
-}
-
-// notFound maps gorm's not-found to fosite.ErrNotFound, which both fosite
-// and our handlers understand, keeping the context of the lookup.
-func notFound(what string, err error) error {
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("store: %s: %w", what, fosite.ErrNotFound)
-	}
-	return fmt.Errorf("store: %s: %w", what, err)
-}
-
-// ErrNotFound is returned, wrapped, when a row does not exist.
-var ErrNotFound = fosite.ErrNotFound
-
-// ErrConflict is returned, wrapped, when a unique value is taken.
-var ErrConflict = errors.New("already exists")
-
-func conflict(what string, err error) error {
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return fmt.Errorf("store: %s: %w", what, ErrConflict)
-	}
-	return fmt.Errorf("store: %s: %w", what, err)
+	return classify(err)
 }
 
 // NewID returns a random, URL-safe identifier with 160 bits of entropy.
@@ -152,6 +162,20 @@ func NewID() string {
 	b := make([]byte, 20)
 	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// ValidID reports whether id could have come from NewID: anything else
+// names no row, and need not be looked up.
+func ValidID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // hashKey turns a token signature into its primary key. Keys stay short,

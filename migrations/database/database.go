@@ -54,15 +54,19 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 		// Duplicate keys and missing rows map to gorm's errors on both
 		// dialects.
 		TranslateError: true,
-		Logger:         logger.Discard,
-		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		// Every write here is one statement, atomic by itself, or runs in a
+		// transaction the store opens for the whole step; GORM's own
+		// transaction around each one would only add two round trips.
+		SkipDefaultTransaction: true,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
 	var db *gorm.DB
 	switch dialect {
 	case "postgres":
 		db, err = gorm.Open(postgres.Open(dsn), cfg)
 	case "sqlite":
-		db, err = gorm.Open(sqlite.Open(sqliteDSN(strings.TrimPrefix(dsn, "sqlite:"))), cfg)
+		db, err = gorm.Open(sqlite.Open(SQLiteDSN(strings.TrimPrefix(dsn, "sqlite:"))), cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
@@ -90,12 +94,12 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 	return db, nil
 }
 
-// sqliteDSN turns a path into a DSN with the settings a server needs:
+// SQLiteDSN turns a path into a DSN with the settings a server needs:
 // WAL so readers never wait for the writer, a busy timeout instead of
 // immediate "database is locked" errors, foreign keys on, and write
 // transactions that take the lock at BEGIN so two of them never deadlock
 // upgrading a read lock.
-func sqliteDSN(path string) string {
+func SQLiteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/ui"
 )
 
@@ -204,6 +205,52 @@ func TestAccessibility(t *testing.T) {
 			submitBy(t, ctx, "submit the code", chromedp.Click(chromedp.CSS(submit)))
 			checkPage(t, ctx, l, tr(l, string(ui.MsgPhoneChanged)+".title"))
 			checkA11y(t, ctx, "phone changed")
+
+			// Wrong codes up to the last try (a warning), then one more: the
+			// page offers a new code, starting again and the way back.
+			ctx = newTab(t, browser, l)
+			navigate(t, ctx, newAuthRequest(client, nil).url(e.Issuer))
+			do(t, ctx, "type username and password",
+				chromedp.SendKeys(chromedp.ID("username"), alice.Username),
+				chromedp.SendKeys(chromedp.ID("password"), alice.Password))
+			submitBy(t, ctx, "submit the password", chromedp.Click(chromedp.CSS(submit)))
+			for range 4 {
+				do(t, ctx, "type a wrong code", chromedp.SendKeys(chromedp.ID("code"), wrongCode(e.LastCode(newPhone))))
+				submitBy(t, ctx, "submit a wrong code", chromedp.Click(chromedp.CSS(submit)))
+			}
+			if got := text(t, ctx, "#last-try"); got != tr(l, "pin.one_try_left") {
+				t.Errorf("last try warning = %q", got)
+			}
+			checkA11y(t, ctx, "PIN with one try left")
+			do(t, ctx, "type a wrong code", chromedp.SendKeys(chromedp.ID("code"), wrongCode(e.LastCode(newPhone))))
+			submitBy(t, ctx, "submit a wrong code", chromedp.Click(chromedp.CSS(submit)))
+			checkAlert(t, ctx, l, "pin.too_many_attempts")
+			checkA11y(t, ctx, "too many tries")
+			screenshot(t, ctx, shots, "pin-too-many-"+l+".png")
+		})
+	}
+
+	// A send refused by a limit: the page that says how long to wait.
+	limited := newEnv(t, idptest.Options{Limits: mfa.Limits{PhoneHour: 1}})
+	shop := limited.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", limited.callback(), true)
+	for i, l := range ui.Langs() {
+		t.Run("wait-"+l, func(t *testing.T) {
+			carol := limited.CreateUser("carol-"+l, "correct horse battery", fmt.Sprintf("+8190555500%02d", i), true)
+			submit := `main form button[type="submit"]`
+			for try := range 2 {
+				ctx := newTab(t, browser, l)
+				navigate(t, ctx, newAuthRequest(shop, nil).url(limited.Issuer))
+				do(t, ctx, "type username and password",
+					chromedp.SendKeys(chromedp.ID("username"), carol.Username),
+					chromedp.SendKeys(chromedp.ID("password"), carol.Password))
+				submitBy(t, ctx, "submit the password", chromedp.Click(chromedp.CSS(submit)))
+				if try == 0 {
+					continue // the hour's one code
+				}
+				checkPage(t, ctx, l, tr(l, "sms.wait.title"))
+				checkA11y(t, ctx, "send refused, wait")
+				screenshot(t, ctx, shots, "wait-"+l+".png")
+			}
 		})
 	}
 }

@@ -1,18 +1,25 @@
 // Progressive enhancement for the PIN page; the page works without it.
-// - Counts down the resend button and enables it when the wait is over.
+// - Counts down the buttons that must wait (resend, send the code) and
+//   enables them when the wait is over.
 // - Keeps only digits in the code field, turning full-width digits (typed
 //   with a Japanese IME) into ASCII ones.
 (function () {
   "use strict";
 
-  var resend = document.getElementById("resend");
-  if (resend && resend.getAttribute("aria-disabled") === "true") {
-    var wait = parseInt(resend.getAttribute("data-wait"), 10) || 0;
-    var waitLabel = resend.getAttribute("data-wait-label") || "";
-    var readyLabel = resend.getAttribute("data-ready-label") || "";
+  // Every button with data-wait (resend, send the refused code) counts
+  // down and is enabled when the wait is over; posted early, the server
+  // only answers with the same wait.
+  var waiting = document.querySelectorAll("[data-wait]");
+  Array.prototype.forEach.call(waiting, function (button) {
+    if (button.getAttribute("aria-disabled") !== "true") {
+      return;
+    }
+    var wait = parseInt(button.getAttribute("data-wait"), 10) || 0;
+    var waitLabel = button.getAttribute("data-wait-label") || "";
+    var readyLabel = button.getAttribute("data-ready-label") || "";
     var end = Date.now() + wait * 1000;
-    resend.addEventListener("click", function (e) {
-      if (resend.getAttribute("aria-disabled") === "true") {
+    button.addEventListener("click", function (e) {
+      if (button.getAttribute("aria-disabled") === "true") {
         e.preventDefault();
       }
     });
@@ -20,13 +27,13 @@
       var left = Math.ceil((end - Date.now()) / 1000);
       if (left <= 0) {
         clearInterval(timer);
-        resend.removeAttribute("aria-disabled");
-        resend.textContent = readyLabel;
+        button.removeAttribute("aria-disabled");
+        button.textContent = readyLabel;
       } else {
-        resend.textContent = waitLabel.replace("{0}", String(left));
+        button.textContent = waitLabel.replace("{0}", String(left));
       }
     }, 1000);
-  }
+  });
 
   var code = document.getElementById("code");
   if (code) {

@@ -64,7 +64,8 @@ func testTimeZoneRequestedAt(t *testing.T, s *store.Store) {
 			}
 
 			f := newFlow(t, s, now, 10*time.Minute)
-			noErr(t, "AdvanceFlow", s.AdvanceFlow(ctx, f.ID, store.FlowNew, store.FlowPasswordOK, map[string]any{"auth_time": now}))
+			u := createUser(t, s, "tz-"+store.NewID())
+			noErr(t, "Move", s.Move(ctx, f, store.MoveSessionMFA, map[string]any{"user_id": u.ID, "amr": "pwd sms mfa", "session_id": "s", "auth_time": now}))
 			got, err := s.Flow(ctx, f.ID)
 			noErr(t, "Flow", err)
 			if !got.RequestedAt.Equal(now) || !got.ExpiresAt.Equal(now.Add(10*time.Minute)) || got.AuthTime == nil || !got.AuthTime.Equal(now) {

@@ -1,0 +1,326 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/ui"
+)
+
+// amrPasswordSMS is what a completed login proves (RFC 8176): a password,
+// an SMS code, and so more than one factor.
+var amrPasswordSMS = []string{"pwd", "sms", "mfa"}
+
+// --- phone enrolment --------------------------------------------------------
+
+func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingPhone)
+	if !ok {
+		return
+	}
+	s.rememberLang(w, r)
+	s.render(w, r, lf, http.StatusOK, "", nil)
+}
+
+func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID, form url.Values) {
+	page := ui.PhonePage{Common: s.commonToRP(r, lf), Action: stepURL(pageOf[lf.State], lf.ID), Error: msg,
+		Actions: s.restartActions(r, lf)}
+	if form != nil {
+		page.Phone = form.Get("phone")
+		if msg == ui.MsgSMSRateLimited {
+			page.WaitMinutes = waitMinutesOf(form)
+		}
+	}
+	s.opt.UI.Render(w, status, page)
+}
+
+// handlePhoneSubmit enrols a first number: a code goes to it, and the PIN
+// step proves it. A refused send keeps the page, saying why.
+func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingPhone)
+	if !ok {
+		return
+	}
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		user, err := s.store.UserByID(ctx, *lf.UserID)
+		if err != nil {
+			return err
+		}
+		return s.sendToNewNumber(ctx, r, st, user, "", store.MovePhoneEntered)
+	})
+}
+
+// sendToNewNumber reserves a code to the number typed on a phone page and
+// makes move; the number must differ from old (a phone change). A number
+// refused, or a send refused, keeps the page with the reason.
+func (s *Server) sendToNewNumber(ctx context.Context, r *http.Request, st *step, user *store.User, old string, move store.MoveName) error {
+	lf := st.lf
+	typed := r.PostFormValue("phone")
+	st.form = url.Values{"phone": {typed}}
+	number, err := s.opt.MFA.Phones.Normalise(typed)
+	if err != nil || !printable(typed) {
+		s.log.InfoContext(ctx, "phone refused", "flow_id", lf.ID, "err", err)
+		st.refuse(messageFor(err), http.StatusBadRequest)
+		return nil
+	}
+	if number == old {
+		st.refuse(ui.MsgPhoneSame, http.StatusBadRequest)
+		return nil
+	}
+	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, number)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		if refusal == "number" {
+			st.refuse(ui.MsgPhoneNotAllowed, http.StatusForbidden)
+		} else {
+			st.form.Set("wait_minutes", strconv.Itoa(waitMinutes(retryAt.Sub(s.opt.MFA.Time()))))
+			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
+		}
+		return nil
+	}
+	st.send = p
+	return s.store.Move(ctx, lf.Flow, move, map[string]any{"challenge_id": p.Challenge.ID})
+}
+
+// --- PIN -------------------------------------------------------------------
+
+func (s *Server) handlePINPage(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingPIN)
+	if !ok {
+		return
+	}
+	s.rememberLang(w, r)
+	s.render(w, r, lf, http.StatusOK, "", nil)
+}
+
+// renderPIN shows the PIN page of a flow (the login's, or a phone
+// change's for either number). A code that can no longer be typed
+// (wrong too often, expired) turns the page into a choice: a new code,
+// start again, or back to the app.
+func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID, form url.Values) {
+	c, err := s.opt.MFA.Get(r.Context(), *lf.ChallengeID)
+	if err != nil {
+		s.fail(w, r, lf, err)
+		return
+	}
+	now := s.opt.MFA.Time()
+	action := pageOf[lf.State]
+	page := ui.PINPage{
+		Common:          s.commonToRP(r, lf),
+		Action:          stepURL(action, lf.ID),
+		ResendAction:    stepURL(action+"/resend", lf.ID),
+		MaskedPhone:     mfa.Masked(c.Phone),
+		CodeLength:      s.opt.MFA.Policy.CodeLength,
+		ResendInSeconds: int((s.opt.MFA.ResendIn(c) + time.Second - 1) / time.Second),
+		ResendsLeft:     s.opt.MFA.ResendsLeft(c),
+		AttemptsLeft:    c.AttemptsLeft(),
+		Error:           msg,
+		Actions:         s.restartActions(r, lf),
+	}
+	if msg == ui.MsgSMSRateLimited {
+		page.WaitMinutes = waitMinutesOf(form)
+	}
+	if lf.State == store.FlowAwaitingNewPIN {
+		// A mistyped new number is not a dead end either.
+		page.OtherNumberAction = stepURL("/account/phone/verify/again", lf.ID)
+	}
+	switch {
+	case c.Attempts >= c.MaxAttempts:
+		page.Closed, page.Error = true, ui.MsgTooManyAttempts
+	case !c.ExpiresAt.After(now):
+		page.Closed, page.Error = true, ui.MsgPINExpired
+	}
+	if page.Error == "" {
+		switch {
+		case c.Unsent():
+			page.Error = ui.MsgSMSUnavailable
+		case r.URL.Query().Get("notice") == string(ui.MsgSMSUnavailable):
+			page.Error = ui.MsgSMSUnavailable
+		case r.URL.Query().Get("notice") == string(ui.MsgPINResent):
+			page.Notice = ui.MsgPINResent
+		}
+	}
+	if page.Closed && status == http.StatusOK {
+		status = http.StatusUnauthorized
+	}
+	s.opt.UI.Render(w, status, page)
+}
+
+// handlePINSubmit checks the code of the login's PIN step. The whole step
+// (attempt counted, code consumed, number confirmed, session made, flow
+// moved, and the authorize response when no consent is needed) commits
+// once or not at all; a wrong code commits its counted attempt alone.
+func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingPIN)
+	if !ok {
+		return
+	}
+	s.checkPIN(w, r, lf, func(ctx context.Context, st *step, c *mfa.Challenge) error {
+		// The number is proven: enrol or verify it.
+		confirmed, err := s.store.ConfirmPhone(ctx, *lf.UserID, c.Phone)
+		if err != nil {
+			return err
+		}
+		if confirmed != store.PhoneAlreadyVerified {
+			if err := s.auditIn(ctx, r, store.AuditEvent{Event: "phone." + string(confirmed), Outcome: "ok", UserID: *lf.UserID,
+				FlowID: lf.ID, Detail: mfa.Masked(c.Phone)}); err != nil {
+				return err
+			}
+		}
+		now := s.store.Now()
+		set := map[string]any{"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now}
+		if lf.Purpose != store.PurposeLogin {
+			return s.store.Move(ctx, lf.Flow, store.MoveOldPhonePIN, set)
+		}
+		// The browser is signed in from here on: a new session after a
+		// full login, or the same one with a fresh PIN time.
+		if lf.SessionID != nil {
+			if err := s.store.TouchSession(ctx, *lf.SessionID, now); err != nil {
+				return err
+			}
+			set["session_id"] = *lf.SessionID
+		} else {
+			sess, cookie, err := s.startSession(ctx, r, *lf.UserID, now)
+			if err != nil {
+				return err
+			}
+			set["session_id"] = sess.ID
+			st.cookies = append(st.cookies, cookie)
+		}
+		s.stats.add("pin_ok")
+		return s.store.Move(ctx, lf.Flow, store.MovePIN, set)
+	})
+}
+
+// checkPIN verifies the code posted for the flow's challenge and, when it
+// is right, makes the step's move with then, all in one transaction. A
+// verdict on the code (wrong, used up, expired) commits the attempt it
+// counted and shows the page again. With a provider that checks codes,
+// the provider is asked first, outside any transaction (the attempt is
+// counted before it), and the step follows in one.
+func (s *Server) checkPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow, then func(ctx context.Context, st *step, c *mfa.Challenge) error) {
+	code := r.PostFormValue("code")
+	if !printable(code) || len(code) > 64 {
+		s.render(w, r, lf, http.StatusBadRequest, ui.MsgPINFormat, nil)
+		return
+	}
+	verify := func(ctx context.Context) (*mfa.Challenge, error) {
+		c, err := s.opt.MFA.Verify(ctx, *lf.ChallengeID, code)
+		if err == nil && (c.FlowID != lf.ID || c.UserID != *lf.UserID) {
+			// A challenge of another login never counts; the rollback
+			// takes its consumption back.
+			return nil, errors.Join(errWrongChallenge, mfa.ErrNotFound)
+		}
+		return c, err
+	}
+	var remote *mfa.Challenge
+	if s.opt.MFA.ChecksRemotely() {
+		c, err := verify(r.Context())
+		if err != nil {
+			s.pinRefused(w, r, lf, err)
+			return
+		}
+		remote = c
+	}
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		c := remote
+		if c == nil {
+			var err error
+			c, err = verify(ctx)
+			if errors.Is(err, errWrongChallenge) {
+				return err
+			}
+			if mfa.IsVerdict(err) {
+				msg := messageFor(err)
+				if err := s.auditIn(ctx, r, store.AuditEvent{Event: "pin.verify", Outcome: pinOutcome(msg), UserID: *lf.UserID,
+					ClientID: lf.ClientID, FlowID: lf.ID}); err != nil {
+					return err
+				}
+				s.log.InfoContext(ctx, "pin rejected", "flow_id", lf.ID, "reason", err.Error())
+				st.refuse(msg, http.StatusUnauthorized)
+				return nil // the attempt counted stays counted
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := then(ctx, st, c); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "second factor verified", "flow_id", lf.ID)
+		return s.auditIn(ctx, r, store.AuditEvent{Event: "pin.verify", Outcome: "ok", UserID: *lf.UserID, ClientID: lf.ClientID, FlowID: lf.ID})
+	})
+}
+
+var errWrongChallenge = errors.New("challenge of another flow")
+
+// pinRefused answers a code a provider refused (or could not check).
+func (s *Server) pinRefused(w http.ResponseWriter, r *http.Request, lf *loginFlow, err error) {
+	if !mfa.IsVerdict(err) {
+		s.fail(w, r, lf, err)
+		return
+	}
+	msg := messageFor(err)
+	s.audit(r, store.AuditEvent{Event: "pin.verify", Outcome: pinOutcome(msg), UserID: *lf.UserID, ClientID: lf.ClientID, FlowID: lf.ID})
+	s.render(w, r, lf, http.StatusUnauthorized, msg, nil)
+}
+
+func pinOutcome(msg ui.MsgID) string {
+	switch msg {
+	case ui.MsgPINInvalid:
+		return "failed"
+	case ui.MsgPINExpired:
+		return "expired"
+	case ui.MsgTooManyAttempts:
+		return "exhausted"
+	}
+	return "error"
+}
+
+func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingPIN)
+	if !ok {
+		return
+	}
+	s.resend(w, r, lf)
+}
+
+// resend gives the flow's challenge a new code: after the cooldown, within
+// the resends a challenge allows and the send limits; also the way on
+// from a code wrong too often or expired.
+func (s *Server) resend(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		p, err := s.opt.MFA.ReserveResend(ctx, *lf.ChallengeID, s.langFor(r, lf.req.UILocales), s.clientIP(r))
+		var limited *mfa.RateLimitError
+		switch {
+		case errors.As(err, &limited):
+			s.log.WarnContext(ctx, "resend refused by a send limit", "flow_id", lf.ID, "scope", limited.Scope)
+			st.form = url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(limited.RetryAfter))}}
+			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
+			return nil
+		case errors.Is(err, mfa.ErrResendTooSoon), errors.Is(err, mfa.ErrResendLimit):
+			st.refuse(messageFor(err), http.StatusTooManyRequests)
+			return nil
+		case err != nil:
+			return err
+		}
+		st.send = p
+		st.notice = ui.MsgPINResent
+		return nil
+	})
+}
+
+// waitMinutesOf reads the wait a refused send put in a page's form.
+func waitMinutesOf(form url.Values) int {
+	n, _ := strconv.Atoi(form.Get("wait_minutes"))
+	return n
+}

@@ -1,0 +1,179 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/ui"
+)
+
+// moveSet names the moves that begin the second factor, by outcome: a
+// code reserved, no number to send it to, the send refused.
+type moveSet struct{ sent, enrol, refused store.MoveName }
+
+var (
+	passwordMoves = moveSet{store.MovePassword, store.MovePasswordEnrol, store.MovePasswordRefused}
+	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionEnrol, store.MoveSessionRefused}
+)
+
+// errNoPhone: a phone change for an account that has no number.
+var errNoPhone = errors.New("the account has no phone to change")
+
+// secondFactor begins the PIN step of a flow whose user is known: it
+// reserves a code to the user's number (sent once the step commits) and
+// makes the move that fits the outcome, with set. A refused send is a
+// state of its own, never a dead end: its page says when to try again.
+func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, user *store.User, moves moveSet, set map[string]any) error {
+	lf := st.lf
+	phone, err := s.store.PhoneOf(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	if phone == nil {
+		if lf.Purpose != store.PurposeLogin {
+			return errNoPhone
+		}
+		// No number yet: the user enrols one, proven by the same PIN step.
+		return s.store.Move(ctx, lf.Flow, moves.enrol, set)
+	}
+	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		set["refusal"], set["retry_at"] = refusal, retryAt
+		return s.store.Move(ctx, lf.Flow, moves.refused, set)
+	}
+	st.send = p
+	set["challenge_id"] = p.Challenge.ID
+	return s.store.Move(ctx, lf.Flow, moves.sent, set)
+}
+
+// reserve reserves a code to number for the flow. A send refused by a
+// limit or by the number policy is not an error: it returns no code, why
+// ("limit:<scope>", "number") and when a send may succeed (nil: not by
+// waiting), and records the refusal in the audit log.
+func (s *Server) reserve(ctx context.Context, r *http.Request, lf *loginFlow, user *store.User, number string) (*mfa.Pending, string, *time.Time, error) {
+	p, err := s.opt.MFA.Reserve(ctx, mfa.StartRequest{FlowID: lf.ID, UserID: user.ID, Phone: number,
+		Locale: s.langFor(r, lf.req.UILocales), ClientIP: s.clientIP(r)})
+	ev := store.AuditEvent{Event: "pin.sent", Outcome: "refused", UserID: user.ID, Username: user.Username, ClientID: lf.ClientID,
+		FlowID: lf.ID, Detail: mfa.Masked(number)}
+	var limited *mfa.RateLimitError
+	switch {
+	case errors.As(err, &limited):
+		s.log.WarnContext(ctx, "no PIN sent: send limit reached", "flow_id", lf.ID, "scope", limited.Scope, "retry_after", limited.RetryAfter)
+		ev.Detail += ": send limit per " + limited.Scope
+		at := s.opt.MFA.Time().Add(limited.RetryAfter) // the limits' own clock
+		return nil, "limit:" + limited.Scope, &at, s.auditIn(ctx, r, ev)
+	case errors.Is(err, mfa.ErrPhoneInvalid):
+		// The number is vetted at every send (the allow-list may have
+		// changed since an operator registered it).
+		s.log.WarnContext(ctx, "no PIN sent: number refused", "flow_id", lf.ID, "err", err)
+		ev.Detail += ": number not allowed"
+		return nil, "number", nil, s.auditIn(ctx, r, ev)
+	case err != nil:
+		return nil, "", nil, err
+	}
+	// Recorded with the step: the code is on its way once it commits (a
+	// provider's refusal is recorded after the send).
+	ev.Outcome, ev.Detail = "ok", mfa.Masked(number)
+	return p, "", nil, s.auditIn(ctx, r, ev)
+}
+
+// deliver sends a code reserved by a committed step and records the
+// outcome; a failed send leaves the PIN page offering another at once,
+// and is audited (its reservation was, with the step).
+func (s *Server) deliver(r *http.Request, lf *loginFlow, p *mfa.Pending) error {
+	err := s.opt.MFA.Deliver(r.Context(), p)
+	if err == nil {
+		s.stats.add("pin_sent")
+		return nil
+	}
+	c := p.Challenge
+	s.audit(r, store.AuditEvent{Event: "pin.sent", Outcome: "failed", UserID: c.UserID, ClientID: lf.ClientID, FlowID: lf.ID,
+		Detail: mfa.Masked(c.Phone) + ": the provider did not take it"})
+	return err
+}
+
+// --- a refused send ----------------------------------------------------------
+
+func (s *Server) handleWaitPage(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowSendRefused)
+	if !ok {
+		return
+	}
+	s.rememberLang(w, r)
+	s.render(w, r, lf, http.StatusOK, "", nil)
+}
+
+func (s *Server) renderWait(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID) {
+	page := ui.WaitPage{Common: s.commonToRP(r, lf), Msg: ui.MsgSMSRateLimited, Actions: s.restartActions(r, lf)}
+	if lf.Refusal == "number" {
+		// Waiting will not help: the page says whom to ask.
+		page.Msg, status = ui.MsgPhoneNotAllowed, http.StatusForbidden
+	} else {
+		if lf.RetryAt == nil || !lf.RetryAt.After(lf.ExpiresAt.Add(s.opt.MFA.Time().Sub(s.store.Now()))) {
+			// Offered only when the flow lives long enough to use it;
+			// otherwise the page says when to come back from the app.
+			page.RetryAction = stepURL("/login/wait", lf.ID)
+		}
+		if lf.RetryAt != nil {
+			if wait := lf.RetryAt.Sub(s.opt.MFA.Time()); wait > 0 {
+				page.WaitSeconds = int((wait + time.Second - 1) / time.Second)
+				page.WaitMinutes = waitMinutes(wait)
+				w.Header().Set("Retry-After", strconv.Itoa(page.WaitSeconds))
+				status = http.StatusTooManyRequests
+			}
+		}
+	}
+	if msg != "" && msg != page.Msg {
+		page.Error = msg
+	}
+	s.opt.UI.Render(w, status, page)
+}
+
+// handleWaitSubmit asks again for the code a limit refused: once the wait
+// is over the code is reserved and the flow goes to the PIN; refused
+// again, it stays and says for how long.
+func (s *Server) handleWaitSubmit(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowSendRefused)
+	if !ok {
+		return
+	}
+	if lf.Refusal == "number" || (lf.RetryAt != nil && lf.RetryAt.After(s.opt.MFA.Time())) {
+		// Nothing to try: the page says what to wait for.
+		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgSMSRateLimited, nil)
+		return
+	}
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		user, err := s.store.UserByID(ctx, *lf.UserID)
+		if err != nil {
+			return err
+		}
+		phone, err := s.store.PhoneOf(ctx, user.ID)
+		if err != nil {
+			return err
+		}
+		if phone == nil {
+			return errNoPhone
+		}
+		p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			if err := s.store.Move(ctx, lf.Flow, store.MoveRetryRefused, map[string]any{"refusal": refusal, "retry_at": retryAt}); err != nil {
+				return err
+			}
+			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
+			return nil
+		}
+		st.send = p
+		return s.store.Move(ctx, lf.Flow, store.MoveRetrySend, map[string]any{"challenge_id": p.Challenge.ID})
+	})
+}

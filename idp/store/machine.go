@@ -1,0 +1,161 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// The login state machine: every state a flow can be in, and the one table
+// of moves between them. A flow is at exactly one page per state; the store
+// makes a move only from a state the table lists for it (Store.Move), so
+// no handler, however it is reached, can take a flow where the table does
+// not go. idp/doc.go draws this table (a test keeps the two the same).
+
+// FlowState is where a login flow is: one state per page.
+type FlowState string
+
+const (
+	FlowNew              FlowState = "new"                    // waiting for username and password
+	FlowAwaitingPhone    FlowState = "awaiting_phone"         // password checked, no number yet: enrol one
+	FlowAwaitingPIN      FlowState = "awaiting_pin"           // a code was sent (or its send failed): waiting for it
+	FlowSendRefused      FlowState = "send_refused"           // no code could be sent: waiting until retry_at
+	FlowMFAOK            FlowState = "mfa_ok"                 // password and PIN checked: consent, then the code
+	FlowAwaitingNewPhone FlowState = "awaiting_new_phone"     // phone change, old number proven: waiting for the new one
+	FlowAwaitingNewPIN   FlowState = "awaiting_new_phone_pin" // phone change: waiting for the new number's code
+	FlowDone             FlowState = "done"                   // answered: the RP has its response, or the change is made
+)
+
+// States lists every state, in the order a login meets them.
+var States = []FlowState{FlowNew, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowMFAOK,
+	FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowDone}
+
+// Flow purposes.
+const (
+	PurposeLogin       = "login"        // answers an RP's authorize request
+	PurposePhoneChange = "phone_change" // the account's own phone change; no client
+)
+
+// MoveName names a move of the table.
+type MoveName string
+
+const (
+	MovePassword        MoveName = "password"           // the password was right; a code is on its way
+	MovePasswordEnrol   MoveName = "password_enrol"     // the password was right; the user has no number yet
+	MovePasswordRefused MoveName = "password_refused"   // the password was right; its code could not be sent
+	MoveSession         MoveName = "session"            // a live session spared the password; a code is on its way
+	MoveSessionEnrol    MoveName = "session_enrol"      // a live session spared the password; no number yet
+	MoveSessionRefused  MoveName = "session_refused"    // a live session spared the password; no code could be sent
+	MoveSessionMFA      MoveName = "session_remembered" // a live session's PIN is still remembered: nothing to ask
+	MovePhoneEntered    MoveName = "phone_entered"      // a number to enrol was typed; its code is on its way
+	MoveRetrySend       MoveName = "retry_send"         // after a refusal, a code went out
+	MoveRetryRefused    MoveName = "retry_refused"      // after a refusal, refused again
+	MovePIN             MoveName = "pin"                // the code was right
+	MoveOldPhonePIN     MoveName = "old_phone_pin"      // phone change: the current number's code was right
+	MoveNewPhoneEntered MoveName = "new_phone_entered"  // phone change: a new number was typed; its code is on its way
+	MoveNewPhoneAgain   MoveName = "new_phone_again"    // phone change: back to type another new number
+	MoveNewPhonePIN     MoveName = "new_phone_pin"      // phone change: the new number's code was right
+	MoveFinish          MoveName = "finish"             // the authorize response (code or refusal) was issued
+	MoveRestart         MoveName = "restart"            // the user starts again from the password
+	MoveCancel          MoveName = "cancel"             // the user gave up: the RP is told access_denied
+)
+
+// Move is one legal move of the table.
+type Move struct {
+	Name     MoveName
+	From     []FlowState
+	To       FlowState
+	Purposes []string // the purposes whose flows may make it
+	// Needs are the columns the move must set (non-empty): what it proves.
+	Needs []string
+	// Clears are the columns the move empties (a restart forgets the user).
+	Clears []string
+}
+
+var (
+	login      = []string{PurposeLogin}
+	change     = []string{PurposePhoneChange}
+	both       = []string{PurposeLogin, PurposePhoneChange}
+	inProgress = []FlowState{FlowNew, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowMFAOK,
+		FlowAwaitingNewPhone, FlowAwaitingNewPIN}
+)
+
+// Moves is the transition table. It is the only description of which
+// moves are legal; Store.Move consults it before every update.
+var Moves = []Move{
+	{MovePassword, []FlowState{FlowNew}, FlowAwaitingPIN, both, []string{"user_id", "amr", "challenge_id"}, nil},
+	{MovePasswordEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, login, []string{"user_id", "amr"}, nil},
+	{MovePasswordRefused, []FlowState{FlowNew}, FlowSendRefused, both, []string{"user_id", "amr", "refusal"}, nil},
+	{MoveSession, []FlowState{FlowNew}, FlowAwaitingPIN, login, []string{"user_id", "amr", "session_id", "challenge_id"}, nil},
+	{MoveSessionEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, login, []string{"user_id", "amr", "session_id"}, nil},
+	{MoveSessionRefused, []FlowState{FlowNew}, FlowSendRefused, login, []string{"user_id", "amr", "session_id", "refusal"}, nil},
+	{MoveSessionMFA, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
+	{MovePhoneEntered, []FlowState{FlowAwaitingPhone}, FlowAwaitingPIN, login, []string{"challenge_id"}, nil},
+	{MoveRetrySend, []FlowState{FlowSendRefused}, FlowAwaitingPIN, both, []string{"challenge_id"}, []string{"retry_at", "refusal"}},
+	{MoveRetryRefused, []FlowState{FlowSendRefused}, FlowSendRefused, both, []string{"refusal"}, nil},
+	{MovePIN, []FlowState{FlowAwaitingPIN}, FlowMFAOK, login, []string{"amr", "auth_time", "session_id"}, nil},
+	{MoveOldPhonePIN, []FlowState{FlowAwaitingPIN}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
+	{MoveNewPhoneEntered, []FlowState{FlowAwaitingNewPhone}, FlowAwaitingNewPIN, change, []string{"challenge_id"}, nil},
+	{MoveNewPhoneAgain, []FlowState{FlowAwaitingNewPIN}, FlowAwaitingNewPhone, change, nil, []string{"challenge_id"}},
+	{MoveNewPhonePIN, []FlowState{FlowAwaitingNewPIN}, FlowDone, change, nil, nil},
+	{MoveFinish, []FlowState{FlowMFAOK}, FlowDone, login, nil, nil},
+	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingNewPhone, FlowAwaitingNewPIN}, FlowNew, both,
+		nil, []string{"user_id", "challenge_id", "session_id", "amr", "auth_time", "retry_at", "refusal"}},
+	{MoveCancel, inProgress, FlowDone, both, nil, nil},
+}
+
+// LookupMove returns the move name makes from a state of a flow of
+// purpose, if the table has it.
+func LookupMove(name MoveName, from FlowState, purpose string) (Move, bool) {
+	for _, m := range Moves {
+		if m.Name == name && slices.Contains(m.From, from) && slices.Contains(m.Purposes, purpose) {
+			return m, true
+		}
+	}
+	return Move{}, false
+}
+
+// flowColumns are the columns a move may set or clear.
+var flowColumns = []string{"user_id", "challenge_id", "session_id", "amr", "auth_time", "retry_at", "refusal", "browser_hash"}
+
+// check reports what is wrong with set for the move, or nil.
+func (m Move) check(set map[string]any) error {
+	for k := range set {
+		if !slices.Contains(flowColumns, k) {
+			return fmt.Errorf("move %s may not set %s", m.Name, k)
+		}
+		if slices.Contains(m.Clears, k) {
+			return fmt.Errorf("move %s clears %s", m.Name, k)
+		}
+	}
+	for _, k := range m.Needs {
+		if empty(set[k]) {
+			return fmt.Errorf("move %s needs %s", m.Name, k)
+		}
+	}
+	return nil
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case *string:
+		return x == nil || *x == ""
+	}
+	return false
+}
+
+// Diagram draws the table, one line a legal (state, move), as idp/doc.go
+// shows it.
+func Diagram() string {
+	var b strings.Builder
+	for _, m := range Moves {
+		for _, from := range m.From {
+			fmt.Fprintf(&b, "%-22s --%s--> %s  [%s]\n", from, m.Name, m.To, strings.Join(m.Purposes, ", "))
+		}
+	}
+	return b.String()
+}
