@@ -7,10 +7,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database/dbtest"
 )
 
@@ -27,6 +29,23 @@ func benchDB(b *testing.B) *dbtest.DB {
 func BenchmarkTokenClientCredentials(b *testing.B) {
 	e := idptest.New(b, benchDB(b), idptest.Options{})
 	e.CreateClient("svc", "svc-secret-0123456789-0123456789-0123456789", rpCallback, true, "client_credentials")
+	benchClientCredentials(b, e, "svc")
+}
+
+// BenchmarkTokenClientCredentialsJWT is the same with an ES256 JWT access
+// token (RFC 9068): a signature, and nothing written.
+func BenchmarkTokenClientCredentialsJWT(b *testing.B) {
+	e := idptest.New(b, benchDB(b), idptest.Options{})
+	err := e.Store.CreateClient(b.Context(), store.NewClient{ID: "svc", Secret: "svc-secret-0123456789-0123456789-0123456789",
+		GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic", AccessTokenFormat: store.AccessTokenJWT})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchClientCredentials(b, e, "svc")
+}
+
+func benchClientCredentials(b *testing.B, e *idptest.Env, id string) {
+	e.Store.ClientCacheTTL = 5 * time.Second // as idp serve has it
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
 	client := e.Server.Client()
 	b.ReportAllocs()
@@ -36,7 +55,7 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 		for pb.Next() {
 			req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/oauth2/token", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("svc", "svc-secret-0123456789-0123456789-0123456789")
+			req.SetBasicAuth(id, "svc-secret-0123456789-0123456789-0123456789")
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)
@@ -49,8 +68,6 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 	})
 }
 
-// BenchmarkRefresh is one refresh_token grant: the old token retired, a new
-// access token, refresh token and ID token issued.
 func BenchmarkRefresh(b *testing.B) {
 	e := idptest.New(b, benchDB(b), idptest.Options{})
 	user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)

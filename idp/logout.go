@@ -1,12 +1,10 @@
 package idp
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/ui"
@@ -22,11 +20,18 @@ type logoutRequest struct {
 	hintSID     string
 	uiLocales   string
 	hintPresent bool
+	ended       []string // the sessions this request ended
 }
 
-// handleLogout is the end_session_endpoint. With an id_token_hint of the
-// browser's own session it signs out at once; otherwise it asks first, so
-// a page elsewhere cannot sign people out by a link.
+// handleLogout is the end_session_endpoint (OpenID Connect RP-Initiated
+// Logout 1.0). A valid id_token_hint, signed by us (expired or not, section
+// 2), is the RP's proof: the session it names ends at once, with or without
+// the browser's cookie (an RP may call from its server), and the browser
+// may go back to the RP's registered post_logout_redirect_uri. Without
+// that proof the browser's own session is ended only when its user
+// confirms on our page, and the redirect is made only then; anyone else
+// sees the signed-out page, so a link elsewhere can neither sign people
+// out nor use us as a redirector.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	lr, ok := s.parseLogout(w, r)
 	if !ok {
@@ -34,14 +39,52 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.currentSession(r)
 	switch {
-	case sess == nil:
-		s.loggedOut(w, r, lr) // nothing to end
-	case lr.hintSub != "" && lr.hintSub == sess.UserID && (lr.hintSID == "" || lr.hintSID == sess.ID):
-		s.endSession(w, r, sess)
-		s.loggedOut(w, r, lr)
-	default:
+	case sess != nil && lr.hintSub != "" && lr.hintSub == sess.UserID && (lr.hintSID == "" || lr.hintSID == sess.ID):
+		s.endSession(w, r, lr, sess)
+		s.loggedOut(w, r, lr, true)
+	case sess != nil:
+		// The browser's session is not the one the hint named, or there is
+		// no valid hint: the hint's session ends, the browser's user decides
+		// about theirs.
+		if lr.hintSub != "" && lr.hintSID != "" {
+			s.endSessionByHint(r, lr)
+		}
 		s.confirmLogout(w, r, lr, sess)
+	default:
+		if lr.hintSub != "" && lr.hintSID != "" {
+			s.endSessionByHint(r, lr)
+		}
+		s.loggedOut(w, r, lr, lr.hintSub != "")
 	}
+}
+
+// endSessionByHint ends the session a valid id_token_hint names, if it
+// is still live and belongs to the hint's subject.
+func (s *Server) endSessionByHint(r *http.Request, lr *logoutRequest) {
+	ctx := r.Context()
+	sess, err := s.store.Session(ctx, lr.hintSID)
+	if err != nil || sess.UserID != lr.hintSub || sess.RevokedAt != nil {
+		return
+	}
+	ended, err := s.store.RevokeSession(ctx, sess.ID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "end session named by id_token_hint", "sid", sess.ID, "err", err)
+		return
+	}
+	if ended {
+		lr.ended = append(lr.ended, sess.ID)
+		s.logouts.Kick()
+		s.stats.add("logout")
+		s.audit(r, store.AuditEvent{Event: "session.ended", Outcome: "ok", UserID: sess.UserID, ClientID: lr.clientID(), Detail: "logout by id_token_hint"})
+		s.log.InfoContext(ctx, "signed out by id_token_hint", "sid", sess.ID)
+	}
+}
+
+func (lr *logoutRequest) clientID() string {
+	if lr.client == nil {
+		return ""
+	}
+	return lr.client.GetID()
 }
 
 // parseLogout reads and checks the request parameters; on a bad request it
@@ -58,6 +101,13 @@ func (s *Server) parseLogout(w http.ResponseWriter, r *http.Request) (*logoutReq
 	if hint := r.Form.Get("id_token_hint"); hint != "" {
 		lr.hintPresent = true
 		tok, err := s.signer.Decode(ctx, hint)
+		// Our keys sign JWT access tokens too; one of those, which a
+		// resource server holds, is no id_token_hint.
+		if tok != nil {
+			if typ, _ := tok.Header["typ"].(string); strings.EqualFold(strings.TrimPrefix(typ, "application/"), jwtTyp) {
+				tok = nil
+			}
+		}
 		if tok != nil && (err == nil || isExpiredOnly(err)) {
 			if iss, _ := tok.Claims["iss"].(string); iss == s.opt.Issuer {
 				lr.hintSub, _ = tok.Claims["sub"].(string)
@@ -115,9 +165,7 @@ func audience(v any) []string {
 
 // logoutCSRF binds the confirmation form to this browser and session.
 func (s *Server) logoutCSRF(r *http.Request, sess *store.Session) string {
-	m := hmac.New(sha256.New, s.csrfKey)
-	m.Write([]byte("logout\x00" + s.currentBrowser(r) + "\x00" + sess.ID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return s.csrfFor("logout", s.currentBrowser(r), sess.ID)
 }
 
 func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request, lr *logoutRequest, sess *store.Session) {
@@ -153,10 +201,11 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.currentSession(r)
 	if sess == nil {
-		s.loggedOut(w, r, lr)
+		// Signed out meanwhile (another tab); nothing was confirmed.
+		s.loggedOut(w, r, lr, false)
 		return
 	}
-	if got := r.PostFormValue("csrf_token"); got == "" || !hmac.Equal([]byte(got), []byte(s.logoutCSRF(r, sess))) {
+	if !s.csrfValid(r.PostFormValue("csrf_token"), "logout", s.currentBrowser(r), sess.ID) {
 		s.errorPage(w, r, http.StatusForbidden, ui.MsgCSRF)
 		return
 	}
@@ -169,14 +218,20 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 		s.opt.UI.Render(w, http.StatusOK, ui.NoticePage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang)}, Msg: ui.MsgStillSignedIn})
 		return
 	}
-	s.endSession(w, r, sess)
-	s.loggedOut(w, r, lr)
+	s.endSession(w, r, lr, sess)
+	s.loggedOut(w, r, lr, true) // the user confirmed
 }
 
-// endSession ends the browser's session and its tokens.
-func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *store.Session) {
-	if _, err := s.store.RevokeSession(r.Context(), sess.ID); err != nil {
+// endSession ends the browser's session and its tokens, and has its RPs
+// told (Back-Channel Logout 1.0).
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request, lr *logoutRequest, sess *store.Session) {
+	ended, err := s.store.RevokeSession(r.Context(), sess.ID)
+	if err != nil {
 		s.log.ErrorContext(r.Context(), "end session", "err", err)
+	}
+	if ended {
+		lr.ended = append(lr.ended, sess.ID)
+		s.logouts.Kick()
 	}
 	s.clearSessionCookie(w)
 	s.stats.add("logout")
@@ -184,23 +239,61 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *store.
 	s.log.InfoContext(r.Context(), "signed out", "sid", sess.ID)
 }
 
-// loggedOut returns to the RP's registered post-logout URI, or shows the
-// signed-out page.
-func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request, lr *logoutRequest) {
-	if lr.redirect != "" {
+// loggedOut returns to the RP's registered post-logout URI when the
+// redirect is vouched for (a valid id_token_hint of that client, or the
+// user's own confirmation), else shows the signed-out page.
+func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request, lr *logoutRequest, vouched bool) {
+	frames := s.frontchannelURIs(r, lr.ended)
+	if lr.redirect != "" && vouched && len(frames) == 0 {
 		s.redirectAfterLogout(w, r, lr)
 		return
 	}
 	lang := s.langFor(r, lr.uiLocales)
-	s.opt.UI.Render(w, http.StatusOK, ui.LoggedOutPage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)}})
+	page := ui.LoggedOutPage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)}, FrontchannelLogoutURIs: frames}
+	if lr.redirect != "" && vouched {
+		// The frames must load here first; the way on is a link.
+		page.ContinueURI = postLogoutURL(lr)
+	}
+	s.opt.UI.Render(w, http.StatusOK, page)
+}
+
+// frontchannelURIs are the front-channel logout URIs (OpenID Connect
+// Front-Channel Logout 1.0 section 2) of the clients of the sessions just
+// ended, each with iss and sid (section 3), for the signed-out page.
+func (s *Server) frontchannelURIs(r *http.Request, ended []string) []string {
+	var out []string
+	for _, sid := range ended {
+		clients, err := s.store.SessionClients(r.Context(), sid)
+		if err != nil {
+			s.log.WarnContext(r.Context(), "front-channel logout: session clients", "sid", sid, "err", err)
+			continue
+		}
+		for _, c := range clients {
+			u, err := url.Parse(c.FrontchannelLogoutURI)
+			if c.FrontchannelLogoutURI == "" || err != nil {
+				continue
+			}
+			q := u.Query()
+			q.Set("iss", s.opt.Issuer)
+			q.Set("sid", sid)
+			u.RawQuery = q.Encode()
+			out = append(out, u.String())
+		}
+	}
+	return out
 }
 
 func (s *Server) redirectAfterLogout(w http.ResponseWriter, r *http.Request, lr *logoutRequest) {
+	http.Redirect(w, r, postLogoutURL(lr), http.StatusSeeOther)
+}
+
+// postLogoutURL is the registered post_logout_redirect_uri with state.
+func postLogoutURL(lr *logoutRequest) string {
 	u, _ := url.Parse(lr.redirect)
 	if lr.state != "" {
 		q := u.Query()
 		q.Set("state", lr.state)
 		u.RawQuery = q.Encode()
 	}
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return u.String()
 }

@@ -81,11 +81,24 @@ func TestNodeOpenIDClient(t *testing.T) {
 				NewRefreshToken bool           `json:"new_refresh_token"`
 				Claims          map[string]any `json:"claims"`
 			} `json:"refreshed"`
-			OldAccessTokenActive bool   `json:"old_access_token_active"`
-			LogoutURL            string `json:"logout_url"`
-			LogoutState          string `json:"logout_state"`
+			OldAccessTokenActive bool              `json:"old_access_token_active"`
+			LogoutURL            string            `json:"logout_url"`
+			LogoutState          string            `json:"logout_state"`
+			ISSAdvertised        bool              `json:"iss_advertised"`
+			ISSInCallback        string            `json:"iss_in_callback"`
+			ISSChecks            map[string]string `json:"iss_checks"`
 		}
 		rp.next("tokens", &got)
+		// RFC 9207 as a certified RP library applies it: the answer names
+		// the issuer, and one that names another, or none, is refused.
+		if !got.ISSAdvertised || got.ISSInCallback != e.Issuer {
+			t.Errorf("iss advertised %v, iss in the callback %q; want true and %q", got.ISSAdvertised, got.ISSInCallback, e.Issuer)
+		}
+		for _, name := range []string{"other_issuer", "no_issuer"} {
+			if v := got.ISSChecks[name]; !strings.HasPrefix(v, "refused") || !strings.Contains(v, `"iss"`) {
+				t.Errorf("openid-client with a callback of %s: %q, want it refused (mix-up defence)", name, got.ISSChecks[name])
+			}
+		}
 		c := got.Claims
 		if c["sub"] != user.ID || c["iss"] != e.Issuer || !slices.Contains(ocStrings(c["aud"]), "node-rp") {
 			t.Errorf("ID token claims = %v", c)

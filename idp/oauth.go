@@ -25,30 +25,36 @@ var supportedScopes = []string{"openid", "profile", "phone", "offline_access"}
 // every value advertised is served, and nothing served is missing.
 func (s *Server) buildDiscovery() ([]byte, error) {
 	doc := map[string]any{
-		"issuer":                                           s.opt.Issuer,
-		"authorization_endpoint":                           s.url("/oauth2/auth"),
-		"token_endpoint":                                   s.url("/oauth2/token"),
-		"userinfo_endpoint":                                s.url("/userinfo"),
-		"jwks_uri":                                         s.url("/.well-known/jwks.json"),
-		"introspection_endpoint":                           s.url("/oauth2/introspect"),
-		"revocation_endpoint":                              s.url("/oauth2/revoke"),
-		"pushed_authorization_request_endpoint":            s.url("/oauth2/par"),
-		"require_pushed_authorization_requests":            false,
-		"end_session_endpoint":                             s.url("/oauth2/logout"),
-		"scopes_supported":                                 supportedScopes,
-		"response_types_supported":                         []string{"code"},
-		"response_modes_supported":                         []string{"query", "form_post"},
-		"prompt_values_supported":                          []string{"none", "login", "consent"},
-		"acr_values_supported":                             []string{ACRPasswordSMS},
-		"display_values_supported":                         []string{"page"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
-		"subject_types_supported":                          []string{"public"},
-		"id_token_signing_alg_values_supported":            []string{"RS256", "ES256"},
-		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
-		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "ES256"},
-		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
-		"code_challenge_methods_supported":                 []string{"S256"},
+		"issuer":                                                   s.opt.Issuer,
+		"authorization_endpoint":                                   s.url("/oauth2/auth"),
+		"token_endpoint":                                           s.url("/oauth2/token"),
+		"userinfo_endpoint":                                        s.url("/userinfo"),
+		"jwks_uri":                                                 s.url("/.well-known/jwks.json"),
+		"introspection_endpoint":                                   s.url("/oauth2/introspect"),
+		"revocation_endpoint":                                      s.url("/oauth2/revoke"),
+		"pushed_authorization_request_endpoint":                    s.url("/oauth2/par"),
+		"require_pushed_authorization_requests":                    false,
+		"end_session_endpoint":                                     s.url("/oauth2/logout"),
+		"backchannel_logout_supported":                             true,
+		"backchannel_logout_session_supported":                     true,
+		"frontchannel_logout_supported":                            true,
+		"frontchannel_logout_session_supported":                    true,
+		"scopes_supported":                                         supportedScopes,
+		"response_types_supported":                                 []string{"code"},
+		"response_modes_supported":                                 []string{"query", "form_post"},
+		"prompt_values_supported":                                  []string{"none", "login", "consent"},
+		"acr_values_supported":                                     []string{ACRPasswordSMS},
+		"display_values_supported":                                 []string{"page"},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                                  []string{"public"},
+		"id_token_signing_alg_values_supported":                    []string{"RS256", "ES256"},
+		"token_endpoint_auth_methods_supported":                    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"token_endpoint_auth_signing_alg_values_supported":         []string{"RS256", "ES256"},
+		"introspection_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"introspection_endpoint_auth_signing_alg_values_supported": []string{"RS256", "ES256"},
+		"revocation_endpoint_auth_methods_supported":               []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"revocation_endpoint_auth_signing_alg_values_supported":    []string{"RS256", "ES256"},
+		"code_challenge_methods_supported":                         []string{"S256"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
 			"preferred_username", "locale", "updated_at", "phone_number", "phone_number_verified", "sid"},
 		"ui_locales_supported":                           []string{"en", "ja"},
@@ -56,7 +62,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               true,
-		"authorization_response_iss_parameter_supported": false,
+		"authorization_response_iss_parameter_supported": true,
 	}
 	return json.Marshal(doc)
 }
@@ -250,15 +256,15 @@ func (s *Server) refuseRequestObject(w http.ResponseWriter, r *http.Request) boo
 		s.errorPage(w, r, http.StatusBadRequest, ui.MsgInvalidRequest)
 		return true
 	}
-	rfc := fosite.ErrorToRFC6749Error(refusal)
-	q := u.Query()
-	q.Set("error", rfc.ErrorField)
-	q.Set("error_description", "Request objects are not supported; send the parameters themselves, or push them (PAR).")
-	if st := r.Form.Get("state"); st != "" {
-		q.Set("state", st)
+	// Answered through the provider's writer, so the RP gets it in the
+	// response mode it asked for, with iss (RFC 9207).
+	ar := fosite.NewAuthorizeRequest()
+	ar.Client, ar.RedirectURI, ar.State = client, u, r.Form.Get("state")
+	if r.Form.Get("response_mode") == string(fosite.ResponseModeFormPost) {
+		ar.ResponseMode = fosite.ResponseModeFormPost
 	}
-	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	s.oauth.WriteAuthorizeError(r.Context(), w, ar,
+		fosite.ErrorToRFC6749Error(refusal).WithHint("Request objects are not supported; send the parameters themselves, or push them (PAR)."))
 	return true
 }
 
@@ -359,38 +365,81 @@ func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.A
 	s.oauth.WriteAccessError(r.Context(), w, ar, err)
 }
 
-// handleIntrospect is RFC 7662 token introspection; the caller
-// authenticates as a client.
+// handleIntrospect is RFC 7662 token introspection. Only a confidential
+// client that authenticates, by any method discovery lists, may ask
+// (RFC 7662 section 2.1); it learns about its own tokens, and about other
+// clients' tokens only when it is registered as a resource server for
+// them. Any other token is simply inactive to it (section 2.2), so the
+// answer tells it nothing it may not know.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ir, err := s.oauth.NewIntrospectionRequest(ctx, r, newSession())
-	if err != nil {
-		err = unavailable(err)
-		rfc := fosite.ErrorToRFC6749Error(err)
-		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "introspection", "error", rfc.ErrorField, "debug", rfc.DebugField)
-		if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
-			// fosite answers most errors "active": false, which a
-			// resource server takes for a revoked token: during a database
-			// failover that would sign out users whose tokens are live.
-			w.Header().Set("Cache-Control", "no-store")
-			writeJSONError(w, http.StatusServiceUnavailable, rfc.ErrorField, "The token cannot be checked now; try again.")
-			return
-		}
-		s.oauth.WriteIntrospectionError(ctx, w, err)
+	if err := r.ParseForm(); err != nil || len(r.PostForm) == 0 {
+		writeEndpointError(w, r, fosite.ErrInvalidRequest.WithHint("Send the token as a form body."))
 		return
 	}
-	s.oauth.WriteIntrospectionResponse(ctx, w, ir)
+	caller, err := s.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err == nil && caller.IsPublic() {
+		err = fosite.ErrInvalidClient.WithHint("Public clients may not introspect tokens.")
+	}
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(unavailable(err))
+		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "introspection refused", "error", rfc.ErrorField, "debug", rfc.DebugField)
+		writeEndpointError(w, r, err)
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		writeEndpointError(w, r, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+		return
+	}
+	inactive := &fosite.IntrospectionResponse{Active: false}
+	tu, ar, err := s.oauth.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
+	switch {
+	case err != nil && errors.Is(unavailable(err), fosite.ErrTemporarilyUnavailable):
+		writeEndpointError(w, r, err)
+		return
+	case err != nil:
+		s.oauth.WriteIntrospectionResponse(ctx, w, inactive)
+		return
+	}
+	c, _ := caller.(*store.Client)
+	if !mayIntrospect(c, ar.GetClient().GetID()) {
+		s.log.InfoContext(ctx, "introspection of another client's token", "client_id", caller.GetID(), "token_client_id", ar.GetClient().GetID())
+		s.oauth.WriteIntrospectionResponse(ctx, w, inactive)
+		return
+	}
+	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
+	if tu == fosite.AccessToken {
+		resp.AccessTokenType = fosite.BearerAccessToken
+	}
+	s.oauth.WriteIntrospectionResponse(ctx, w, resp)
 }
 
-// handleRevoke is RFC 7009 token revocation.
+// mayIntrospect reports whether caller may learn about a token of the
+// client owner: its own, or one it is a registered resource server for.
+func mayIntrospect(caller *store.Client, owner string) bool {
+	if caller == nil {
+		return false
+	}
+	return caller.GetID() == owner || slices.Contains(caller.ResourceServerFor, owner) || slices.Contains(caller.ResourceServerFor, "*")
+}
+
+// handleRevoke is RFC 7009 token revocation. Errors are RFC 6749 section
+// 5.2 errors (RFC 7009 section 2.2.1): a failed client authentication is
+// 401 invalid_client, another client's token unauthorized_client (section
+// 2.1), a database that cannot be reached 503; an unknown token is
+// revoked already, 200.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := unavailable(s.oauth.NewRevocationRequest(ctx, r))
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		s.log.Log(ctx, slogLevelFor(rfc.CodeField), "revocation", "error", rfc.ErrorField, "debug", rfc.DebugField)
+		writeEndpointError(w, r, err)
+		return
 	}
-	s.oauth.WriteRevocationResponse(ctx, w, err)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
 }
 
 // handleUserinfo is OIDC Core 5.3: the claims of the token's user, by the

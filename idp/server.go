@@ -56,6 +56,7 @@ type Options struct {
 type Server struct {
 	opt    Options
 	oauth  fosite.OAuth2Provider
+	fosite *fosite.Fosite // the same provider, for client authentication
 	store  *store.Store
 	log    *slog.Logger
 	now    func() time.Time
@@ -67,6 +68,7 @@ type Server struct {
 	discovery []byte   // the discovery document, built once
 	signer    *keys.Signer
 	stats     counters
+	logouts   *LogoutNotifier
 }
 
 // New composes fosite with only the flows we serve: authorization code
@@ -116,8 +118,12 @@ func New(opt Options) (*Server, error) {
 		PushedAuthorizeContextLifespan:  time.Minute,
 	}
 	signer := &keys.Signer{Keys: opt.Keys, Alg: opt.SigningAlg}
-	strategy := &compose.CommonStrategy{
+	access := &accessTokenStrategy{
 		CoreStrategy: oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg),
+		keys:         opt.Keys, issuer: opt.Issuer, defaultAlg: keys.ES256,
+	}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy: access,
 		OpenIDConnectTokenStrategy: &idTokenStrategy{
 			defaultAlg: opt.SigningAlg,
 			byAlg: map[string]*openid.DefaultStrategy{
@@ -138,9 +144,20 @@ func New(opt Options) (*Server, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	f, ok := provider.(*fosite.Fosite)
+	if !ok {
+		return nil, fmt.Errorf("idp: fosite composed a %T", provider)
+	}
+	cfg.ClientAuthenticationStrategy = clientAuthentication(f)
+	// JWT access tokens are checked by us first, opaque ones by fosite.
+	for i, h := range cfg.TokenIntrospectionHandlers {
+		cfg.TokenIntrospectionHandlers[i] = &jwtAccessIntrospector{next: h, strategy: access, store: opt.Store}
+	}
+	cfg.RevocationHandlers = append(fosite.RevocationHandlers{&jwtAccessRevoker{strategy: access, store: opt.Store}}, cfg.RevocationHandlers...)
 	s := &Server{
 		opt:     opt,
-		oauth:   provider,
+		oauth:   issuerProvider{OAuth2Provider: provider, issuer: opt.Issuer, f: f},
+		fosite:  f,
 		store:   opt.Store,
 		log:     opt.Logger,
 		now:     opt.Now,
@@ -150,6 +167,7 @@ func New(opt Options) (*Server, error) {
 		secure:  iss.Scheme == "https",
 		signer:  signer,
 	}
+	s.logouts = NewLogoutNotifier(opt.Store, opt.Keys, opt.Issuer, opt.SigningAlg, opt.Logger)
 	if s.opt.SessionTTL <= 0 {
 		s.opt.SessionTTL = 24 * time.Hour
 	}
@@ -158,6 +176,11 @@ func New(opt Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// LogoutNotifier is the server's deliverer of back-channel logout tokens;
+// the process runs it (Run) so that deliveries written by other instances
+// or by the admin commands, and retries, go out.
+func (s *Server) LogoutNotifier() *LogoutNotifier { return s.logouts }
 
 // Handler returns the public HTTP handler.
 func (s *Server) Handler() http.Handler {

@@ -173,9 +173,24 @@ type LogoutPage struct {
 
 func (LogoutPage) templateName() string { return "logout" }
 
-// LoggedOutPage says the user has signed out.
+// LoggedOutPage says the user has signed out. It loads each
+// FrontchannelLogoutURIs in a hidden frame (OpenID Connect Front-Channel
+// Logout 1.0 section 3), and only this page allows frames, from those
+// origins alone. ContinueURI, when set, is the way back to the app.
 type LoggedOutPage struct {
 	Common
+	FrontchannelLogoutURIs []string
+	ContinueURI            string
+}
+
+func (p LoggedOutPage) frameSources() []string {
+	var out []string
+	for _, u := range p.FrontchannelLogoutURIs {
+		if src, ok := formActionSource(u); ok {
+			out = append(out, src)
+		}
+	}
+	return out
 }
 
 func (LoggedOutPage) templateName() string { return "loggedout" }

@@ -188,7 +188,13 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, p Page) {
 	}
 	var buf bytes.Buffer
 	c, name, img, err := r.execute(&buf, p)
-	setPageHeaders(w.Header(), r.csp(c, img))
+	csp := r.csp(c, img)
+	if fs, ok := p.(frameSourcer); ok && err == nil {
+		if frames := dedupe(fs.frameSources()); len(frames) > 0 {
+			csp += "; frame-src " + strings.Join(frames, " ")
+		}
+	}
+	setPageHeaders(w.Header(), csp)
 	if err != nil {
 		r.logger.Error("ui: render page", "template", name, "request_id", c.RequestID, "err", err)
 		r.writeFallback(w, c)
@@ -261,6 +267,11 @@ func setPageHeaders(h http.Header, csp string) {
 
 // imageSourcer is implemented by pages that show images from other origins.
 type imageSourcer interface{ imageSources() []string }
+
+// frameSourcer is implemented by the one page that frames other origins
+// (the signed-out page, for front-channel logout); every other page allows
+// no frames at all (default-src 'none').
+type frameSourcer interface{ frameSources() []string }
 
 // csp builds the Content-Security-Policy for a page with Common c that shows
 // images from pageImg. Everything is denied by

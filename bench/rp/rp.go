@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -56,6 +57,11 @@ type RP struct {
 	Observe func(*http.Response)
 	// Transport carries the requests (http.DefaultTransport when nil).
 	Transport http.RoundTripper
+	// DistinctClients gives each login an address of its own in an
+	// X-Forwarded-For header, as many browsers behind a load balancer
+	// would be: the provider must trust the proxy (IDP_TRUSTED_PROXIES),
+	// or its per-network limits see one network for every login.
+	DistinctClients bool
 
 	keysMu sync.Mutex
 	keys   *jose.JSONWebKeySet
@@ -89,6 +95,7 @@ type Login struct {
 	User      string
 	Password  string
 	Phone     string
+	clientIP  string // sent as X-Forwarded-For, with RP.DistinctClients
 	state     string
 	nonce     string
 	verifier  string
@@ -129,6 +136,11 @@ func (r *RP) NewLogin(user, password, phone string, outbox *Outbox) *Login {
 	}
 	l := &Login{rp: r, outbox: outbox, User: user, Password: password, Phone: phone,
 		state: randomString(), nonce: randomString(), verifier: randomString()}
+	if r.DistinctClients {
+		// 198.18.0.0/15 is set aside for benchmarks (RFC 2544).
+		n := mathrand.Uint32N(1 << 17)
+		l.clientIP = fmt.Sprintf("198.%d.%d.%d", 18+n>>16, (n>>8)&0xff, n&0xff)
+	}
 	l.client = &http.Client{Jar: jar, Timeout: timeout, Transport: r.Transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if !strings.HasPrefix(req.URL.String(), r.Issuer+"/") || len(via) > 10 {
 			return http.ErrUseLastResponse
@@ -517,6 +529,9 @@ func (l *Login) post(ctx context.Context, fields url.Values) {
 }
 
 func (l *Login) do(req *http.Request) page {
+	if l.clientIP != "" {
+		req.Header.Set("X-Forwarded-For", l.clientIP) // kept on the redirects that follow
+	}
 	what := req.Method + " " + req.URL.Path
 	resp, err := l.client.Do(req)
 	if err != nil {

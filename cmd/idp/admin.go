@@ -190,7 +190,14 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	requirePAR := fs.Bool("require-par", false, "authorize requests must be pushed first (RFC 9126)")
 	logo := fs.String("logo-uri", "", "https URL of the client's logo, shown on the consent page")
 	idTokenAlg := fs.String("id-token-signed-response-alg", "", "RS256 or ES256 (default IDP_SIGNING_ALG)")
-	var redirects, grants, postLogout multiFlag
+	atFormat := fs.String("access-token-format", "opaque", "opaque, or jwt for RFC 9068 access tokens that resource servers validate locally (signed ES256, or the client's --id-token-signed-response-alg)")
+	atLifespan := fs.Duration("access-token-lifespan", 0, "this client's access token lifetime (default IDP_ACCESS_TOKEN_TTL); keep it short for jwt")
+	backchannel := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session of this client ends (Back-Channel Logout 1.0)")
+	backchannelSID := fs.Bool("backchannel-logout-session-required", false, "the client needs sid in logout tokens (always sent)")
+	frontchannel := fs.String("frontchannel-logout-uri", "", "loaded in a frame of the signed-out page, with iss and sid (Front-Channel Logout 1.0)")
+	frontchannelSID := fs.Bool("frontchannel-logout-session-required", false, "the client needs iss and sid on its front-channel URI (always sent)")
+	var redirects, grants, postLogout, resourceFor multiFlag
+	fs.Var(&resourceFor, "resource-server-for", "a client whose tokens this one may introspect, as their resource server (repeatable; * for all); its own it always may")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
 	fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable)")
@@ -214,6 +221,22 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	if interactive && len(redirects) == 0 {
 		problems = append(problems, "--redirect-uri is required for the authorization_code grant")
 	}
+	if *atFormat != "opaque" && *atFormat != "jwt" {
+		problems = append(problems, "--access-token-format must be opaque or jwt")
+	}
+	if *atLifespan < 0 || (*atLifespan > 0 && *atLifespan < time.Minute) {
+		problems = append(problems, "--access-token-lifespan must be at least 1m")
+	}
+	for _, u := range []string{*backchannel, *frontchannel} {
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") {
+			problems = append(problems, fmt.Sprintf("logout URI %q must be an http(s) URL", u))
+		} else if msg := checkRedirectURI(u); msg != "" {
+			problems = append(problems, msg)
+		}
+	}
 	for _, u := range append(append([]string{}, redirects...), postLogout...) {
 		if msg := checkRedirectURI(u); msg != "" {
 			problems = append(problems, msg)
@@ -226,6 +249,14 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if *public && slices.Contains(grants, "client_credentials") {
 		problems = append(problems, "a --public client cannot use client_credentials")
+	}
+	if *public && len(resourceFor) > 0 {
+		problems = append(problems, "a --public client cannot introspect tokens, so it cannot be a --resource-server-for")
+	}
+	for _, c := range resourceFor {
+		if c != "*" && !clientIDPattern.MatchString(c) {
+			problems = append(problems, fmt.Sprintf("--resource-server-for %q is not a client id (or *)", c))
+		}
 	}
 	switch *method {
 	case "client_secret_basic", "client_secret_post":
@@ -264,6 +295,10 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,
 		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg, LogoURI: *logo,
+		ResourceServerFor:    resourceFor,
+		BackchannelLogoutURI: *backchannel, BackchannelLogoutSessionRequired: *backchannelSID,
+		FrontchannelLogoutURI: *frontchannel, FrontchannelLogoutSessionRequired: *frontchannelSID,
+		AccessTokenFormat: *atFormat, AccessTokenLifespan: *atLifespan,
 	}
 	if interactive {
 		nc.ResponseTypes = []string{"code"}

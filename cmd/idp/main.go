@@ -68,7 +68,11 @@ var synopses = []struct{ name, text string }{
                    [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
                    [--post-logout-redirect-uri URI] [--first-party] [--name NAME]
                    [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
-                   [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]`},
+                   [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]
+                   [--resource-server-for CLIENT ...] [--backchannel-logout-uri URI]
+                   [--frontchannel-logout-uri URI]
+                   [--access-token-format opaque|jwt] [--access-token-lifespan 5m]`},
+	{"logouts", "idp logouts [--status pending|delivered|failed] [--client-id ID] [--limit N]\n                                                 back-channel logout deliveries"},
 	{"keys rotate", "idp keys rotate [--alg RS256|ES256]"},
 	{"sms test", "idp sms test --to NUMBER [--provider NAME] [--locale en|ja]   send one PIN message, report each provider's answer"},
 	{"config", "idp config                                       print the effective settings (secrets masked)"},
@@ -195,6 +199,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		return cmdVersion(ctx, args[1:], stdout, stderr)
+	case "logouts":
+		return cmdLogouts(ctx, args[1:], stdout, stderr)
 	}
 	if isHelp(args[0]) {
 		if len(args) > 1 {

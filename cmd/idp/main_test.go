@@ -11,9 +11,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/migrations/database"
 )
 
 // cli runs the command in-process with its own database file.
@@ -130,6 +134,12 @@ func TestClientsCreate(t *testing.T) {
 		{"no redirect", []string{"--id", "x"}, "--redirect-uri is required"},
 		{"bad grant", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--grant-type", "password"}, "not one of"},
 		{"bad scope", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--scope", "openid admin"}, "not one of"},
+		{"public resource server", []string{"--id", "x", "--public", "--redirect-uri", "https://a.example/cb", "--resource-server-for", "shop"}, "cannot introspect"},
+		{"bad resource client", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--resource-server-for", "a b"}, "not a client id"},
+		{"bad token format", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--access-token-format", "paseto"}, "opaque or jwt"},
+		{"too short a lifespan", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--access-token-lifespan", "5s"}, "at least 1m"},
+		{"http back-channel", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--backchannel-logout-uri", "http://rp.example/bc"}, "https"},
+		{"front-channel fragment", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--frontchannel-logout-uri", "https://rp.example/fc#x"}, "fragment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := c.run("", append([]string{"clients", "create"}, tc.args...)...)
@@ -141,6 +151,39 @@ func TestClientsCreate(t *testing.T) {
 	// A service client needs no redirect URI.
 	if _, _, err := c.run("", "clients", "create", "--id", "svc", "--grant-type", "client_credentials", "--scope", "profile"); err != nil {
 		t.Fatalf("service client: %v", err)
+	}
+	// The protocol settings reach the store.
+	if _, _, err := c.run("", "clients", "create", "--id", "api", "--grant-type", "client_credentials", "--scope", "profile",
+		"--resource-server-for", "shop", "--access-token-format", "jwt", "--access-token-lifespan", "5m"); err != nil {
+		t.Fatalf("resource server client: %v", err)
+	}
+	if _, _, err := c.run("", "clients", "create", "--id", "bc", "--redirect-uri", "https://bc.example/cb",
+		"--backchannel-logout-uri", "https://bc.example/logout", "--frontchannel-logout-uri", "https://bc.example/fc"); err != nil {
+		t.Fatalf("client with logout URIs: %v", err)
+	}
+	st := c.store()
+	api, err := st.Client(t.Context(), "api")
+	if err != nil || !slices.Equal(api.ResourceServerFor, []string{"shop"}) || api.AccessTokenFormat != "jwt" || api.AccessTokenLifespan != 5*time.Minute {
+		t.Errorf("client api = %+v, %v", api, err)
+	}
+	bc, err := st.Client(t.Context(), "bc")
+	if err != nil || bc.BackchannelLogoutURI != "https://bc.example/logout" || bc.FrontchannelLogoutURI != "https://bc.example/fc" {
+		t.Errorf("client bc = %+v, %v", bc, err)
+	}
+}
+
+func TestLogoutsCommand(t *testing.T) {
+	c := newCLI(t)
+	if _, _, err := c.run("", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := c.run("", "logouts", "--status", "pending")
+	if err != nil || out != "" {
+		t.Fatalf("logouts with none: %q %v", out, err)
+	}
+	var ue usageError
+	if _, _, err := c.run("", "logouts", "--status", "lost"); !errors.As(err, &ue) {
+		t.Errorf("logouts --status lost: %v, want a usage error", err)
 	}
 }
 
@@ -357,4 +400,19 @@ func TestAuditCommand(t *testing.T) {
 	if err != nil || decode(t, out)["was_throttled"] != false {
 		t.Fatalf("users unlock: %v %s", err, out)
 	}
+}
+
+// store opens the CLI's database, as the server would.
+func (c *cli) store() *store.Store {
+	c.t.Helper()
+	db, err := database.Open(c.t.Context(), c.db, database.Options{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		if s, err := db.DB(); err == nil {
+			s.Close()
+		}
+	})
+	return store.New(db, nil)
 }

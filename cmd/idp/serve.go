@@ -215,6 +215,9 @@ func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger,
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go a.maintain(bg, cfg, logger)
+	// Back-channel logout tokens: written by whichever instance or command
+	// ended a session, delivered and retried by any running instance.
+	go a.server.LogoutNotifier().Run(bg, 10*time.Second)
 
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()

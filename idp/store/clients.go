@@ -28,7 +28,21 @@ type Client struct {
 	RequirePAR             bool   // authorize requests must come through PAR (RFC 9126)
 	LogoURI                string // shown on the consent page
 	IDTokenAlg             string // RS256 or ES256; "" means the provider's default
-	CreatedAt              time.Time
+	// ResourceServerFor lists the clients whose tokens this one may
+	// introspect ("*": every client's); its own it always may.
+	ResourceServerFor []string
+	// Logout channels (OpenID Connect Back-Channel and Front-Channel
+	// Logout 1.0): where the client is told that a session ended.
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	// AccessTokenFormat is "jwt" for RFC 9068 access tokens, else opaque;
+	// AccessTokenLifespan, if not zero, replaces the provider's lifetime
+	// of this client's access tokens.
+	AccessTokenFormat   string
+	AccessTokenLifespan time.Duration
+	CreatedAt           time.Time
 }
 
 type clientRow struct {
@@ -47,6 +61,13 @@ type clientRow struct {
 	JWKS                    string `gorm:"column:jwks"`
 	IDTokenAlg              string `gorm:"column:id_token_signed_response_alg"`
 	LogoURI                 string `gorm:"column:logo_uri"`
+	ResourceServerFor       string `gorm:"column:resource_server_for"`
+	BackchannelLogoutURI    string `gorm:"column:backchannel_logout_uri"`
+	BackchannelSessionReq   bool   `gorm:"column:backchannel_logout_session_required"`
+	FrontchannelLogoutURI   string `gorm:"column:frontchannel_logout_uri"`
+	FrontchannelSessionReq  bool   `gorm:"column:frontchannel_logout_session_required"`
+	AccessTokenFormat       string `gorm:"column:access_token_format"`
+	AccessTokenLifespanSecs int    `gorm:"column:access_token_lifespan_seconds"`
 	CreatedAt               time.Time
 }
 
@@ -70,6 +91,14 @@ type NewClient struct {
 	JWKS       string
 	IDTokenAlg string
 	LogoURI    string
+	// ResourceServerFor and the logout channels: see Client.
+	ResourceServerFor                 []string
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	AccessTokenFormat                 string // "jwt" or "opaque" (the default)
+	AccessTokenLifespan               time.Duration
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -88,6 +117,14 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		if _, err := parseJWKS(c.JWKS); err != nil {
 			return fmt.Errorf("store: client %s: %w", c.ID, err)
 		}
+	}
+	format := c.AccessTokenFormat
+	switch format {
+	case "":
+		format = AccessTokenOpaque
+	case AccessTokenOpaque, AccessTokenJWT:
+	default:
+		return fmt.Errorf("store: client %s: access token format %q is not jwt or opaque", c.ID, format)
 	}
 	enc := func(v []string) string {
 		if v == nil {
@@ -109,6 +146,10 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg, LogoURI: c.LogoURI,
+		ResourceServerFor:    enc(c.ResourceServerFor),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelSessionReq: c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelSessionReq: c.FrontchannelLogoutSessionRequired,
+		AccessTokenFormat: format, AccessTokenLifespanSecs: int(c.AccessTokenLifespan / time.Second),
 		CreatedAt: s.Now(),
 	}
 	if err := s.conn(ctx).Create(&row).Error; err != nil {
@@ -195,11 +236,12 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, notFound("client "+id, err)
 	}
-	var redirect, postLogout, grants, responses []string
+	var redirect, postLogout, grants, responses, resourceFor []string
 	for _, f := range []struct {
 		src string
 		dst *[]string
-	}{{row.RedirectURIs, &redirect}, {row.PostLogoutRedirectURIs, &postLogout}, {row.GrantTypes, &grants}, {row.ResponseTypes, &responses}} {
+	}{{row.RedirectURIs, &redirect}, {row.PostLogoutRedirectURIs, &postLogout}, {row.GrantTypes, &grants}, {row.ResponseTypes, &responses},
+		{row.ResourceServerFor, &resourceFor}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return nil, fmt.Errorf("store: client %s: %w", id, err)
 		}
@@ -224,7 +266,11 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 		RequirePAR:             row.RequirePAR,
 		LogoURI:                row.LogoURI,
 		IDTokenAlg:             row.IDTokenAlg,
-		CreatedAt:              row.CreatedAt,
+		ResourceServerFor:      resourceFor,
+		BackchannelLogoutURI:   row.BackchannelLogoutURI, BackchannelLogoutSessionRequired: row.BackchannelSessionReq,
+		FrontchannelLogoutURI: row.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: row.FrontchannelSessionReq,
+		AccessTokenFormat: row.AccessTokenFormat, AccessTokenLifespan: time.Duration(row.AccessTokenLifespanSecs) * time.Second,
+		CreatedAt: row.CreatedAt,
 	}
 	if row.JWKS != "" {
 		set, err := parseJWKS(row.JWKS)
@@ -236,6 +282,21 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 		c.TokenEndpointAuthSigningAlgorithm = signingAlgOf(set)
 	}
 	return c, nil
+}
+
+// Access token formats.
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt" // RFC 9068
+)
+
+// GetEffectiveLifespan implements fosite.ClientWithCustomTokenLifespans:
+// the client's own access token lifetime, where it has one.
+func (c *Client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	if tt == fosite.AccessToken && c.AccessTokenLifespan > 0 {
+		return c.AccessTokenLifespan
+	}
+	return fallback
 }
 
 // GetResponseModes implements fosite.ResponseModeClient: query and

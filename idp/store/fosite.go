@@ -72,9 +72,7 @@ func (s *Store) toRow(sig string, r fosite.Requester, kind fosite.TokenType, ttl
 		exp = se.GetExpiresAt(kind)
 		subject = se.GetSubject()
 	}
-	if ds, ok := r.GetSession().(*openid.DefaultSession); ok && ds != nil && ds.Claims != nil {
-		sid, _ = ds.Claims.Extra["sid"].(string)
-	}
+	sid = sidOf(r)
 	if exp.IsZero() {
 		exp = s.Now().Add(ttl)
 	}
@@ -149,7 +147,7 @@ func (s *Store) create(ctx context.Context, table, sig string, r fosite.Requeste
 	if err != nil {
 		return err
 	}
-	if err := s.conn(ctx).Table(table).Create(&row).Error; err != nil {
+	if err := s.single(ctx).Table(table).Create(&row).Error; err != nil {
 		return conflict("create "+table, err)
 	}
 	return nil
@@ -168,9 +166,28 @@ func (s *Store) delete(ctx context.Context, table, sig string) error {
 	return s.conn(ctx).Table(table).Where("signature = ?", hashKey(sig)).Delete(&TokenRow{}).Error
 }
 
-// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. A
+// code issued in a sign-in session also records its client as one of the
+// session's, to be told when the session ends (Back-Channel Logout 1.0).
 func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	if sid := sidOf(r); sid != "" {
+		// First: a client recorded for a code
+		// that then failed to be stored is told of a logout it need not
+		// hear; never the reverse.
+		if err := s.recordSessionClient(ctx, sid, r.GetClient().GetID()); err != nil {
+			return err
+		}
+	}
 	return s.create(ctx, tableCodes, code, r, fosite.AuthorizeCode, s.AuthCodeTTL)
+}
+
+// sidOf is the sign-in session a request's tokens belong to, if any.
+func sidOf(r fosite.Requester) string {
+	if ds, ok := r.GetSession().(*openid.DefaultSession); ok && ds != nil && ds.Claims != nil {
+		sid, _ := ds.Claims.Extra["sid"].(string)
+		return sid
+	}
+	return ""
 }
 
 // GetAuthorizeCodeSession returns the request of a code. A used code
@@ -204,8 +221,12 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string)
 	return nil
 }
 
-// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage. A
+// stateless JWT access token (see StatelessAccessToken) is not stored.
 func (s *Store) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	if StatelessAccessToken(r) {
+		return nil
+	}
 	return s.create(ctx, tableAccess, sig, r, fosite.AccessToken, s.AccessTokenTTL)
 }
 
@@ -233,7 +254,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig st
 		return err
 	}
 	rr := refreshRow{TokenRow: row, AccessSignature: hashKey(accessSig)}
-	if err := s.conn(ctx).Table(tableRefresh).Create(&rr).Error; err != nil {
+	if err := s.single(ctx).Table(tableRefresh).Create(&rr).Error; err != nil {
 		return conflict("create refresh token", err)
 	}
 	return nil
@@ -374,7 +395,7 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
-	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par"} {
+	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {
 			return total, fmt.Errorf("store: delete expired %s: %w", t, res.Error)

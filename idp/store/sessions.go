@@ -95,8 +95,11 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]Session, err
 
 // RevokeSession ends a session and what it issued: its access tokens, and
 // its refresh tokens except offline_access ones, which are meant to outlive
-// the browser session (OIDC Core 11). It reports whether a live session was
-// ended.
+// the browser session (OIDC Core 11). In the same transaction it writes a
+// logout token delivery for each of the session's clients with a
+// back-channel logout URI, so every way of ending a session (logout, the
+// operator's revoke, disabling a user) tells the RPs. It reports whether a
+// live session was ended.
 func (s *Store) RevokeSession(ctx context.Context, id string) (bool, error) {
 	var ended bool
 	err := s.InTx(ctx, func(ctx context.Context) error {
@@ -105,7 +108,19 @@ func (s *Store) RevokeSession(ctx context.Context, id string) (bool, error) {
 			return res.Error
 		}
 		ended = res.RowsAffected == 1
-		if err := s.conn(ctx).Table(tableAccess).Where("sid = ?", id).Delete(&TokenRow{}).Error; err != nil {
+		if ended {
+			// The RPs of the session are told, by the outbox, only once
+			// this transaction commits (Back-Channel Logout 1.0).
+			var sess Session
+			if err := s.conn(ctx).Select("user_id").Where("id = ?", id).Take(&sess).Error; err != nil {
+				return err
+			}
+			if err := s.enqueueLogouts(ctx, id, sess.UserID); err != nil {
+				return err
+			}
+		}
+		// sid <> '' lets the planner use the partial index on sid.
+		if err := s.conn(ctx).Table(tableAccess).Where("sid = ? AND sid <> ''", id).Delete(&TokenRow{}).Error; err != nil {
 			return err
 		}
 		return s.conn(ctx).Table(tableRefresh).

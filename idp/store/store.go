@@ -83,6 +83,14 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx)
 }
 
+// single is conn for a write that is one statement: without GORM's
+// default transaction around it, it is one round trip and one commit
+// instead of three (BEGIN, the statement, COMMIT). Inside a transaction
+// it changes nothing.
+func (s *Store) single(ctx context.Context) *gorm.DB {
+	return s.conn(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
+}
+
 // BeginTX implements fosite's storage.Transactional. Inside a transaction
 // of ours (a login step that issues a code, a code exchange) it sets a
 // savepoint instead: the step commits once, with fosite's writes in it,

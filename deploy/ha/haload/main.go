@@ -83,6 +83,9 @@ func main() {
 	flag.Parse()
 	// A request unanswered after a minute is a hang, not a queue.
 	client.Timeout, client.RetryFor = time.Minute, o.retryFor
+	// Each login is a browser of its own behind the load balancer: one
+	// address for all would be one network to the per-network limits.
+	client.DistinctClients = true
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

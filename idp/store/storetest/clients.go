@@ -3,6 +3,7 @@ package storetest
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -127,4 +128,42 @@ func testClientNotFound(t *testing.T, s *store.Store) {
 	}
 	_, err = s.Client(t.Context(), "nobody")
 	wantErr(t, "Client(unknown)", err, store.ErrNotFound)
+}
+
+// testClientProtocolSettings: the settings of introspection, logout and
+// access tokens read back as written, and default to off.
+func testClientProtocolSettings(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	noErr(t, "CreateClient", s.CreateClient(ctx, store.NewClient{
+		ID: "api", Secret: "s", GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic",
+		ResourceServerFor: []string{"rp1", "rp2"}, AccessTokenFormat: store.AccessTokenJWT, AccessTokenLifespan: 5 * time.Minute,
+		BackchannelLogoutURI: "https://api.example/bc", BackchannelLogoutSessionRequired: true,
+		FrontchannelLogoutURI: "https://api.example/fc", FrontchannelLogoutSessionRequired: true,
+	}))
+	c, err := s.Client(ctx, "api")
+	noErr(t, "Client", err)
+	if !reflect.DeepEqual(c.ResourceServerFor, []string{"rp1", "rp2"}) {
+		t.Errorf("ResourceServerFor = %q, want [rp1 rp2]", c.ResourceServerFor)
+	}
+	if c.AccessTokenFormat != store.AccessTokenJWT || c.AccessTokenLifespan != 5*time.Minute {
+		t.Errorf("access tokens: %q for %v, want jwt for 5m", c.AccessTokenFormat, c.AccessTokenLifespan)
+	}
+	if got := c.GetEffectiveLifespan("client_credentials", fosite.AccessToken, time.Hour); got != 5*time.Minute {
+		t.Errorf("effective access token lifespan %v, want the client's 5m", got)
+	}
+	if c.BackchannelLogoutURI != "https://api.example/bc" || !c.BackchannelLogoutSessionRequired ||
+		c.FrontchannelLogoutURI != "https://api.example/fc" || !c.FrontchannelLogoutSessionRequired {
+		t.Errorf("logout channels read back as %q %v %q %v", c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired)
+	}
+	if err := s.CreateClient(ctx, store.NewClient{ID: "bad-format", Secret: "s", GrantTypes: []string{"client_credentials"},
+		AccessTokenFormat: "paseto"}); err == nil {
+		t.Error("an unknown access token format was accepted")
+	}
+	createClient(t, s)
+	plain, err := s.Client(ctx, clientID)
+	noErr(t, "Client", err)
+	if len(plain.ResourceServerFor) != 0 || plain.AccessTokenFormat != store.AccessTokenOpaque || plain.BackchannelLogoutURI != "" {
+		t.Errorf("a client registered without settings: %q %q %q", plain.ResourceServerFor, plain.AccessTokenFormat, plain.BackchannelLogoutURI)
+	}
 }

@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ClientPublic", testClientPublic},
 		{"ClientDuplicate", testClientDuplicate},
 		{"ClientNotFound", testClientNotFound},
+		{"ClientProtocolSettings", testClientProtocolSettings},
+		{"LogoutOutbox", testLogoutOutbox},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDuplicateUsername", testUserDuplicateUsername},
 		{"UserUsernameNormalised", testUserUsernameNormalised},

@@ -66,6 +66,23 @@ async function main() {
 
   // The browser part is the test's; it hands back where the RP was called.
   const callback = new URL(await readLine())
+
+  // RFC 9207: the provider advertises iss in authorization responses, so
+  // the library requires it and compares it with the issuer it sent the
+  // user to. A response that says another issuer (a mix-up attack), or
+  // none, must be refused before the code is used.
+  const issChecks = {}
+  for (const [name, iss] of [['other_issuer', 'https://attacker.example'], ['no_issuer', null]]) {
+    const forged = new URL(callback.href)
+    if (iss === null) forged.searchParams.delete('iss')
+    else forged.searchParams.set('iss', iss)
+    try {
+      await client.authorizationCodeGrant(config, forged, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce })
+      issChecks[name] = 'accepted'
+    } catch (err) {
+      issChecks[name] = `refused: ${err.message}: ${err.cause?.message ?? err.code ?? ""}`
+    }
+  }
   const tokens = await client.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: verifier,
     expectedState: state,
@@ -88,6 +105,9 @@ async function main() {
   })
   say({
     step: 'tokens',
+    iss_advertised: config.serverMetadata().authorization_response_iss_parameter_supported === true,
+    iss_in_callback: callback.searchParams.get('iss'),
+    iss_checks: issChecks,
     claims,
     userinfo,
     introspection: { active: introspection.active, client_id: introspection.client_id, sub: introspection.sub },
