@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -67,27 +66,12 @@ func hashBrowser(id string) string {
 }
 
 // csrfToken binds a form to one flow in one browser; it needs no storage.
-func (s *Server) csrfToken(flowID, browser string) string {
-	m := hmac.New(sha256.New, s.csrfKey)
-	m.Write([]byte(flowID + "\x00" + browser))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+func (s *Server) csrfToken(flowID, browser string) string { return s.csrfFor(flowID, browser) }
 
-// csrfOK checks a form's token, also under the keys of old secrets, so a
-// page served just before an IDP_SECRET rotation can still be posted.
+// csrfOK checks a form's token, also under the keys of old secrets (see
+// csrfValid).
 func (s *Server) csrfOK(r *http.Request, flowID string) bool {
-	got := r.PostFormValue("csrf_token")
-	if got == "" {
-		return false
-	}
-	browser := s.currentBrowser(r)
-	ok := false
-	for _, key := range append([][]byte{s.csrfKey}, s.csrfOld...) {
-		m := hmac.New(sha256.New, key)
-		m.Write([]byte(flowID + "\x00" + browser))
-		ok = hmac.Equal([]byte(got), []byte(base64.RawURLEncoding.EncodeToString(m.Sum(nil)))) || ok
-	}
-	return ok
+	return s.csrfValid(r.PostFormValue("csrf_token"), flowID, s.currentBrowser(r))
 }
 
 // stepURL is the page of a login step for a flow.

@@ -134,9 +134,17 @@ func TestJWTAccessTokens(t *testing.T) {
 			}
 			c := ocClient{ID: "jwtrp", Secret: ocSecret, RedirectURI: rpCallback, Method: "client_secret_basic"}
 			a := o.auth(c, "openid profile")
-			p, _ := o.login(o.e.NewBrowser(), a)
+			b := o.e.NewBrowser()
+			p, _ := o.login(b, a)
 			tk := o.exchange(a, o.code(p, a))
 			claims := o.verifyAccessJWT(tk.access)
+			// Nor is it an id_token_hint for silent sign-in; the ID token is.
+			if loc := b.Get(o.url(o.auth(c, "openid profile", "prompt", "none", "id_token_hint", tk.access))).Location(); loc == nil || loc.Query().Get("error") != "login_required" {
+				t.Errorf("prompt=none with an access token as id_token_hint: %v, want login_required", loc)
+			}
+			if loc := b.Get(o.url(o.auth(c, "openid profile", "prompt", "none", "id_token_hint", tk.rawID))).Location(); loc == nil || loc.Query().Get("code") == "" {
+				t.Errorf("prompt=none with the ID token as id_token_hint: %v, want a code", loc)
+			}
 			if claims["sub"] != tk.id["sub"] || claims["sid"] != tk.id["sid"] || claims["client_id"] != "jwtrp" {
 				t.Errorf("claims %v, want the user's sub and sid, client_id jwtrp", claims)
 			}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/ui"
@@ -100,26 +99,14 @@ func (s *Server) parseLogout(w http.ResponseWriter, r *http.Request) (*logoutReq
 	clientID := r.Form.Get("client_id")
 	if hint := r.Form.Get("id_token_hint"); hint != "" {
 		lr.hintPresent = true
-		tok, err := s.signer.Decode(ctx, hint)
-		// Our keys sign JWT access tokens too; one of those, which a
-		// resource server holds, is no id_token_hint.
-		if tok != nil {
-			if typ, _ := tok.Header["typ"].(string); strings.EqualFold(strings.TrimPrefix(typ, "application/"), jwtTyp) {
-				tok = nil
+		if h, ok := s.readHint(ctx, hint); ok {
+			lr.hintSub, lr.hintSID = h.sub, h.sid
+			if clientID != "" && !slices.Contains(h.aud, clientID) {
+				s.errorPage(w, r, http.StatusBadRequest, ui.MsgInvalidRequest)
+				return nil, false
 			}
-		}
-		if tok != nil && (err == nil || isExpiredOnly(err)) {
-			if iss, _ := tok.Claims["iss"].(string); iss == s.opt.Issuer {
-				lr.hintSub, _ = tok.Claims["sub"].(string)
-				lr.hintSID, _ = tok.Claims["sid"].(string)
-				aud := audience(tok.Claims["aud"])
-				if clientID != "" && !slices.Contains(aud, clientID) {
-					s.errorPage(w, r, http.StatusBadRequest, ui.MsgInvalidRequest)
-					return nil, false
-				}
-				if clientID == "" && len(aud) > 0 {
-					clientID = aud[0]
-				}
+			if clientID == "" && len(h.aud) > 0 {
+				clientID = h.aud[0]
 			}
 		}
 		if lr.hintSub == "" {

@@ -98,17 +98,37 @@ func (s *Server) reuse(ctx context.Context, req authRequest, sess *store.Session
 
 // hintSubject reads an id_token_hint we issued: its signature must verify
 // with one of our keys; expiry does not matter (OIDC Core 3.1.2.1).
-func (s *Server) hintSubject(ctx context.Context, hint string) (sub, sid string, ok bool) {
-	tok, err := s.signer.Decode(ctx, hint)
+func (s *Server) hintSubject(ctx context.Context, raw string) (sub, sid string, ok bool) {
+	h, ok := s.readHint(ctx, raw)
+	return h.sub, h.sid, ok
+}
+
+// idTokenHint is what an id_token_hint says.
+type idTokenHint struct {
+	sub, sid string
+	aud      []string
+}
+
+// readHint reads an id_token_hint (OIDC Core 3.1.2.1, RP-Initiated Logout
+// 2): an ID token we issued, its signature verified with one of our keys,
+// its expiry not minded. Our keys sign JWT access tokens too; one of
+// those, which a resource server holds, is no hint.
+func (s *Server) readHint(ctx context.Context, raw string) (idTokenHint, bool) {
+	tok, err := s.signer.Decode(ctx, raw)
 	if tok == nil || (err != nil && !isExpiredOnly(err)) {
-		return "", "", false
+		return idTokenHint{}, false
+	}
+	if typ, _ := tok.Header["typ"].(string); strings.EqualFold(strings.TrimPrefix(typ, "application/"), jwtTyp) {
+		return idTokenHint{}, false
 	}
 	if iss, _ := tok.Claims["iss"].(string); iss != s.opt.Issuer {
-		return "", "", false
+		return idTokenHint{}, false
 	}
-	sub, _ = tok.Claims["sub"].(string)
-	sid, _ = tok.Claims["sid"].(string)
-	return sub, sid, sub != ""
+	var h idTokenHint
+	h.sub, _ = tok.Claims["sub"].(string)
+	h.sid, _ = tok.Claims["sid"].(string)
+	h.aud = audience(tok.Claims["aud"])
+	return h, h.sub != ""
 }
 
 func truncate(s string, n int) string {
