@@ -2,9 +2,12 @@ package idp
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/ory/fosite"
+
+	"github.com/smspin/idp/idp/store"
 )
 
 // exchangeCode is the authorization code grant (RFC 6749 section 4.1.3)
@@ -23,6 +26,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request) {
 	err := s.store.InTx(r.Context(), func(ctx context.Context) error {
 		if ar, ferr = s.oauth.NewAccessRequest(ctx, r, newSession()); ferr == nil {
 			resp, ferr = s.oauth.NewAccessResponse(ctx, ar)
+		}
+		if errors.Is(ferr, store.ErrUnavailable) {
+			return ferr // the database failed under fosite: nothing of it stands
 		}
 		return nil
 	})

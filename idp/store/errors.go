@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/glebarez/go-sqlite"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
@@ -101,6 +102,10 @@ func kindOf(err error) error {
 	var netErr net.Error
 	var connect *pgconn.ConnectError
 	switch {
+	case errors.Is(err, pgx.ErrTxCommitRollback):
+		// A transaction an earlier failure aborted: nothing was written,
+		// and the request may be tried again.
+		return ErrUnavailable
 	case errors.As(err, &netErr), errors.As(err, &connect),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, net.ErrClosed),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

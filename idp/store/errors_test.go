@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
@@ -32,6 +33,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), ErrUnavailable},
 		{io.ErrUnexpectedEOF, ErrUnavailable},
 		{context.DeadlineExceeded, ErrUnavailable},
+		{pgx.ErrTxCommitRollback, ErrUnavailable},
 		{gorm.ErrDuplicatedKey, ErrConflict},
 		{&pgconn.PgError{Code: "42601"}, nil}, // a syntax error is ours: no kind
 		{errors.New("something else"), nil},
