@@ -74,14 +74,17 @@ func (s *Server) sendToNewNumber(ctx context.Context, r *http.Request, st *step,
 		st.refuse(ui.MsgPhoneSame, http.StatusBadRequest)
 		return nil
 	}
-	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, number)
+	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, number, false)
 	if err != nil {
 		return err
 	}
 	if p == nil {
-		if refusal == "number" {
+		switch refusal {
+		case "number":
 			st.refuse(ui.MsgPhoneNotAllowed, http.StatusForbidden)
-		} else {
+		case "held":
+			st.refuse(ui.MsgSMSHeld, http.StatusServiceUnavailable)
+		default:
 			st.form.Set("wait_minutes", strconv.Itoa(waitMinutes(retryAt.Sub(s.opt.MFA.Time()))))
 			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
 		}
@@ -297,7 +300,15 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
 		p, err := s.opt.MFA.ReserveResend(ctx, *lf.ChallengeID, s.langFor(r, lf.req.UILocales), s.clientIP(r))
 		var limited *mfa.RateLimitError
+		var held *mfa.HoldError
 		switch {
+		case errors.As(err, &held):
+			s.log.WarnContext(ctx, "resend refused: sends held", "flow_id", lf.ID, "scope", held.Hold.Scope)
+			if err := s.auditResendHold(ctx, r, lf, held); err != nil {
+				return err
+			}
+			st.refuse(ui.MsgSMSHeld, http.StatusServiceUnavailable)
+			return nil
 		case errors.As(err, &limited):
 			s.log.WarnContext(ctx, "resend refused by a send limit", "flow_id", lf.ID, "scope", limited.Scope)
 			st.form = url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(limited.RetryAfter))}}
