@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/smspin/idp/mfa/sms/smstest"
+	"github.com/smspin/idp/mfa/sms/twilio"
 )
 
 // Default credentials, used unless Credentials says otherwise.
@@ -326,4 +328,41 @@ func Segments(body string) int {
 		return 1
 	}
 	return (n + per - 1) / per
+}
+
+// Report posts a status callback for message sid to the StatusCallback
+// URL it was created with, as Twilio does: a form with MessageSid,
+// MessageStatus (and SmsSid, SmsStatus), AccountSid, To, From, ApiVersion
+// and ErrorCode when code is not 0, signed in X-Twilio-Signature with the
+// auth token, or with signWith when it is not "" (a forgery). Call it
+// again for a duplicate.
+func (s *Server) Report(sid, status string, code int, signWith string) (*http.Response, error) {
+	var m Message
+	var token, account string
+	s.Locked(func() {
+		for _, x := range s.messages {
+			if x.SID == sid {
+				m = x
+			}
+		}
+		token, account = s.K.token, s.K.account
+	})
+	if m.StatusCallback == "" {
+		return nil, fmt.Errorf("twiliofake: message %q has no StatusCallback", sid)
+	}
+	form := url.Values{"MessageSid": {sid}, "SmsSid": {sid}, "MessageStatus": {status}, "SmsStatus": {status},
+		"AccountSid": {account}, "To": {m.To}, "From": {m.From}, "ApiVersion": {"2010-04-01"}}
+	if code != 0 {
+		form.Set("ErrorCode", strconv.Itoa(code))
+	}
+	if signWith != "" {
+		token = signWith
+	}
+	req, err := http.NewRequest(http.MethodPost, m.StatusCallback, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twilio.SignatureHeader, twilio.Signature(token, m.StatusCallback, form))
+	return http.DefaultClient.Do(req)
 }

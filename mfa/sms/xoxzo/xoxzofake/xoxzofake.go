@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -56,6 +57,8 @@ type Message struct {
 	Tags       []string
 	Parts      int
 	At         time.Time
+	// CallbackURL is the callbackurl the message was sent with.
+	CallbackURL string
 }
 
 // template is a registered SMS template. Status is "APPROVED" or "PENDING".
@@ -303,7 +306,8 @@ func (s *Server) sendFree(rec Request) reply {
 			}
 		}
 	}
-	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: f.Get("message"), Tags: tags, Parts: parts})
+	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: f.Get("message"), Tags: tags, Parts: parts,
+		CallbackURL: f.Get("callbackurl")})
 }
 
 // sendTemplate is POST /sms/templates/<id>/messages/.
@@ -364,7 +368,8 @@ func (s *Server) sendTemplate(rec Request, id string) reply {
 	if len(errs) > 0 {
 		return fieldErrors(errs)
 	}
-	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: text, TemplateID: id, Variables: vars, Parts: parts})
+	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: text, TemplateID: id, Variables: vars, Parts: parts,
+		CallbackURL: f.Get("callbackurl")})
 }
 
 // accept bills, records and answers 201.
@@ -466,4 +471,25 @@ func msgID() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// Callback calls the callbackurl message msgid was sent with, as Xoxzo
+// does when the carrier reports. The payload is not documented [GUESS: a
+// form POST with msgid and status]; a client must not trust it beyond the
+// msgid (the status is read back from GET /sms/messages/<msgid>/, which
+// answers by StatusSequence).
+func (s *Server) Callback(msgid string) (*http.Response, error) {
+	var m Message
+	s.Locked(func() {
+		for _, x := range s.messages {
+			if x.MsgID == msgid {
+				m = x
+			}
+		}
+	})
+	if m.CallbackURL == "" {
+		return nil, fmt.Errorf("xoxzofake: message %q has no callbackurl", msgid)
+	}
+	form := url.Values{"msgid": {msgid}, "status": {"DELIVERED"}}
+	return http.PostForm(m.CallbackURL, form)
 }
