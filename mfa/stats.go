@@ -24,8 +24,9 @@ func (st *stats) addN(event string, n int64) {
 // resent, rerouted, verified, wrong_code, exhausted, expired,
 // rate_limited, send_failed, send_unknown; held (sends refused by a hold
 // of the SMS-pumping guard or the budget) and holds_set (holds set);
-// receipt_delivered, receipt_failed, receipt_duplicate, receipt_refused
-// (delivery receipts: applied, repeated, forged or unknown); and
+// receipt_delivered, receipt_failed, receipt_duplicate, receipt_pending,
+// receipt_unknown (delivery reports pushed by providers: applied,
+// repeated or late, not final yet, for no send of ours); and
 // spend_estimated_micros, the estimated spend of the sends that went
 // out, in millionths of the budget's currency.
 func (s *Service) Counters() map[string]int64 {

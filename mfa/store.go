@@ -140,6 +140,11 @@ type DeliveryStore interface {
 	PendingDeliveries(ctx context.Context, providers, final []string, since time.Time, limit int) ([]Delivery, error)
 	// SetDeliveryStatus records a provider's later word on a send.
 	SetDeliveryStatus(ctx context.Context, id, status, errText string, at time.Time) error
+	// ApplyReceipt records a delivery receipt on the send provider knows
+	// as messageID, unless that send is already in a final state
+	// (delivered, failed) or in status: a repeated or late receipt changes
+	// nothing. found is false when no send matches.
+	ApplyReceipt(ctx context.Context, provider, messageID, status, errorCode, errText string, at time.Time) (found, changed bool, err error)
 	// RecentDeliveries lists the newest sends, newest first, each with the
 	// number of its challenge ("" for notices).
 	RecentDeliveries(ctx context.Context, limit int) ([]DeliveryTo, error)

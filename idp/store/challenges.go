@@ -278,7 +278,7 @@ func (s *Store) PendingDeliveries(ctx context.Context, providers, final []string
 
 // SetDeliveryStatus implements mfa.DeliveryStore.
 func (s *Store) SetDeliveryStatus(ctx context.Context, id, status, errText string, at time.Time) error {
-	upd := map[string]any{"status": status, "updated_at": at.UTC()}
+	upd := map[string]any{"status": status, "updated_at": at.UTC(), "receipt_at": at.UTC()}
 	if errText != "" {
 		upd["error"] = errText
 	}
@@ -286,6 +286,30 @@ func (s *Store) SetDeliveryStatus(ctx context.Context, id, status, errText strin
 		return fmt.Errorf("store: delivery status: %w", err)
 	}
 	return nil
+}
+
+// ApplyReceipt implements mfa.DeliveryStore: one conditional update, so
+// of duplicate receipts racing, one changes the row.
+func (s *Store) ApplyReceipt(ctx context.Context, provider, messageID, status, errorCode, errText string, at time.Time) (bool, bool, error) {
+	if messageID == "" {
+		return false, false, nil
+	}
+	res := s.conn(ctx).Model(&mfa.Delivery{}).
+		Where("provider = ? AND provider_message_id = ? AND status NOT IN ? AND status <> ?", provider, messageID,
+			[]string{"delivered", "failed"}, status).
+		Updates(map[string]any{"status": status, "error_code": errorCode, "error": errText, "receipt_at": at.UTC(), "updated_at": at.UTC()})
+	if res.Error != nil {
+		return false, false, fmt.Errorf("store: apply receipt: %w", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return true, true, nil
+	}
+	var n int64
+	if err := s.conn(ctx).Model(&mfa.Delivery{}).Where("provider = ? AND provider_message_id = ?", provider, messageID).
+		Count(&n).Error; err != nil {
+		return false, false, fmt.Errorf("store: apply receipt: %w", err)
+	}
+	return n > 0, false, nil
 }
 
 // RecentDeliveries implements mfa.DeliveryStore.

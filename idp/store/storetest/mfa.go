@@ -360,6 +360,47 @@ func testHolds(t *testing.T, s *store.Store) {
 	}
 }
 
+// testDeliveryReceipts: a receipt finds its send by provider and message
+// id; repeats, racing duplicates and late receipts after a final state
+// change nothing.
+func testDeliveryReceipts(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	now := s.Now()
+	c := newChallenge(t, s, "flow-r", now)
+	d := &mfa.Delivery{ID: s.NewID(), ChallengeID: c.ID, Provider: "twilio", ProviderMessageID: "SM1", Status: "queued", CreatedAt: now, UpdatedAt: now}
+	noErr(t, "AddDelivery", s.AddDelivery(ctx, d))
+	other := &mfa.Delivery{ID: s.NewID(), ChallengeID: c.ID, Provider: "xoxzo", ProviderMessageID: "SM1", Status: "queued", CreatedAt: now, UpdatedAt: now}
+	noErr(t, "AddDelivery", s.AddDelivery(ctx, other))
+	if found, changed, err := s.ApplyReceipt(ctx, "twilio", "SM-none", "failed", "", "", now); err != nil || found || changed {
+		t.Fatalf("receipt for no send: found %v, changed %v, %v", found, changed, err)
+	}
+	at := now.Add(time.Minute)
+	errs := race(racers, func(int) error {
+		_, changed, err := s.ApplyReceipt(t.Context(), "twilio", "SM1", "failed", "30003", "receipt: undelivered", at)
+		if err == nil && !changed {
+			return errFull
+		}
+		return err
+	})
+	exactlyOneWins(t, errs, errFull)
+	if found, changed, err := s.ApplyReceipt(ctx, "twilio", "SM1", "delivered", "", "", at.Add(time.Minute)); err != nil || !found || changed {
+		t.Fatalf("a late delivered after failed: found %v, changed %v, %v; want found and unchanged", found, changed, err)
+	}
+	ds, err := s.ChallengeDeliveries(ctx, c.ID)
+	noErr(t, "ChallengeDeliveries", err)
+	byProvider := map[string]mfa.Delivery{}
+	for _, d := range ds {
+		byProvider[d.Provider] = d
+	}
+	got := byProvider["twilio"]
+	if got.Status != "failed" || got.ErrorCode != "30003" || got.ReceiptAt == nil || !got.ReceiptAt.Equal(at) || got.Error != "receipt: undelivered" {
+		t.Errorf("delivery after receipts = %+v", got)
+	}
+	if o := byProvider["xoxzo"]; o.Status != "queued" || o.ReceiptAt != nil {
+		t.Errorf("another provider's send with the same id changed: %+v", o)
+	}
+}
+
 func testDeliveries(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	now := s.Now()

@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"SendCounterAmounts", testSendCounterAmounts},
 		{"Holds", testHolds},
 		{"Deliveries", testDeliveries},
+		{"DeliveryReceipts", testDeliveryReceipts},
 		{"ThrottleConcurrentTries", testThrottleConcurrentTries},
 		{"ThrottleBlocksAndForgets", testThrottleBlocksAndForgets},
 		{"ThrottleSucceeded", testThrottleSucceeded},

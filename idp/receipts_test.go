@@ -1,0 +1,153 @@
+package idp_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/mfa/sms"
+	"github.com/smspin/idp/mfa/sms/twilio"
+	"github.com/smspin/idp/mfa/sms/twilio/twiliofake"
+	"github.com/smspin/idp/migrations/database/dbtest"
+	"github.com/smspin/idp/ui"
+)
+
+// twilioThenFile is a chain of Twilio (the fake, reporting to the
+// provider's receipts endpoint) and the file outbox.
+func twilioThenFile(t *testing.T, fake *twiliofake.Server) func(*idptest.Env) (sms.Sender, map[string]sms.ReportReader) {
+	return func(e *idptest.Env) (sms.Sender, map[string]sms.ReportReader) {
+		cb := e.Issuer + "/sms/receipts/twilio"
+		c, err := twilio.New(twilio.Config{BaseURL: fake.URL, AccountSID: twiliofake.DefaultAccountSID, AuthToken: twiliofake.DefaultAuthToken,
+			From: "+15005550006", StatusCallback: cb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain := &sms.Chain{Senders: []sms.Named{{Name: "twilio", Sender: c}, {Name: "file", Sender: &sms.File{Path: e.Outbox}}}}
+		return chain, map[string]sms.ReportReader{"twilio": &twilio.Reports{AuthToken: twiliofake.DefaultAuthToken, URL: cb}}
+	}
+}
+
+func report(t *testing.T, fake *twiliofake.Server, sid, status string, code int, signWith string) int {
+	t.Helper()
+	resp, err := fake.Report(sid, status, code, signWith)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A delivery receipt is taken only when Twilio signed it, repeats change
+// nothing, and a failed one puts "send by another route" on the PIN page
+// at once: the next provider of the chain sends a new code, no cooldown,
+// and the sign-in completes with it.
+func TestFailedReceiptOffersAnotherRoute(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		fake := twiliofake.New(t)
+		e := idptest.New(t, open(t), idptest.Options{Providers: twilioThenFile(t, fake)})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		r := newRP(t, e, e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true))
+
+		b := e.NewBrowser()
+		p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		p = b.Fill(p, url.Values{"username": {"alice"}, "password": {user.Password}})
+		if p.URL.Path != "/login/pin" || len(fake.Messages()) != 1 || len(e.Messages()) != 0 {
+			t.Fatalf("at %s with %d Twilio sends, %d file sends; want the PIN page and one Twilio send", p.URL.Path, len(fake.Messages()), len(e.Messages()))
+		}
+		sid := fake.Messages()[0].SID
+		if strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatal("another route offered before any receipt")
+		}
+
+		// A forged receipt is refused and changes nothing.
+		if st := report(t, fake, sid, "undelivered", 30003, "not-the-auth-token"); st != http.StatusForbidden {
+			t.Fatalf("forged receipt answered %d, want 403", st)
+		}
+		if p = b.Get(p.URL.String()); strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatal("a forged receipt made the page offer another route")
+		}
+		// Twilio's own receipt, then the same again.
+		for i := range 2 {
+			if st := report(t, fake, sid, "undelivered", 30003, ""); st != http.StatusNoContent {
+				t.Fatalf("receipt %d answered %d, want 204", i, st)
+			}
+		}
+		if c := e.MFA.Counters(); c["receipt_failed"] != 1 || c["receipt_duplicate"] != 1 {
+			t.Errorf("receipts counted failed %d, duplicate %d; want 1 and 1", c["receipt_failed"], c["receipt_duplicate"])
+		}
+		p = b.Get(p.URL.String())
+		if !strings.Contains(p.Body, `id="reroute"`) || !shows(p, ui.MsgSMSUndelivered) || !strings.Contains(p.Body, `data-wait=`) {
+			t.Fatalf("after a failed receipt, within the resend cooldown: want the other route offered at once:\n%s", p.Body)
+		}
+		form := url.Values{"csrf_token": {p.CSRF(t)}}
+		q := b.Submit("/login/pin/reroute?flow="+p.URL.Query().Get("flow"), form)
+		if q.URL.Path != "/login/pin" || q.Status != http.StatusOK || q.URL.Query().Get("notice") != string(ui.MsgPINRerouted) {
+			t.Fatalf("reroute: at %s?%s (%d)", q.URL.Path, q.URL.RawQuery, q.Status)
+		}
+		if len(fake.Messages()) != 1 || len(e.Messages()) != 1 {
+			t.Fatalf("after the reroute: %d Twilio sends, %d file sends; want the new code by the file route only", len(fake.Messages()), len(e.Messages()))
+		}
+		if strings.Contains(q.Body, `id="reroute"`) {
+			t.Error("the new route is offered again before anything failed")
+		}
+		// The same form again (a double click) sends nothing more.
+		if again := b.Submit("/login/pin/reroute?flow="+p.URL.Query().Get("flow"), form); again.Status != http.StatusConflict || len(e.Messages()) != 1 {
+			t.Fatalf("a second reroute: %d, %d file sends; want 409 and still 1", again.Status, len(e.Messages()))
+		}
+		// A late "delivered" for the first send does not undo the failure.
+		if st := report(t, fake, sid, "delivered", 0, ""); st != http.StatusNoContent {
+			t.Fatalf("late receipt answered %d", st)
+		}
+		ds, err := e.MFA.Deliveries(t.Context(), challengeOf(t, e, q))
+		if err != nil || len(ds) != 2 || ds[0].Status != "failed" || ds[0].ErrorCode != "30003" || ds[1].Provider != "file" {
+			t.Fatalf("deliveries = %+v, %v", ds, err)
+		}
+		codeFrom(t, b.Fill(q, url.Values{"code": {e.LastCode(user.Phone)}}), "state-0123456789")
+	})
+}
+
+// No receipt in time from a provider that always sends one counts as a
+// failure too.
+func TestMissingReceiptOffersAnotherRoute(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		fake := twiliofake.New(t)
+		e := idptest.New(t, open(t), idptest.Options{Providers: twilioThenFile(t, fake),
+			TuneMFA: func(s *mfa.Service) { s.ReceiptWait, s.Receipts = 2*time.Minute, []string{"twilio"} }})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		r := newRP(t, e, e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true))
+		b := e.NewBrowser()
+		p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		p = b.Fill(p, url.Values{"username": {"alice"}, "password": {user.Password}})
+		e.Advance(time.Minute)
+		if p = b.Get(p.URL.String()); strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatal("another route offered a minute in")
+		}
+		e.Advance(time.Minute)
+		if p = b.Get(p.URL.String()); !strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatalf("no other route after two minutes without a receipt:\n%s", p.Body)
+		}
+		// A receipt that says delivered, even late, settles it.
+		if st := report(t, fake, fake.Messages()[0].SID, "delivered", 0, ""); st != http.StatusNoContent {
+			t.Fatal(st)
+		}
+		if p = b.Get(p.URL.String()); strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatal("another route offered after the code was delivered")
+		}
+	})
+}
+
+// challengeOf reads the flow's challenge id from the store.
+func challengeOf(t *testing.T, e *idptest.Env, p *idptest.Page) string {
+	t.Helper()
+	f, err := e.Store.Flow(t.Context(), p.URL.Query().Get("flow"))
+	if err != nil || f.ChallengeID == nil {
+		t.Fatalf("flow: %+v, %v", f, err)
+	}
+	return *f.ChallengeID
+}
