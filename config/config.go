@@ -181,6 +181,7 @@ type SMSPumping struct {
 	PrefixDigits  int           `env:"IDP_SMS_PUMPING_PREFIX_DIGITS" min:"1" max:"12" help:"digits after the country code that make a number prefix"`
 	Window        time.Duration `env:"IDP_SMS_PUMPING_WINDOW" min:"10m" max:"168h" help:"sliding window the conversion of codes is measured over"`
 	MinSends      int           `env:"IDP_SMS_PUMPING_MIN_SENDS" min:"0" max:"1000000" help:"codes a prefix is sent in the window before its conversion is judged (0 = guard off)"`
+	CountryMin    int           `env:"IDP_SMS_PUMPING_COUNTRY_MIN_SENDS" min:"0" max:"10000000" help:"codes a country is sent in the window before its conversion is judged (0 = five times IDP_SMS_PUMPING_MIN_SENDS)"`
 	MinConversion int           `env:"IDP_SMS_PUMPING_MIN_CONVERSION" min:"0" max:"100" help:"percent of codes that must be verified, below which sends are held"`
 }
 
@@ -267,7 +268,7 @@ func Default() Config {
 			DefaultRegion: "JP",
 			Limits: SMSLimits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100, GlobalHour: 1000, GlobalDay: 10000,
 				PrefixHour: 30, PrefixDay: 100},
-			Pumping:     SMSPumping{PrefixDigits: 5, Window: time.Hour, MinSends: 20, MinConversion: 20},
+			Pumping:     SMSPumping{PrefixDigits: 5, Window: time.Hour, MinSends: 20, CountryMin: 100, MinConversion: 20},
 			ReceiptWait: 3 * time.Minute,
 			Xoxzo:       Xoxzo{APIURL: "https://api.xoxzo.com"},
 			Twilio:      Twilio{APIURL: "https://api.twilio.com", VerifyAPIURL: "https://verify.twilio.com"},

@@ -117,19 +117,15 @@ type sendTo struct {
 	known  bool // a number its user has verified before
 }
 
-// countSend checks the holds and counts one send against every limit and
-// the budget, each under its key in the send log, in the transaction ctx
-// carries: a hold refuses before anything is counted. When one limit is
-// full, what was already counted for the send is taken back and a
-// *RateLimitError says which limit and how long to wait (the longest of
-// the full ones), or a *HoldError says which hold: a refused send counts
-// against nothing.
+// countSend counts one send against every limit and the budget, each
+// under its key in the send log, in the transaction ctx carries; then,
+// for a number no user has verified, the pumping guard judges its prefix
+// and country, under the locks the counts took, so parallel sends to one
+// prefix are judged one after the other. A refused send counts against
+// nothing: what was counted is taken back, and a *RateLimitError says
+// which limit and how long to wait (the longest of the full ones), or a
+// *HoldError which hold.
 func (s *Service) countSend(ctx context.Context, now time.Time, to sendTo) error {
-	if !to.known {
-		if err := s.checkPumping(ctx, now, to.phone); err != nil {
-			return err
-		}
-	}
 	budget, price, err := s.budgetLimit(ctx, now, to.phone)
 	if err != nil {
 		return err
@@ -164,16 +160,22 @@ func (s *Service) countSend(ctx context.Context, now time.Time, to sendTo) error
 			return err
 		}
 	}
-	if refused == nil && !overBudget {
+	var why error
+	switch {
+	case refused != nil:
+		why = refused
+	case overBudget:
+		why = s.hold(ctx, now, budgetScope(now), "budget", 0, 0)
+	case !to.known:
+		why = s.checkPumping(ctx, now, to.phone)
+	}
+	if why == nil {
 		return nil
 	}
 	if err := s.Store.UncountSend(ctx, to.id); err != nil {
 		return fmt.Errorf("mfa: take back a send count: %w", err)
 	}
-	if overBudget {
-		return s.hold(ctx, now, budgetScope(now), "budget", 0, 0)
-	}
-	return refused
+	return why
 }
 
 // uncountSend takes back a send counted by countSend that did not happen.

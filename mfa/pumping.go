@@ -47,14 +47,31 @@ type Pumping struct {
 	// MinSends is how many codes a prefix must have been sent in the
 	// window before its conversion is judged; 0 turns the guard off.
 	MinSends int
+	// CountryMinSends is the same for a whole country, where an attack
+	// spread thin over many prefixes shows; larger, so that one prefix's
+	// attack (held by its own count) does not hold a country's fresh
+	// numbers. 0: five times MinSends.
+	CountryMinSends int
 	// MinConversion is the share of codes (0..1) that must be verified.
 	MinConversion float64
 }
 
-// DefaultPumping holds a prefix after 20 unverified codes in an hour.
-// People type most codes they ask for (a normal conversion is well over
-// half); 20 fresh numbers of one prefix that type none is an attack.
-var DefaultPumping = Pumping{PrefixDigits: 5, Window: time.Hour, MinSends: 20, MinConversion: 0.2}
+// DefaultPumping holds a prefix once 20 codes went to it in an hour and
+// fewer than a fifth were typed, and a country the same after 100. People
+// type most codes they ask for (a normal conversion is well over half);
+// 20 fresh numbers of one prefix that type none is an attack.
+var DefaultPumping = Pumping{PrefixDigits: 5, Window: time.Hour, MinSends: 20, CountryMinSends: 100, MinConversion: 0.2}
+
+// minSends is the sends a scope needs before it is judged.
+func (p Pumping) minSends(country bool) int64 {
+	if !country {
+		return int64(p.MinSends)
+	}
+	if p.CountryMinSends > 0 {
+		return int64(p.CountryMinSends)
+	}
+	return 5 * int64(p.MinSends)
+}
 
 func (p Pumping) window() time.Duration { return max(p.Window, 0) }
 
@@ -91,11 +108,12 @@ func verifiedKey(scope string) string { return "verified:" + scope }
 
 // checkPumping refuses a send to a fresh number whose country or prefix
 // is held, or whose conversion has just fallen below the threshold (the
-// hold is set then).
+// hold is set then). The send being judged is already counted (countSend
+// holds the locks of its keys): the sends before it are what is judged.
 func (s *Service) checkPumping(ctx context.Context, now time.Time, phone string) error {
 	p := s.Pumping
 	prefix, country := p.scopes(phone)
-	for _, scope := range []string{prefix, country} {
+	for i, scope := range []string{prefix, country} {
 		h, err := s.Store.Hold(ctx, scope)
 		if err != nil {
 			return fmt.Errorf("mfa: read hold: %w", err)
@@ -116,7 +134,8 @@ func (s *Service) checkPumping(ctx context.Context, now time.Time, phone string)
 		if err != nil {
 			return fmt.Errorf("mfa: read sends: %w", err)
 		}
-		if sent < int64(p.MinSends) {
+		sent-- // this one
+		if sent < p.minSends(i == 1) {
 			continue
 		}
 		verified, err := s.Store.SumSince(ctx, verifiedKey(scope), since)
@@ -164,10 +183,16 @@ func (s *Service) Holds(ctx context.Context) ([]Hold, error) { return s.Store.Ho
 // as "+8190123"); the conversion of a lifted prefix is judged afresh from
 // then on. False when it was not held.
 func (s *Service) LiftHold(ctx context.Context, scope, by string) (bool, error) {
+	return s.Store.LiftHold(ctx, HoldScope(scope), by, s.now())
+}
+
+// HoldScope reads a scope as an operator may type it: a bare prefix
+// ("+8190123") is a prefix's hold.
+func HoldScope(scope string) string {
 	if strings.HasPrefix(scope, "+") {
-		scope = "prefix:" + scope
+		return "prefix:" + scope
 	}
-	return s.Store.LiftHold(ctx, scope, by, s.now())
+	return scope
 }
 
 // Budget caps the estimated spend on SMS per UTC day. Prices come from a

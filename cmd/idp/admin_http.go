@@ -32,6 +32,8 @@ func (a *app) adminHandler(token string) http.Handler {
 			}
 		}
 		mux.HandleFunc("GET /admin/v1/sms/deliveries", auth(a.handleDeliveries))
+		mux.HandleFunc("GET /admin/v1/sms/holds", auth(a.handleHolds))
+		mux.HandleFunc("POST /admin/v1/sms/holds/lift", auth(a.handleLiftHold))
 	}
 	return mux
 }

@@ -56,6 +56,8 @@ Usage:
                      [--token-endpoint-auth-method client_secret_basic|client_secret_post|private_key_jwt --jwks FILE]
                      [--require-par] [--id-token-signed-response-alg RS256|ES256] [--logo-uri URL]
   idp keys rotate [--alg RS256|ES256]
+  idp sms holds    list the sends held by the SMS-pumping guard or the budget
+  idp sms holds lift --scope prefix:+8190123|country:+81|budget:YYYY-MM-DD [--by NAME]
   idp config       print the effective settings (secrets masked)
 
 Every command takes --config FILE; settings are also read from IDP_* variables.
@@ -98,6 +100,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, args[1:], stdout, stderr)
+	case "sms":
+		switch {
+		case len(args) > 2 && args[1] == "holds" && args[2] == "lift":
+			return cmdSMSLift(ctx, args[3:], stdout, stderr)
+		case len(args) > 1 && args[1] == "holds":
+			return cmdSMSHolds(ctx, args[2:], stdout, stderr)
+		}
+		return usageError{"sms: the subcommands are holds, holds lift"}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -56,6 +57,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			logger.Warn("setting", "advice", w)
 		}
 	}
+	logCountries(cfg, logger)
 
 	db, st, err := openStore(ctx, cfg, logger, cfg.Database.MigrateOnStart)
 	if err != nil {
@@ -93,6 +95,22 @@ type app struct {
 	chain     *sms.Chain
 }
 
+// logCountries says at start where codes may go: since the default allows
+// only the default region's country, an operator with users abroad must
+// see it before they do.
+func logCountries(cfg config.Config, logger *slog.Logger) {
+	list, all := cfg.SMS.Countries()
+	switch {
+	case all:
+		logger.Info("SMS codes may go to every country (IDP_SMS_ALLOWED_COUNTRIES=*)")
+	case len(cfg.SMS.AllowedCountries) == 0:
+		logger.Info("SMS codes go only to numbers of "+strings.Join(list, ",")+" (IDP_SMS_DEFAULT_REGION); set IDP_SMS_ALLOWED_COUNTRIES to a list, or * for every country, for users abroad",
+			"countries", list)
+	default:
+		logger.Info("SMS codes go only to numbers of the countries in IDP_SMS_ALLOWED_COUNTRIES", "countries", list)
+	}
+}
+
 func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer, extra func(*http.ServeMux)) (*app, error) {
 	secrets := [][]byte{[]byte(cfg.Secret)}
 	var old [][]byte
@@ -108,10 +126,11 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			return nil, err
 		}
 	}
-	sender, readers, err := newSender(cfg, logger, stdout)
+	prov, err := newSender(cfg, logger, stdout)
 	if err != nil {
 		return nil, err
 	}
+	sender, readers := prov.chain, prov.readers
 	iss, _ := url.Parse(cfg.Issuer)
 	svc := &mfa.Service{
 		Store:    st,
@@ -129,9 +148,15 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			UserHour: cfg.SMS.Limits.UserHour, UserDay: cfg.SMS.Limits.UserDay,
 			IPHour: cfg.SMS.Limits.IPHour, IPDay: cfg.SMS.Limits.IPDay,
 			GlobalHour: cfg.SMS.Limits.GlobalHour, GlobalDay: cfg.SMS.Limits.GlobalDay,
+			PrefixHour: cfg.SMS.Limits.PrefixHour, PrefixDay: cfg.SMS.Limits.PrefixDay,
 		},
-		Text:   mfa.Messages(cfg.UI.ProductName, iss.Host, cfg.PIN.TTL),
-		Logger: logger,
+		Pumping: mfa.Pumping{PrefixDigits: cfg.SMS.Pumping.PrefixDigits, Window: cfg.SMS.Pumping.Window,
+			MinSends: cfg.SMS.Pumping.MinSends, CountryMinSends: cfg.SMS.Pumping.CountryMin, MinConversion: float64(cfg.SMS.Pumping.MinConversion) / 100},
+		Budget:      budget(cfg),
+		ReceiptWait: cfg.SMS.ReceiptWait,
+		Receipts:    prov.pushing,
+		Text:        mfa.Messages(cfg.UI.ProductName, iss.Host, cfg.PIN.TTL),
+		Logger:      logger,
 	}
 	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, cfg.Password.HashConcurrency)
 	renderer, err := ui.New(ui.Options{ProductName: cfg.UI.ProductName, LogoURL: cfg.UI.LogoURL, AccentColor: cfg.UI.AccentColor, Logger: logger})
@@ -140,7 +165,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	}
 	srv, err := idp.New(idp.Options{
 		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
-		Store: st, Keys: km, MFA: svc, Passwords: hasher, UI: renderer, Logger: logger,
+		Store: st, Keys: km, MFA: svc, Receipts: prov.reports, Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
@@ -276,6 +301,12 @@ func trustedProxies(list []string) []netip.Prefix {
 	return out
 }
 
+// phonePolicy is where codes may go: with IDP_SMS_ALLOWED_COUNTRIES unset,
+// only the default region's country; "*" for every country.
 func phonePolicy(cfg config.Config) mfa.PhonePolicy {
-	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: cfg.SMS.AllowedCountries}
+	list, all := cfg.SMS.Countries()
+	if all {
+		list = nil // mfa: an empty list allows every country
+	}
+	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: list}
 }
