@@ -2,7 +2,6 @@ package idp_test
 
 import (
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -17,19 +16,6 @@ import (
 	"github.com/smspin/idp/migrations/database/dbtest"
 	"github.com/smspin/idp/ui"
 )
-
-// fromNetwork makes a browser's requests come from addr, through a
-// trusted proxy's X-Forwarded-For.
-type fromNetwork struct {
-	addr string
-	next http.RoundTripper
-}
-
-func (f fromNetwork) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("X-Forwarded-For", f.addr)
-	return f.next.RoundTrip(r)
-}
 
 // An SMS-pumping attack over HTTP, with the default limits and guard:
 // bot accounts, each from its own network and with a fresh number of one
@@ -46,7 +32,7 @@ func TestSMSPumpingAttackIsHeld(t *testing.T) {
 		r := newRP(t, e, e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true))
 		login := func(u idptest.User, network string) (*idptest.Browser, *idptest.Page) {
 			b := e.NewBrowser()
-			b.Client.Transport = fromNetwork{network, b.Client.Transport}
+			b.Client.Transport = forwardedFor{network, b.Client.Transport}
 			p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
 			return b, b.Fill(p, url.Values{"username": {u.Username}, "password": {u.Password}})
 		}
