@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -101,5 +102,61 @@ func TestSMSPumpingAttackIsHeld(t *testing.T) {
 		if _, p := login(late, "198.51.99.1"); p.URL.Path != "/login/pin" {
 			t.Fatalf("after the lift: at %s (%d)", p.URL.Path, p.Status)
 		}
+	})
+}
+
+// The daily budget holds sends the way the guard does: priced from the
+// table, counted per UTC day, the page says sends are on hold and offers
+// to try again, and once the operator lifts the day's hold the same
+// sign-in gets its code.
+func TestBudgetHoldsSends(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{TuneMFA: func(s *mfa.Service) {
+			// 3 JPY a code to Japan through the file provider; 7 JPY a day.
+			s.Budget = mfa.Budget{Currency: "JPY", Daily: 7_000_000, Prices: map[string]map[string]int64{"file": {"+81": 3_000_000}}}
+		}})
+		r := newRP(t, e, e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true))
+		login := func(u idptest.User) (*idptest.Browser, *idptest.Page) {
+			b := e.NewBrowser()
+			p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			return b, b.Fill(p, url.Values{"username": {u.Username}, "password": {u.Password}})
+		}
+		var users []idptest.User
+		for i := range 3 {
+			users = append(users, e.CreateUser(fmt.Sprint("user", i), "correct horse battery", fmt.Sprintf("+8190123400%02d", i), true))
+		}
+		for _, u := range users[:2] {
+			if _, p := login(u); p.URL.Path != "/login/pin" {
+				t.Fatalf("%s within the budget: at %s (%d)", u.Username, p.URL.Path, p.Status)
+			}
+		}
+		b, p := login(users[2])
+		if p.URL.Path != "/login/wait" || p.Status != http.StatusServiceUnavailable || !shows(p, ui.MsgSMSHeld) || !strings.Contains(p.Body, `id="retry"`) {
+			t.Fatalf("over the budget: at %s (%d); want the held page with a retry:\n%s", p.URL.Path, p.Status, p.Body)
+		}
+		if n := len(e.Messages()); n != 2 {
+			t.Fatalf("%d SMS sent, want 2 within a budget of 7 at 3 each", n)
+		}
+		if got := e.MFA.Counters()["spend_estimated_micros"]; got != 6_000_000 {
+			t.Errorf("estimated spend %d micro-JPY, want 6000000", got)
+		}
+		day := "budget:" + e.Now().UTC().Format("2006-01-02")
+		evs, _ := e.Store.AuditEvents(t.Context(), store.AuditFilter{Event: "sms.held"})
+		if len(evs) != 1 || !strings.Contains(evs[0].Detail, day) {
+			t.Fatalf("audit = %+v, want one sms.held for %s", evs, day)
+		}
+		// Trying again while held changes nothing.
+		if q := b.Fill(p, nil); q.URL.Path != "/login/wait" || q.Status != http.StatusServiceUnavailable || len(e.Messages()) != 2 {
+			t.Fatalf("retry while held: at %s (%d), %d SMS", q.URL.Path, q.Status, len(e.Messages()))
+		}
+		if ok, err := e.MFA.LiftHold(t.Context(), day, "ops"); err != nil || !ok {
+			t.Fatalf("LiftHold %s: %v %v", day, ok, err)
+		}
+		p = b.Get(p.URL.String())
+		q := b.Fill(p, nil)
+		if q.URL.Path != "/login/pin" || len(e.Messages()) != 3 {
+			t.Fatalf("retry after the lift: at %s (%d), %d SMS; want the PIN page and a third SMS", q.URL.Path, q.Status, len(e.Messages()))
+		}
+		codeFrom(t, b.Fill(q, url.Values{"code": {e.LastCode(users[2].Phone)}}), "state-0123456789")
 	})
 }

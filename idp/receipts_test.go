@@ -1,8 +1,12 @@
 package idp_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +19,7 @@ import (
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/mfa/sms/twilio"
 	"github.com/smspin/idp/mfa/sms/twilio/twiliofake"
+	"github.com/smspin/idp/mfa/sms/webhook"
 	"github.com/smspin/idp/migrations/database/dbtest"
 	"github.com/smspin/idp/ui"
 )
@@ -167,4 +172,94 @@ func challengeOf(t *testing.T, e *idptest.Env, p *idptest.Page) string {
 		t.Fatalf("flow: %+v, %v", f, err)
 	}
 	return *f.ChallengeID
+}
+
+// The webhook provider's receiver reports back, signed with the shared
+// secret: a forgery is refused, an "undelivered" report offers the next
+// route.
+func TestWebhookReceipts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		secret := []byte("webhook-secret-0123456789-0123456789")
+		var mu sync.Mutex
+		var ids []string
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var m struct{ ID string }
+			json.NewDecoder(r.Body).Decode(&m)
+			mu.Lock()
+			ids = append(ids, m.ID)
+			mu.Unlock()
+		}))
+		t.Cleanup(receiver.Close)
+		sent := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(ids)
+		}
+		e := idptest.New(t, open(t), idptest.Options{Providers: func(e *idptest.Env) (sms.Sender, map[string]sms.ReportReader) {
+			hook, err := webhook.New(webhook.Config{URL: receiver.URL, Secret: secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &sms.Chain{Senders: []sms.Named{{Name: "webhook", Sender: hook}, {Name: "file", Sender: &sms.File{Path: e.Outbox}}}},
+				map[string]sms.ReportReader{"webhook": &webhook.Reports{Secret: secret}}
+		}})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		r := newRP(t, e, e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true))
+		b := e.NewBrowser()
+		p := b.Get(r.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		p = b.Fill(p, url.Values{"username": {"alice"}, "password": {user.Password}})
+		if p.URL.Path != "/login/pin" || len(sent()) != 1 {
+			t.Fatalf("at %s, %d webhook sends", p.URL.Path, len(sent()))
+		}
+		id := sent()[0]
+		post := func(body []byte, sig string) int {
+			req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/sms/receipts/webhook", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(webhook.SignatureHeader, sig)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		forged, fsig := webhook.SignReport([]byte("guessed-secret-0123456789-0123456789"), time.Now(), id, "undelivered", "")
+		if st := post(forged, fsig); st != http.StatusForbidden {
+			t.Fatalf("forged report: %d, want 403", st)
+		}
+		if st := post([]byte(`{"id":`), webhook.Sign(secret, time.Now(), []byte(`{"id":`))); st != http.StatusBadRequest {
+			t.Fatalf("signed junk: %d, want 400", st)
+		}
+		if p = b.Get(p.URL.String()); strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatal("another route offered after a forged report")
+		}
+		body, sig := webhook.SignReport(secret, time.Now(), id, "undelivered", "30008")
+		if st := post(body, sig); st != http.StatusNoContent {
+			t.Fatalf("report: %d, want 204", st)
+		}
+		p = b.Get(p.URL.String())
+		if !strings.Contains(p.Body, `id="reroute"`) {
+			t.Fatalf("no other route after an undelivered report:\n%s", p.Body)
+		}
+		q := b.Submit("/login/pin/reroute?flow="+p.URL.Query().Get("flow"), url.Values{"csrf_token": {p.CSRF(t)}})
+		if q.URL.Path != "/login/pin" || len(e.Messages()) != 1 || len(sent()) != 1 {
+			t.Fatalf("reroute: at %s (%d), %d file sends, %d webhook sends; want the file route only", q.URL.Path, q.Status, len(e.Messages()), len(sent()))
+		}
+		codeFrom(t, b.Fill(q, url.Values{"code": {e.LastCode(user.Phone)}}), "state-0123456789")
+	})
+}
+
+// A provider with no reader has no receipts endpoint.
+func TestReceiptsOfUnknownProvider(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{})
+		resp, err := http.Post(e.Issuer+"/sms/receipts/twilio", "application/x-www-form-urlencoded", strings.NewReader("MessageSid=SM1&MessageStatus=failed"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("receipt for a provider not configured: %d, want 404", resp.StatusCode)
+		}
+	})
 }
