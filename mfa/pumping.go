@@ -122,9 +122,6 @@ func (s *Service) checkPumping(ctx context.Context, now time.Time, phone string)
 			s.stats.add("held")
 			return &HoldError{Hold: *h}
 		}
-		if p.MinSends <= 0 {
-			continue
-		}
 		since := now.Add(-p.window())
 		if h != nil && h.LiftedAt != nil && h.LiftedAt.After(since) {
 			// Lifted: judged afresh from the lift on.
@@ -167,6 +164,9 @@ func (s *Service) hold(ctx context.Context, now time.Time, scope, reason string,
 // recordVerified notes a verified code for the pumping guard's
 // conversion.
 func (s *Service) recordVerified(ctx context.Context, c *Challenge, now time.Time) error {
+	if s.Pumping.MinSends <= 0 {
+		return nil
+	}
 	prefix, country := s.Pumping.scopes(c.Phone)
 	for _, scope := range []string{prefix, country} {
 		if _, err := s.Store.CountSend(ctx, verifiedKey(scope), c.ID, now, 1, nil); err != nil {

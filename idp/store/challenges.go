@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -125,17 +126,16 @@ func (s *Store) CountSend(ctx context.Context, key, send string, at time.Time, a
 			ON CONFLICT (key) DO UPDATE SET touched_at = excluded.touched_at`, key, at).Error; err != nil {
 			return err
 		}
-		for _, w := range windows {
-			since := at.Add(-w.Length)
-			var sum int64
-			if err := db.Raw(`SELECT COALESCE(SUM(amount), 0) FROM send_log WHERE key = ? AND at > ?`, key, since).
-				Scan(&sum).Error; err != nil {
-				return err
-			}
-			if sum+amount <= w.Max {
+		sums, err := s.windowSums(ctx, key, at, windows)
+		if err != nil {
+			return err
+		}
+		for i, w := range windows {
+			if sums[i]+amount <= w.Max {
 				continue
 			}
-			free, err := s.freeAt(ctx, key, since, sum+amount-w.Max)
+			since := at.Add(-w.Length)
+			free, err := s.freeAt(ctx, key, since, sums[i]+amount-w.Max)
 			if err != nil {
 				return err
 			}
@@ -149,6 +149,42 @@ func (s *Store) CountSend(ctx context.Context, key, send string, at time.Time, a
 		return mfa.Counted{}, fmt.Errorf("store: count send: %w", err)
 	}
 	return out, nil
+}
+
+// windowSums adds up what key recorded within each window before at, in
+// one statement.
+func (s *Store) windowSums(ctx context.Context, key string, at time.Time, windows []mfa.Window) ([]int64, error) {
+	if len(windows) == 0 {
+		return nil, nil
+	}
+	var cols []string
+	var args []any
+	oldest := at
+	for _, w := range windows {
+		since := at.Add(-w.Length)
+		cols = append(cols, "COALESCE(SUM(CASE WHEN at > ? THEN amount ELSE 0 END), 0)")
+		args = append(args, since)
+		if since.Before(oldest) {
+			oldest = since
+		}
+	}
+	args = append(args, key, oldest)
+	rows, err := s.conn(ctx).Raw("SELECT "+strings.Join(cols, ", ")+" FROM send_log WHERE key = ? AND at > ?", args...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sums := make([]int64, len(windows))
+	dest := make([]any, len(windows))
+	for i := range sums {
+		dest[i] = &sums[i]
+	}
+	if rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+	}
+	return sums, rows.Err()
 }
 
 // freeAt is when, of what key recorded after since, enough has been
