@@ -143,9 +143,6 @@ func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow
 	} else if ok {
 		// The receipt said the code did not arrive: another route, at once.
 		page.RerouteAction = stepURL(action+"/reroute", lf.ID)
-		if page.Error == "" || page.Closed {
-			page.Error = ui.MsgSMSUndelivered
-		}
 	}
 	if page.Error == "" {
 		switch {

@@ -3,6 +3,7 @@ package idp_test
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -88,7 +89,7 @@ func TestFailedReceiptOffersAnotherRoute(t *testing.T) {
 			t.Errorf("receipts counted failed %d, duplicate %d; want 1 and 1", c["receipt_failed"], c["receipt_duplicate"])
 		}
 		p = b.Get(p.URL.String())
-		if !strings.Contains(p.Body, `id="reroute"`) || !shows(p, ui.MsgSMSUndelivered) || !strings.Contains(p.Body, `data-wait=`) {
+		if !strings.Contains(p.Body, `id="reroute"`) || !strings.Contains(html.UnescapeString(p.Body), ui.T("en", "pin.undelivered")) || !strings.Contains(p.Body, `data-wait=`) {
 			t.Fatalf("after a failed receipt, within the resend cooldown: want the other route offered at once:\n%s", p.Body)
 		}
 		// Eight clicks at once: one new code goes out, the others are told

@@ -59,9 +59,6 @@ const (
 	// nobody types, or the day's SMS budget is spent) until an operator
 	// lifts the hold.
 	MsgSMSHeld MsgID = "sms.held"
-	// MsgSMSUndelivered: the delivery receipt says the code did not reach
-	// the phone; the page offers another route ([PINPage.RerouteAction]).
-	MsgSMSUndelivered MsgID = "sms.undelivered"
 	// MsgPINRerouted is a notice; it takes one argument, the masked phone
 	// number.
 	MsgPINRerouted MsgID = "pin.rerouted"
@@ -155,7 +152,6 @@ var messages = map[MsgID]msgInfo{
 	MsgSMSUnavailable:         {kind: kindPage},
 	MsgSMSRateLimited:         {kind: kindPage},
 	MsgSMSHeld:                {kind: kindPage},
-	MsgSMSUndelivered:         {kind: kindPage},
 	MsgPINRerouted:            {kind: kindNotice, args: 1},
 	MsgPhoneInvalid:           {kind: kindField},
 	MsgPhoneCountryNotAllowed: {kind: kindField},
