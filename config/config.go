@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -132,11 +135,21 @@ type SMS struct {
 	Timeout time.Duration `env:"IDP_SMS_TIMEOUT" min:"1s" max:"60s" help:"time limit of one send to a provider"`
 	// DefaultRegion reads national-format input such as 090-1234-5678.
 	DefaultRegion string `env:"IDP_SMS_DEFAULT_REGION" help:"ISO 3166 alpha-2 country for phone numbers typed without a country code"`
-	// AllowedCountries is empty when every country is allowed.
-	AllowedCountries []string `env:"IDP_SMS_ALLOWED_COUNTRIES" help:"comma list of ISO 3166 alpha-2 countries PINs may be sent to; empty = all"`
+	// AllowedCountries lists the countries codes may go to. Empty allows
+	// only DefaultRegion's country; "*" allows every country (see
+	// Countries).
+	AllowedCountries []string `env:"IDP_SMS_ALLOWED_COUNTRIES" help:"comma list of ISO 3166 alpha-2 countries PINs may be sent to; unset = only the country of IDP_SMS_DEFAULT_REGION; * = every country"`
 
 	// Limits bound how many codes go out, shared by every instance.
 	Limits SMSLimits
+	// Pumping is the SMS-pumping guard.
+	Pumping SMSPumping
+	// Budget prices sends and caps the day's spend.
+	Budget SMSBudget
+	// ReceiptWait is how long a send through a provider that always sends
+	// delivery receipts (Twilio, with the IdP reachable at its issuer) may
+	// go without one before the PIN page offers another route.
+	ReceiptWait time.Duration `env:"IDP_SMS_RECEIPT_WAIT" min:"0" max:"1h" help:"time without a delivery receipt after which the PIN page offers another route (0 = only on a failed receipt)"`
 
 	Xoxzo   Xoxzo
 	Twilio  Twilio
@@ -156,6 +169,29 @@ type SMSLimits struct {
 	IPDay      int `env:"IDP_SMS_LIMIT_IP_DAY" min:"0" max:"1000000" help:"most codes sent for one client network in a day (0 = no limit)"`
 	GlobalHour int `env:"IDP_SMS_LIMIT_GLOBAL_HOUR" min:"0" max:"100000000" help:"most codes sent in all in an hour (0 = no limit)"`
 	GlobalDay  int `env:"IDP_SMS_LIMIT_GLOBAL_DAY" min:"0" max:"100000000" help:"most codes sent in all in a day: the SMS budget (0 = no limit)"`
+	PrefixHour int `env:"IDP_SMS_LIMIT_PREFIX_HOUR" min:"0" max:"1000000" help:"most codes sent in an hour to numbers of one prefix that no user has verified (0 = no limit)"`
+	PrefixDay  int `env:"IDP_SMS_LIMIT_PREFIX_DAY" min:"0" max:"1000000" help:"most codes sent in a day to numbers of one prefix that no user has verified (0 = no limit)"`
+}
+
+// SMSPumping configures the SMS-pumping guard: per country and number
+// prefix, the share of codes sent that are verified, over a sliding
+// window; below the threshold, new sends to fresh numbers there are held
+// until an operator lifts the hold ("idp sms holds lift").
+type SMSPumping struct {
+	PrefixDigits  int           `env:"IDP_SMS_PUMPING_PREFIX_DIGITS" min:"1" max:"12" help:"digits after the country code that make a number prefix"`
+	Window        time.Duration `env:"IDP_SMS_PUMPING_WINDOW" min:"10m" max:"168h" help:"sliding window the conversion of codes is measured over"`
+	MinSends      int           `env:"IDP_SMS_PUMPING_MIN_SENDS" min:"0" max:"1000000" help:"codes a prefix is sent in the window before its conversion is judged (0 = guard off)"`
+	CountryMin    int           `env:"IDP_SMS_PUMPING_COUNTRY_MIN_SENDS" min:"0" max:"10000000" help:"codes a country is sent in the window before its conversion is judged (0 = five times IDP_SMS_PUMPING_MIN_SENDS)"`
+	MinConversion int           `env:"IDP_SMS_PUMPING_MIN_CONVERSION" min:"0" max:"100" help:"percent of codes that must be verified, below which sends are held"`
+}
+
+// SMSBudget prices sends and caps the spend of a UTC day.
+type SMSBudget struct {
+	Currency string `env:"IDP_SMS_CURRENCY" help:"currency of IDP_SMS_PRICES and IDP_SMS_DAILY_BUDGET (e.g. JPY, USD)"`
+	// Prices are provider:+CC=amount items; "*" for CC prices any other
+	// country.
+	Prices []string `env:"IDP_SMS_PRICES" help:"comma list of provider:+CC=price (e.g. twilio:+81=0.0814,xoxzo:+81=3,twilio:*=0.05)"`
+	Daily  string   `env:"IDP_SMS_DAILY_BUDGET" help:"most estimated spend in a UTC day, in IDP_SMS_CURRENCY; sends are held once reached (empty = no budget)"`
 }
 
 // Xoxzo is the Xoxzo SMS API.
@@ -234,9 +270,12 @@ func Default() Config {
 		SMS: SMS{
 			Timeout:       10 * time.Second,
 			DefaultRegion: "JP",
-			Limits:        SMSLimits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100, GlobalHour: 1000, GlobalDay: 10000},
-			Xoxzo:         Xoxzo{APIURL: "https://api.xoxzo.com"},
-			Twilio:        Twilio{APIURL: "https://api.twilio.com", VerifyAPIURL: "https://verify.twilio.com"},
+			Limits: SMSLimits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100, GlobalHour: 1000, GlobalDay: 10000,
+				PrefixHour: 30, PrefixDay: 100},
+			Pumping:     SMSPumping{PrefixDigits: 5, Window: time.Hour, MinSends: 20, CountryMin: 100, MinConversion: 20},
+			ReceiptWait: 3 * time.Minute,
+			Xoxzo:       Xoxzo{APIURL: "https://api.xoxzo.com"},
+			Twilio:      Twilio{APIURL: "https://api.twilio.com", VerifyAPIURL: "https://verify.twilio.com"},
 		},
 		PIN: PIN{
 			Length:         6,
@@ -249,3 +288,42 @@ func Default() Config {
 		SessionTTL:  24 * time.Hour,
 	}
 }
+
+// Countries is the allow-list of countries codes may go to: every
+// country when all is true, else list (DefaultRegion's country alone when
+// IDP_SMS_ALLOWED_COUNTRIES is unset).
+func (s SMS) Countries() (list []string, all bool) {
+	switch {
+	case len(s.AllowedCountries) == 1 && s.AllowedCountries[0] == "*":
+		return nil, true
+	case len(s.AllowedCountries) == 0:
+		return []string{strings.ToUpper(s.DefaultRegion)}, false
+	}
+	return s.AllowedCountries, false
+}
+
+// Price is one entry of IDP_SMS_PRICES.
+type Price struct {
+	Provider string
+	Country  string // "+81", or "*" for any other
+	Amount   string
+}
+
+// PriceTable reads IDP_SMS_PRICES.
+func (b SMSBudget) PriceTable() ([]Price, error) {
+	var out []Price
+	for _, item := range b.Prices {
+		who, amount, ok := strings.Cut(item, "=")
+		provider, cc, ok2 := strings.Cut(who, ":")
+		if !ok || !ok2 || provider == "" || (cc != "*" && !callingCodeRE.MatchString(cc)) {
+			return nil, fmt.Errorf("%q is not provider:+CC=price (e.g. twilio:+81=0.0814, or twilio:*=0.05 for other countries)", item)
+		}
+		if f, err := strconv.ParseFloat(amount, 64); err != nil || f < 0 || f > 1e6 {
+			return nil, fmt.Errorf("%q: %q is not a price", item, amount)
+		}
+		out = append(out, Price{Provider: provider, Country: cc, Amount: amount})
+	}
+	return out, nil
+}
+
+var callingCodeRE = regexp.MustCompile(`^\+[1-9][0-9]{0,2}$`)

@@ -601,6 +601,21 @@ func TestValidate(t *testing.T) {
 		{"region", func(c *Config) { c.SMS.DefaultRegion = "jp" }, []string{"IDP_SMS_DEFAULT_REGION"}},
 		{"region JPN", func(c *Config) { c.SMS.DefaultRegion = "JPN" }, []string{"IDP_SMS_DEFAULT_REGION"}},
 		{"allowed countries", func(c *Config) { c.SMS.AllowedCountries = []string{"JP", "Japan", "JP"} }, []string{"IDP_SMS_ALLOWED_COUNTRIES", "IDP_SMS_ALLOWED_COUNTRIES"}},
+		{"every country", func(c *Config) { c.SMS.AllowedCountries = []string{"*"} }, nil},
+		{"every country and one", func(c *Config) { c.SMS.AllowedCountries = []string{"*", "JP"} }, []string{"IDP_SMS_ALLOWED_COUNTRIES"}},
+		{"prices", func(c *Config) {
+			c.SMS.Budget = SMSBudget{Currency: "JPY", Prices: []string{"xoxzo:+81=3", "twilio:*=12.5"}, Daily: "5000"}
+		}, nil},
+		{"price without currency", func(c *Config) { c.SMS.Budget.Prices = []string{"xoxzo:+81=3"} }, []string{"IDP_SMS_CURRENCY"}},
+		{"price malformed", func(c *Config) {
+			c.SMS.Budget = SMSBudget{Currency: "JPY", Prices: []string{"xoxzo+81=3", "twilio:81=1", "xoxzo:+81=cheap"}}
+		}, []string{"IDP_SMS_PRICES"}},
+		{"budget without prices", func(c *Config) { c.SMS.Budget = SMSBudget{Currency: "USD", Daily: "100"} }, []string{"IDP_SMS_DAILY_BUDGET"}},
+		{"budget not money", func(c *Config) {
+			c.SMS.Budget = SMSBudget{Currency: "USD", Prices: []string{"twilio:+1=0.0079"}, Daily: "-3"}
+		}, []string{"IDP_SMS_DAILY_BUDGET"}},
+		{"pumping percent", func(c *Config) { c.SMS.Pumping.MinConversion = 101 }, []string{"IDP_SMS_PUMPING_MIN_CONVERSION"}},
+		{"pumping window", func(c *Config) { c.SMS.Pumping.Window = time.Minute }, []string{"IDP_SMS_PUMPING_WINDOW"}},
 		{"xoxzo sender format checked when unused", func(c *Config) { c.SMS.Xoxzo.Sender = "ELEVENCHARS" }, []string{"IDP_XOXZO_SENDER"}},
 		{"xoxzo numeric sender", func(c *Config) { c.SMS.Xoxzo.Sender = "123456789012345" }, nil},
 		{"xoxzo sender space", func(c *Config) { c.SMS.Xoxzo.Sender = "MY APP" }, []string{"IDP_XOXZO_SENDER"}},

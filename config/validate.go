@@ -256,6 +256,9 @@ func (c Config) validateSMS(p *problems) {
 	seen := map[string]bool{}
 	for _, cc := range s.AllowedCountries {
 		switch {
+		case cc == "*" && len(s.AllowedCountries) == 1:
+		case cc == "*":
+			p.add("IDP_SMS_ALLOWED_COUNTRIES", "* (every country) cannot be listed with countries")
 		case !countryRE.MatchString(cc):
 			p.add("IDP_SMS_ALLOWED_COUNTRIES", "%q is not an ISO 3166 alpha-2 country code like JP", cc)
 		case seen[cc]:
@@ -263,7 +266,26 @@ func (c Config) validateSMS(p *problems) {
 		}
 		seen[cc] = true
 	}
+
+	b := s.Budget
+	prices, err := b.PriceTable()
+	if err != nil {
+		p.add("IDP_SMS_PRICES", "%s", err)
+	}
+	if b.Daily != "" {
+		if f, err := strconv.ParseFloat(b.Daily, 64); err != nil || f <= 0 {
+			p.add("IDP_SMS_DAILY_BUDGET", "%q is not an amount above 0", b.Daily)
+		}
+		if len(b.Prices) == 0 {
+			p.add("IDP_SMS_DAILY_BUDGET", "needs IDP_SMS_PRICES to price each send")
+		}
+	}
+	if (len(prices) > 0 || b.Daily != "") && !currencyRE.MatchString(b.Currency) {
+		p.add("IDP_SMS_CURRENCY", "%q is not a currency code like JPY or USD", b.Currency)
+	}
 }
+
+var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // checkURL returns what is wrong with an absolute http(s) URL, or "". An
 // issuer must in addition use https off loopback and have no query or

@@ -90,7 +90,7 @@ func (c Config) Warnings() []string {
 			add(u.env, "uses plain http: credentials and PINs cross the network readable")
 		}
 	}
-	if a := c.SMS.AllowedCountries; len(a) > 0 && !slices.Contains(a, c.SMS.DefaultRegion) {
+	if a, all := c.SMS.Countries(); !all && !slices.Contains(a, c.SMS.DefaultRegion) {
 		add("IDP_SMS_DEFAULT_REGION", "%s is not in IDP_SMS_ALLOWED_COUNTRIES, so numbers typed in national format will be refused", c.SMS.DefaultRegion)
 	}
 

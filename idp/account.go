@@ -113,6 +113,14 @@ func (s *Server) handleNewPhoneResend(w http.ResponseWriter, r *http.Request) {
 	s.resend(w, r, lf)
 }
 
+func (s *Server) handleNewPhoneReroute(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingNewPIN)
+	if !ok {
+		return
+	}
+	s.reroute(w, r, lf)
+}
+
 // handleNewPhoneAgain goes back from the new number's PIN to type another
 // number (a typo, or a number that gets no SMS).
 func (s *Server) handleNewPhoneAgain(w http.ResponseWriter, r *http.Request) {

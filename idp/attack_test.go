@@ -150,6 +150,9 @@ func TestAttacks(t *testing.T) {
 					func() *idptest.Page {
 						return b.Submit("/login/pin/resend?flow="+flow, url.Values{"csrf_token": {csrf}})
 					},
+					func() *idptest.Page {
+						return b.Submit("/login/pin/reroute?flow="+flow, url.Values{"csrf_token": {csrf}})
+					},
 					func() *idptest.Page { return b.Get(f.e.Issuer + "/account/phone/verify?flow=" + flow) },
 					func() *idptest.Page {
 						return b.Submit("/login/cancel?flow="+flow, url.Values{"csrf_token": {csrf}})

@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/migrations/database/dbtest"
 )
 
@@ -107,6 +109,37 @@ func BenchmarkFullLogin(b *testing.B) {
 		if _, err := r.conf.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFullLoginGuarded is BenchmarkFullLogin with the default send
+// limits (sliding windows), the pumping guard and a budget: what counting
+// a send costs a login.
+func BenchmarkFullLoginGuarded(b *testing.B) {
+	e := idptest.New(b, benchDB(b), idptest.Options{Limits: mfa.Limits{GlobalHour: 1 << 30, GlobalDay: 1 << 30, PrefixHour: 1 << 30, PrefixDay: 1 << 30},
+		TuneMFA: func(s *mfa.Service) {
+			s.Pumping = mfa.DefaultPumping
+			s.Budget = mfa.Budget{Currency: "JPY", Daily: 1 << 50, Prices: map[string]map[string]int64{"file": {"+81": 3_000_000}}}
+		}})
+	c := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)
+	r := newRP(b, e, c)
+	ctx := r.ctx(b.Context())
+	// One user per login: the per-phone and per-user limits count as they
+	// would in production, where no one signs in thousands of times.
+	var users []idptest.User
+	for i := range 2000 {
+		users = append(users, e.CreateUser(fmt.Sprint("user", i), "correct horse battery", fmt.Sprintf("+819012%06d", i), true))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		verifier := oauth2.GenerateVerifier()
+		code := codeFrom(b, e.NewBrowser().Login(r.authorize("state-0123456789", "nonce-0123456789", verifier), users[i%len(users)]), "state-0123456789")
+		if _, err := r.conf.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
 

@@ -51,6 +51,12 @@
 //	awaiting_new_phone     --cancel--> done  [login, phone_change]
 //	awaiting_new_phone_pin --cancel--> done  [login, phone_change]
 //
+// A new code on a PIN page is no move: a resend (after the cooldown) and
+// a reroute (at once, by another provider, when a delivery receipt says
+// the last code did not arrive) renew the flow's challenge in the step
+// and send after the commit; the flow stays where it is. Providers'
+// delivery receipts come in at /sms/receipts/{provider}, outside any flow.
+//
 // One function, issue, answers the RP's authorize request with a code,
 // and only for a flow it moves from mfa_ok to done (finish): no other
 // state yields a code, and no page's GET issues one.

@@ -74,14 +74,17 @@ func (s *Server) sendToNewNumber(ctx context.Context, r *http.Request, st *step,
 		st.refuse(ui.MsgPhoneSame, http.StatusBadRequest)
 		return nil
 	}
-	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, number)
+	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, number, false)
 	if err != nil {
 		return err
 	}
 	if p == nil {
-		if refusal == "number" {
+		switch refusal {
+		case "number":
 			st.refuse(ui.MsgPhoneNotAllowed, http.StatusForbidden)
-		} else {
+		case "held":
+			st.refuse(ui.MsgSMSHeld, http.StatusServiceUnavailable)
+		default:
 			st.form.Set("wait_minutes", strconv.Itoa(waitMinutes(retryAt.Sub(s.opt.MFA.Time()))))
 			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
 		}
@@ -139,6 +142,12 @@ func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow
 	case !c.ExpiresAt.After(now):
 		page.Closed, page.Error = true, ui.MsgPINExpired
 	}
+	if _, ok, err := s.opt.MFA.Reroute(r.Context(), c); err != nil {
+		s.log.WarnContext(r.Context(), "read deliveries for the PIN page", "flow_id", lf.ID, "err", err)
+	} else if ok {
+		// The receipt said the code did not arrive: another route, at once.
+		page.RerouteAction = stepURL(action+"/reroute", lf.ID)
+	}
 	if page.Error == "" {
 		switch {
 		case c.Unsent():
@@ -147,6 +156,8 @@ func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow
 			page.Error = ui.MsgSMSUnavailable
 		case r.URL.Query().Get("notice") == string(ui.MsgPINResent):
 			page.Notice = ui.MsgPINResent
+		case r.URL.Query().Get("notice") == string(ui.MsgPINRerouted):
+			page.Notice = ui.MsgPINRerouted
 		}
 	}
 	if page.Closed && status == http.StatusOK {
@@ -300,23 +311,74 @@ func (s *Server) handlePINResend(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resend(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
 		p, err := s.opt.MFA.ReserveResend(ctx, *lf.ChallengeID, s.langFor(r, lf.req.UILocales), s.clientIP(r))
-		var limited *mfa.RateLimitError
-		switch {
-		case errors.As(err, &limited):
-			s.log.WarnContext(ctx, "resend refused by a send limit", "flow_id", lf.ID, "scope", limited.Scope)
-			st.form = url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(limited.RetryAfter))}}
-			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
-			return nil
-		case errors.Is(err, mfa.ErrResendTooSoon), errors.Is(err, mfa.ErrResendLimit):
+		if errors.Is(err, mfa.ErrResendTooSoon) || errors.Is(err, mfa.ErrResendLimit) {
 			st.refuse(messageFor(err), http.StatusTooManyRequests)
 			return nil
-		case err != nil:
+		}
+		if done, err := s.sendRefused(ctx, r, st, err); done {
 			return err
 		}
 		st.send = p
 		st.notice = ui.MsgPINResent
 		return nil
 	})
+}
+
+func (s *Server) handlePINReroute(w http.ResponseWriter, r *http.Request) {
+	lf, ok := s.at(w, r, store.FlowAwaitingPIN)
+	if !ok {
+		return
+	}
+	s.reroute(w, r, lf)
+}
+
+// reroute sends the flow's challenge a new code by another provider of
+// the chain, at once, after a delivery receipt said the last one did not
+// arrive: a resend in the engine's terms (no move), without the cooldown,
+// counted against the send limits.
+func (s *Server) reroute(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
+	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		p, err := s.opt.MFA.ReserveReroute(ctx, *lf.ChallengeID, s.langFor(r, lf.req.UILocales), s.clientIP(r))
+		if errors.Is(err, mfa.ErrNoReroute) {
+			// Nothing failed, no route is left, or a parallel request
+			// rerouted already: the page shows where things stand.
+			st.refuse(ui.MsgResendTooSoon, http.StatusConflict)
+			return nil
+		}
+		if done, err := s.sendRefused(ctx, r, st, err); done {
+			return err
+		}
+		s.log.InfoContext(ctx, "code sent by another route", "flow_id", lf.ID)
+		st.send = p
+		st.notice = ui.MsgPINRerouted
+		return nil
+	})
+}
+
+// sendRefused handles what a resend or a reroute returned other than a
+// code: a limit or a hold refuses the step with its page (done, nil);
+// another error fails it (done, err); nil is not done.
+func (s *Server) sendRefused(ctx context.Context, r *http.Request, st *step, err error) (bool, error) {
+	lf := st.lf
+	var limited *mfa.RateLimitError
+	var held *mfa.HoldError
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.As(err, &limited):
+		s.log.WarnContext(ctx, "new code refused by a send limit", "flow_id", lf.ID, "scope", limited.Scope)
+		st.form = url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(limited.RetryAfter))}}
+		st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
+		return true, nil
+	case errors.As(err, &held):
+		s.log.WarnContext(ctx, "new code refused: sends held", "flow_id", lf.ID, "scope", held.Hold.Scope)
+		if err := s.auditResendHold(ctx, r, lf, held); err != nil {
+			return true, err
+		}
+		st.refuse(ui.MsgSMSHeld, http.StatusServiceUnavailable)
+		return true, nil
+	}
+	return true, err
 }
 
 // waitMinutesOf reads the wait a refused send put in a page's form.

@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,7 +42,7 @@ func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, us
 		// No number yet: the user enrols one, proven by the same PIN step.
 		return s.store.Move(ctx, lf.Flow, moves.enrol, set)
 	}
-	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number)
+	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number, phone.Verified())
 	if err != nil {
 		return err
 	}
@@ -54,17 +55,27 @@ func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, us
 	return s.store.Move(ctx, lf.Flow, moves.sent, set)
 }
 
-// reserve reserves a code to number for the flow. A send refused by a
-// limit or by the number policy is not an error: it returns no code, why
-// ("limit:<scope>", "number") and when a send may succeed (nil: not by
-// waiting), and records the refusal in the audit log.
-func (s *Server) reserve(ctx context.Context, r *http.Request, lf *loginFlow, user *store.User, number string) (*mfa.Pending, string, *time.Time, error) {
+// reserve reserves a code to number (known: verified by the user before)
+// for the flow. A send refused by a limit, a hold or the number policy is
+// not an error: it returns no code, why ("limit:<scope>", "held",
+// "number") and when a send may succeed (nil: not by waiting), and
+// records the refusal in the audit log; a hold this send set is audited
+// as sms.held.
+func (s *Server) reserve(ctx context.Context, r *http.Request, lf *loginFlow, user *store.User, number string, known bool) (*mfa.Pending, string, *time.Time, error) {
 	p, err := s.opt.MFA.Reserve(ctx, mfa.StartRequest{FlowID: lf.ID, UserID: user.ID, Phone: number,
-		Locale: s.langFor(r, lf.req.UILocales), ClientIP: s.clientIP(r)})
+		Locale: s.langFor(r, lf.req.UILocales), ClientIP: s.clientIP(r), KnownNumber: known})
 	ev := store.AuditEvent{Event: "pin.sent", Outcome: "refused", UserID: user.ID, Username: user.Username, ClientID: lf.ClientID,
 		FlowID: lf.ID, Detail: mfa.Masked(number)}
 	var limited *mfa.RateLimitError
+	var held *mfa.HoldError
 	switch {
+	case errors.As(err, &held):
+		s.log.WarnContext(ctx, "no PIN sent: sends held", "flow_id", lf.ID, "scope", held.Hold.Scope, "reason", held.Hold.Reason)
+		ev.Detail += ": sends held (" + held.Hold.Reason + ")"
+		if err := s.auditHold(ctx, r, lf, user, held); err != nil {
+			return nil, "", nil, err
+		}
+		return nil, "held", nil, s.auditIn(ctx, r, ev)
 	case errors.As(err, &limited):
 		s.log.WarnContext(ctx, "no PIN sent: send limit reached", "flow_id", lf.ID, "scope", limited.Scope, "retry_after", limited.RetryAfter)
 		ev.Detail += ": send limit per " + limited.Scope
@@ -83,6 +94,26 @@ func (s *Server) reserve(ctx context.Context, r *http.Request, lf *loginFlow, us
 	// provider's refusal is recorded after the send).
 	ev.Outcome, ev.Detail = "ok", mfa.Masked(number)
 	return p, "", nil, s.auditIn(ctx, r, ev)
+}
+
+// auditHold records, with the step, a hold this send set.
+func (s *Server) auditHold(ctx context.Context, r *http.Request, lf *loginFlow, user *store.User, held *mfa.HoldError) error {
+	if !held.New {
+		return nil
+	}
+	h := held.Hold
+	return s.auditIn(ctx, r, store.AuditEvent{Event: "sms.held", Outcome: "held", UserID: user.ID, Username: user.Username,
+		ClientID: lf.ClientID, FlowID: lf.ID,
+		Detail: fmt.Sprintf("%s: %s, %d sent, %d verified", h.Scope, h.Reason, h.Sends, h.Verified)})
+}
+
+// auditResendHold is auditHold for a resend, whose user is the flow's.
+func (s *Server) auditResendHold(ctx context.Context, r *http.Request, lf *loginFlow, held *mfa.HoldError) error {
+	user := &store.User{}
+	if lf.UserID != nil {
+		user.ID = *lf.UserID
+	}
+	return s.auditHold(ctx, r, lf, user, held)
 }
 
 // deliver sends a code reserved by a committed step and records the
@@ -113,10 +144,16 @@ func (s *Server) handleWaitPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderWait(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID) {
 	page := ui.WaitPage{Common: s.commonToRP(r, lf), Msg: ui.MsgSMSRateLimited, Actions: s.restartActions(r, lf)}
-	if lf.Refusal == "number" {
+	switch lf.Refusal {
+	case "number":
 		// Waiting will not help: the page says whom to ask.
 		page.Msg, status = ui.MsgPhoneNotAllowed, http.StatusForbidden
-	} else {
+	case "held":
+		// Held until an operator lifts the hold (or the budget's day
+		// ends): trying again is offered, with no time to wait for.
+		page.Msg, status = ui.MsgSMSHeld, http.StatusServiceUnavailable
+		page.RetryAction = stepURL("/login/wait", lf.ID)
+	default:
 		if lf.RetryAt == nil || !lf.RetryAt.After(lf.ExpiresAt.Add(s.opt.MFA.Time().Sub(s.store.Now()))) {
 			// Offered only when the flow lives long enough to use it;
 			// otherwise the page says when to come back from the app.
@@ -162,7 +199,7 @@ func (s *Server) handleWaitSubmit(w http.ResponseWriter, r *http.Request) {
 		if phone == nil {
 			return errNoPhone
 		}
-		p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number)
+		p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number, phone.Verified())
 		if err != nil {
 			return err
 		}
@@ -170,7 +207,11 @@ func (s *Server) handleWaitSubmit(w http.ResponseWriter, r *http.Request) {
 			if err := s.store.Move(ctx, lf.Flow, store.MoveRetryRefused, map[string]any{"refusal": refusal, "retry_at": retryAt}); err != nil {
 				return err
 			}
-			st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
+			if refusal == "held" {
+				st.refuse(ui.MsgSMSHeld, http.StatusServiceUnavailable)
+			} else {
+				st.refuse(ui.MsgSMSRateLimited, http.StatusTooManyRequests)
+			}
 			return nil
 		}
 		st.send = p

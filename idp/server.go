@@ -20,6 +20,7 @@ import (
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
+	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/ui"
 )
 
@@ -29,9 +30,12 @@ type Options struct {
 	Secret     []byte   // IDP_SECRET
 	OldSecrets [][]byte // IDP_SECRET_OLD: still accepted for reading
 
-	Store     *store.Store
-	Keys      *keys.Manager
-	MFA       *mfa.Service
+	Store *store.Store
+	Keys  *keys.Manager
+	MFA   *mfa.Service
+	// Receipts read the delivery reports providers push to
+	// /sms/receipts/{provider}, by provider name.
+	Receipts  map[string]sms.ReportReader
 	Passwords *password.Hasher
 	UI        *ui.Renderer
 	Logger    *slog.Logger
@@ -243,6 +247,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /login/pin", s.handlePINPage)
 	forms("POST /login/pin", s.handlePINSubmit)
 	forms("POST /login/pin/resend", s.handlePINResend)
+	forms("POST /login/pin/reroute", s.handlePINReroute)
 	forms("GET /login/wait", s.handleWaitPage)
 	forms("POST /login/wait", s.handleWaitSubmit)
 	forms("GET /login/phone", s.handlePhonePage)
@@ -258,7 +263,13 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /account/phone/verify", s.handleNewPhonePINPage)
 	forms("POST /account/phone/verify", s.handleNewPhonePINSubmit)
 	forms("POST /account/phone/verify/resend", s.handleNewPhoneResend)
+	forms("POST /account/phone/verify/reroute", s.handleNewPhoneReroute)
 	forms("POST /account/phone/verify/again", s.handleNewPhoneAgain)
+
+	// Providers' delivery reports: server to server, authenticated by each
+	// provider's own scheme, so no CSRF token and no origin check.
+	mux.HandleFunc("POST /sms/receipts/{provider}", s.handleReceipt)
+	mux.HandleFunc("GET /sms/receipts/{provider}", s.handleReceipt)
 
 	mux.Handle("GET /static/", s.opt.UI.StaticHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

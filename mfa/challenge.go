@@ -63,6 +63,9 @@ type Challenge struct {
 	// VerifierRef is the provider's id of the verification when a
 	// Verifier makes and checks the code; CodeHash is empty then.
 	VerifierRef string
+	// KnownNumber: the user had verified this number before; the
+	// SMS-pumping guard never holds it.
+	KnownNumber bool
 }
 
 func (Challenge) TableName() string { return "sms_challenges" }
@@ -81,8 +84,10 @@ type Delivery struct {
 	ChallengeID       string
 	Provider          string
 	ProviderMessageID string
-	Status            string // the provider's word when it gave one (e.g. queued), else sent; failed or unknown on errors
+	Status            string // the provider's word when it gave one (e.g. queued), else sent; failed or unknown on errors; delivered or failed from a receipt
 	Error             string
+	ErrorCode         string     // the carrier's or provider's error code from a receipt
+	ReceiptAt         *time.Time // when a delivery receipt (pushed or polled) last changed Status
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -113,8 +118,18 @@ type Service struct {
 	// number against it, whichever page asked: the allow-list and the
 	// number-type rules have no way around.
 	Phones PhonePolicy
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Pumping is the SMS-pumping guard; the zero value turns it off.
+	Pumping Pumping
+	// Budget caps the estimated daily spend; the zero value sets none.
+	Budget Budget
+	// ReceiptWait, when not 0, is how long a send through a provider in
+	// Receipts may go without a delivery receipt before the PIN page
+	// offers another route.
+	ReceiptWait time.Duration
+	// Receipts names the providers that push a receipt for every send.
+	Receipts []string
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	stats stats
 }
@@ -147,6 +162,9 @@ type StartRequest struct {
 	// ClientIP is the address of the browser asking, for the per-network
 	// send limit; the zero Addr skips that limit.
 	ClientIP netip.Addr
+	// KnownNumber: the user has verified Phone before (the SMS-pumping
+	// guard never holds such a number).
+	KnownNumber bool
 }
 
 // Pending is a code reserved and not yet handed to a provider: its
@@ -155,7 +173,9 @@ type Pending struct {
 	Challenge *Challenge
 	code      string
 	locale    string
-	first     bool // a first send (Start), not a resend
+	first     bool     // a first send (Start), not a resend
+	skip      []string // providers not to send through (a reroute)
+	reroute   bool
 }
 
 // Reserve makes a challenge for a login: it checks the number against the
@@ -176,14 +196,15 @@ func (s *Service) Reserve(ctx context.Context, r StartRequest) (_ *Pending, err 
 	}
 	now := s.now()
 	// Counted before anything is stored: a refused send leaves no trace.
-	if err := s.countSend(ctx, now, r.Phone, r.UserID, r.ClientIP); err != nil {
-		if errors.Is(err, ErrRateLimited) {
-			s.log().WarnContext(ctx, "sms send refused by a limit", "flow", r.FlowID, "err", err)
+	to := sendTo{id: s.Store.NewID(), phone: r.Phone, userID: r.UserID, ip: r.ClientIP, known: r.KnownNumber}
+	if err := s.countSend(ctx, now, to); err != nil {
+		if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrHeld) {
+			s.log().WarnContext(ctx, "sms send refused", "flow", r.FlowID, "err", err)
 		}
 		return nil, err
 	}
 	c := &Challenge{
-		ID: s.Store.NewID(), FlowID: r.FlowID, UserID: r.UserID, Phone: r.Phone,
+		ID: s.Store.NewID(), FlowID: r.FlowID, UserID: r.UserID, Phone: r.Phone, KnownNumber: r.KnownNumber,
 		MaxAttempts: s.Policy.MaxAttempts, LastSentAt: now, ExpiresAt: now.Add(s.Policy.TTL), CreatedAt: now,
 	}
 	code := s.newCode()
@@ -203,25 +224,40 @@ func (s *Service) Reserve(ctx context.Context, r StartRequest) (_ *Pending, err 
 // nothing went out.
 func (s *Service) Deliver(ctx context.Context, p *Pending) (err error) {
 	op := "resend"
-	if p.first {
+	switch {
+	case p.first:
 		op = "start"
+	case p.reroute:
+		op = "reroute"
 	}
 	defer func() { s.observe(op, err) }()
-	return s.send(ctx, p.Challenge, p.code, p.locale)
+	return s.send(ctx, p.Challenge, p.code, p.locale, p.skip)
 }
 
 // Start reserves and delivers a code in one call, for a caller with
 // nothing else to commit with the reservation.
 func (s *Service) Start(ctx context.Context, r StartRequest) (*Challenge, error) {
 	var p *Pending
+	var refused error
 	err := s.Store.InTx(ctx, func(ctx context.Context) (err error) {
 		p, err = s.Reserve(ctx, r)
-		return err
+		return commitRefusal(err, &refused)
 	})
-	if err != nil {
+	if err = errors.Join(err, refused); err != nil {
 		return nil, err
 	}
 	return p.Challenge, s.Deliver(ctx, p)
+}
+
+// commitRefusal keeps a refusal by a limit or a hold out of the
+// transaction's way, so what the refusal wrote (a hold set) commits; it
+// counted nothing.
+func commitRefusal(err error, refused *error) error {
+	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrHeld) {
+		*refused = err
+		return nil
+	}
+	return err
 }
 
 // Get loads a challenge.
@@ -266,9 +302,10 @@ func (s *Service) ReserveResend(ctx context.Context, id, locale string, ip netip
 	if why := s.whyNoResend(c, now); why != nil {
 		return nil, why
 	}
-	if err := s.countSend(ctx, now, c.Phone, c.UserID, ip); err != nil {
-		if errors.Is(err, ErrRateLimited) {
-			s.log().WarnContext(ctx, "sms resend refused by a limit", "challenge", id, "err", err)
+	to := sendTo{id: s.Store.NewID(), phone: c.Phone, userID: c.UserID, ip: ip, known: c.KnownNumber}
+	if err := s.countSend(ctx, now, to); err != nil {
+		if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrHeld) {
+			s.log().WarnContext(ctx, "sms resend refused", "challenge", id, "err", err)
 		}
 		return nil, err
 	}
@@ -287,7 +324,7 @@ func (s *Service) ReserveResend(ctx context.Context, id, locale string, ip netip
 		if err != nil {
 			return nil, err
 		}
-		s.uncountSend(ctx, now, c.Phone, c.UserID, ip)
+		s.uncountSend(ctx, to.id)
 		if why := s.whyNoResend(c, now); why != nil {
 			return nil, why
 		}
@@ -300,11 +337,12 @@ func (s *Service) ReserveResend(ctx context.Context, id, locale string, ip netip
 // Resend reserves and delivers a new code in one call.
 func (s *Service) Resend(ctx context.Context, id, locale string, ip netip.Addr) (*Challenge, error) {
 	var p *Pending
+	var refused error
 	err := s.Store.InTx(ctx, func(ctx context.Context) (err error) {
 		p, err = s.ReserveResend(ctx, id, locale, ip)
-		return err
+		return commitRefusal(err, &refused)
 	})
-	if err != nil {
+	if err = errors.Join(err, refused); err != nil {
 		return nil, err
 	}
 	return p.Challenge, s.Deliver(ctx, p)
@@ -399,6 +437,9 @@ func (s *Service) Verify(ctx context.Context, id, code string) (_ *Challenge, er
 		return got, ErrUsed
 	}
 	got.ConsumedAt = &now
+	if err := s.recordVerified(ctx, got, now); err != nil {
+		return nil, err
+	}
 	return got, nil
 }
 
@@ -416,7 +457,7 @@ func IsVerdict(err error) bool {
 
 // send hands the code to the sender and records the delivery, with what
 // it learnt about the challenge, in one short transaction.
-func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) error {
+func (s *Service) send(ctx context.Context, c *Challenge, code, locale string, skip []string) error {
 	var msg sms.Message
 	var rcpt sms.Receipt
 	var err error
@@ -430,7 +471,7 @@ func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) e
 			upd.VerifierRef, c.VerifierRef = st.ID, st.ID
 		}
 	} else {
-		msg = sms.Message{To: c.Phone, Body: s.Text(locale, code), Code: code, Locale: locale, Ref: c.ID}
+		msg = sms.Message{To: c.Phone, Body: s.Text(locale, code), Code: code, Locale: locale, Ref: c.ID, Skip: skip}
 		rcpt, err = s.Sender.Send(ctx, msg)
 	}
 	now := s.now()
@@ -456,8 +497,13 @@ func (s *Service) send(ctx context.Context, c *Challenge, code, locale string) e
 			upd.LastSentAt = time.Unix(0, 0).UTC()
 		}
 		s.log().ErrorContext(ctx, "sms send failed", "challenge", c.ID, "msg", msg, "kind", sms.KindOf(err).String(), "err", err)
-	} else if rcpt.Status != "" {
-		d.Status = rcpt.Status
+	} else {
+		if rcpt.Status != "" {
+			d.Status = rcpt.Status
+		}
+		if price, ok := s.Budget.Price(rcpt.Provider, c.Phone); ok {
+			s.stats.addN("spend_estimated_micros", price)
+		}
 	}
 	if d.Provider == "" {
 		d.Provider = "unknown"

@@ -66,6 +66,41 @@ func (s *Service) RefreshDeliveries(ctx context.Context, readers map[string]Stat
 	return changed, nil
 }
 
+// ApplyReport records a delivery report a provider pushed, once its
+// ReportReader has authenticated it. Only the status (and the carrier's
+// error code) is taken from it. A report of a pending state, a repeat, a
+// late report after a final one, or one for a message we never sent
+// changes nothing; changed says whether a send's status changed.
+func (s *Service) ApplyReport(ctx context.Context, provider string, rep sms.Report) (changed bool, err error) {
+	if rep.State != sms.DeliveryDelivered && rep.State != sms.DeliveryFailed {
+		s.stats.add("receipt_pending")
+		return false, nil
+	}
+	errText := ""
+	if rep.State == sms.DeliveryFailed {
+		errText = "receipt: " + rep.Raw
+		if rep.ErrorCode != "" {
+			errText += " (error " + rep.ErrorCode + ")"
+		}
+	}
+	found, changed, err := s.Store.ApplyReceipt(ctx, provider, rep.MessageID, string(rep.State), rep.ErrorCode, errText, s.now())
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("mfa: apply delivery report: %w", err)
+	case !found:
+		s.stats.add("receipt_unknown")
+		s.log().InfoContext(ctx, "delivery report for no known send", "provider", provider)
+	case !changed:
+		s.stats.add("receipt_duplicate")
+	default:
+		s.stats.add("receipt_" + string(rep.State))
+		if rep.State == sms.DeliveryFailed {
+			s.log().WarnContext(ctx, "sms not delivered", "provider", provider, "provider_status", rep.Raw, "error_code", rep.ErrorCode)
+		}
+	}
+	return changed, nil
+}
+
 // DeliveryView is one send as an operator sees it: the number masked.
 type DeliveryView struct {
 	ChallengeID       string    `json:"challenge_id"`

@@ -15,6 +15,14 @@
 //     bounded number of times; a new challenge for the same login
 //     supersedes any older one.
 //
-// Every state change is a single statement, correct with many instances
-// sharing one PostgreSQL.
+// Sends cost money and draw fraud, so each one is counted before it goes
+// out, in the send log, against limits over sliding windows (per number,
+// user, network, number prefix and in all), the daily budget, and the
+// SMS-pumping guard, which holds sends to a country or prefix whose codes
+// are not being typed (never to a number a user has verified). Providers'
+// delivery receipts (ApplyReport) feed Reroute: a code that did not
+// arrive is sent again at once through another provider of the chain.
+//
+// Every state change is a single statement, or a statement under a lock
+// taken first, correct with many instances sharing one PostgreSQL.
 package mfa

@@ -13,14 +13,22 @@ type stats struct {
 	m sync.Map // event -> *atomic.Int64
 }
 
-func (st *stats) add(event string) {
+func (st *stats) add(event string) { st.addN(event, 1) }
+
+func (st *stats) addN(event string, n int64) {
 	v, _ := st.m.LoadOrStore(event, new(atomic.Int64))
-	v.(*atomic.Int64).Add(1)
+	v.(*atomic.Int64).Add(n)
 }
 
 // Counters returns how often each event happened since start: sent,
-// resent, verified, wrong_code, exhausted, expired, rate_limited,
-// send_failed, send_unknown.
+// resent, rerouted, verified, wrong_code, exhausted, expired,
+// rate_limited, send_failed, send_unknown; held (sends refused by a hold
+// of the SMS-pumping guard or the budget) and holds_set (holds set);
+// receipt_delivered, receipt_failed, receipt_duplicate, receipt_pending,
+// receipt_unknown (delivery reports pushed by providers: applied,
+// repeated or late, not final yet, for no send of ours); and
+// spend_estimated_micros, the estimated spend of the sends that went
+// out, in millionths of the budget's currency.
 func (s *Service) Counters() map[string]int64 {
 	out := map[string]int64{}
 	s.stats.m.Range(func(k, v any) bool {
@@ -39,6 +47,8 @@ func (s *Service) observe(op string, err error) {
 		s.stats.add("sent")
 	case err == nil && op == "resend":
 		s.stats.add("resent")
+	case err == nil && op == "reroute":
+		s.stats.add("rerouted")
 	case errors.Is(err, ErrRateLimited):
 		s.stats.add("rate_limited")
 	case errors.Is(err, ErrSendUnknown):

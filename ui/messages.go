@@ -55,6 +55,13 @@ const (
 	MsgSMSRateLimited MsgID = "sms.rate_limited"
 	// MsgSMSUnavailable: every SMS provider failed.
 	MsgSMSUnavailable MsgID = "sms.unavailable"
+	// MsgSMSHeld: sends to the number are held (its range sends codes
+	// nobody types, or the day's SMS budget is spent) until an operator
+	// lifts the hold.
+	MsgSMSHeld MsgID = "sms.held"
+	// MsgPINRerouted is a notice; it takes one argument, the masked phone
+	// number.
+	MsgPINRerouted MsgID = "pin.rerouted"
 )
 
 // Phone enrolment.
@@ -144,6 +151,8 @@ var messages = map[MsgID]msgInfo{
 	MsgResendLimit:            {kind: kindPage},
 	MsgSMSUnavailable:         {kind: kindPage},
 	MsgSMSRateLimited:         {kind: kindPage},
+	MsgSMSHeld:                {kind: kindPage},
+	MsgPINRerouted:            {kind: kindNotice, args: 1},
 	MsgPhoneInvalid:           {kind: kindField},
 	MsgPhoneCountryNotAllowed: {kind: kindField},
 	MsgNoPhone:                {kind: kindPage},

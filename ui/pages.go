@@ -98,6 +98,9 @@ type PINPage struct {
 	// OtherNumberAction, when set, posts to type another number (a phone
 	// change's new number).
 	OtherNumberAction string
+	// RerouteAction, when set, posts to send a new code by another route
+	// at once: a delivery receipt said the last one did not arrive.
+	RerouteAction string
 }
 
 func (PINPage) templateName() string { return "pin" }

@@ -329,16 +329,19 @@ func TestPINPageResend(t *testing.T) {
 	tests := []struct {
 		name          string
 		wait, left    int
+		reroute       string
 		want, notWant []string
 	}{
-		{"waiting", 30, 3, []string{"You can ask for a new code in 30 s", `aria-disabled="true"`, `action="/resend"`}, nil},
-		{"ready", 0, 1, []string{">Send a new code</button>", `action="/resend"`}, []string{"aria-disabled"}},
-		{"none left", 0, 0, []string{ui.T("en", "pin.no_resends")}, []string{`action="/resend"`}},
+		{"waiting", 30, 3, "", []string{"You can ask for a new code in 30 s", `aria-disabled="true"`, `action="/resend"`}, []string{"another route", "could not be delivered"}},
+		{"ready", 0, 1, "", []string{">Send a new code</button>", `action="/resend"`}, []string{"aria-disabled"}},
+		{"none left", 0, 0, "", []string{ui.T("en", "pin.no_resends")}, []string{`action="/resend"`}},
+		// A failed delivery: another route at once, whatever the cooldown.
+		{"undelivered", 30, 2, "/reroute", []string{`action="/reroute"`, ">Send by another route</button>", `data-wait="30"`, "could not be delivered"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := base
-			p.ResendInSeconds, p.ResendsLeft = tc.wait, tc.left
+			p.ResendInSeconds, p.ResendsLeft, p.RerouteAction = tc.wait, tc.left, tc.reroute
 			body := render(t, r, http.StatusOK, p).Body.String()
 			for _, s := range tc.want {
 				if !strings.Contains(body, s) {

@@ -35,6 +35,8 @@ func (a *app) adminHandler(token string, loopback bool) http.Handler {
 	}
 	if token != "" {
 		mux.Handle("GET /admin/v1/sms/deliveries", auth(http.HandlerFunc(a.handleDeliveries)))
+		mux.Handle("GET /admin/v1/sms/holds", auth(http.HandlerFunc(a.handleHolds)))
+		mux.Handle("POST /admin/v1/sms/holds/lift", auth(http.HandlerFunc(a.handleLiftHold)))
 	}
 	return a.metrics.Wrap("admin", mux)
 }

@@ -37,12 +37,14 @@ type importRecord struct {
 var importColumns = []string{"username", "phone", "phone_verified", "password", "password_hash"}
 
 type importRow struct {
+	seq  int // the row's place among the rows sent, from 0
 	line int
 	rec  importRecord
 	err  error // the row could not be read
 }
 
 type importResult struct {
+	seq  int
 	line int
 	user store.ImportUser
 	err  error // why the row is rejected
@@ -163,7 +165,22 @@ func cmdUsersImport(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return nil
 	}
 	var writeErr error
-	for res := range results {
+	// The workers finish rows in any order; they are written in the file's,
+	// so of two rows naming one user the first always wins.
+	inOrder := make(chan importResult, cap(results))
+	go func() {
+		defer close(inOrder)
+		waiting, next := map[int]importResult{}, 0
+		for res := range results {
+			waiting[res.seq] = res
+			for r, ok := waiting[next]; ok; r, ok = waiting[next] {
+				delete(waiting, next)
+				next++
+				inOrder <- r
+			}
+		}
+	}()
+	for res := range inOrder {
 		counts.read.Add(1)
 		if res.err != nil {
 			counts.rejected.Add(1)
@@ -182,7 +199,7 @@ func cmdUsersImport(ctx context.Context, args []string, stdin io.Reader, stdout,
 		writeErr = flush()
 	}
 	cancel()
-	for range results {
+	for range inOrder {
 		// Let the workers finish after a stop.
 	}
 	prog.stop()
@@ -258,7 +275,10 @@ func detectFormat(name string, br *bufio.Reader) string {
 // sent with its error; a file it cannot read at all (a CSV header that
 // names no username) is its error.
 func readImport(ctx context.Context, br *bufio.Reader, format string, rows chan<- importRow) error {
+	seq := 0
 	send := func(r importRow) bool {
+		r.seq = seq
+		seq++
 		select {
 		case rows <- r:
 			return true
@@ -383,7 +403,7 @@ func parseBool(s string) (bool, bool) {
 // it is hashed here) or password_hash (bcrypt, argon2id or argon2i, kept
 // as it is and replaced at the first sign-in), and a mobile number.
 func checkImportRow(ctx context.Context, r importRow, hasher *password.Hasher, phones mfa.PhonePolicy) importResult {
-	res := importResult{line: r.line}
+	res := importResult{seq: r.seq, line: r.line}
 	if r.err != nil {
 		res.err = r.err
 		return res

@@ -78,7 +78,8 @@ func TestUsersImportJSONLines(t *testing.T) {
 		/* 13 */ `{"username": "judy", "password": "correct horse battery", "admin": true}`,
 		/* 14 */ `{"username": "mallory", "phone_verified": true, "password": "correct horse battery"}`,
 		/* 15 */ `{"username": "TAKEN", "password": "correct horse battery"}`,
-		/* 16 */ `{"username": "ＡＬＩＣＥ", "password": "another horse battery"}`,
+		/* 16 */ fmt.Sprintf(`{"username": "ＡＬＩＣＥ", "password_hash": %q}`, a2id), // ready long before line 1's hash: still second
+
 		/* 17 */ `{"username": "oscar", "password": "password"}`,
 	}
 	path := writeImportFile(t, "users.jsonl", strings.Join(lines, "\n")+"\n")

@@ -75,6 +75,8 @@ var synopses = []struct{ name, text string }{
 	{"logouts", "idp logouts [--status pending|delivered|failed] [--client-id ID] [--limit N]\n                                                 back-channel logout deliveries"},
 	{"keys rotate", "idp keys rotate [--alg RS256|ES256]"},
 	{"sms test", "idp sms test --to NUMBER [--provider NAME] [--locale en|ja]   send one PIN message, report each provider's answer"},
+	{"sms holds", "idp sms holds                                    the sends held by the SMS-pumping guard or the budget"},
+	{"sms holds lift", "idp sms holds lift --scope prefix:+8190123|country:+81|budget:YYYY-MM-DD [--by NAME]"},
 	{"config", "idp config                                       print the effective settings (secrets masked)"},
 	{"version", "idp version [--json]                             module version, commit and build date"},
 }
@@ -192,6 +194,12 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "sms":
 		return group("sms", args[1:], stdout, map[string]func([]string) error{
 			"test": func(a []string) error { return cmdSMSTest(ctx, a, stdout, stderr) },
+			"holds": func(a []string) error {
+				if len(a) > 0 && a[0] == "lift" {
+					return cmdSMSLift(ctx, a[1:], stdout, stderr)
+				}
+				return cmdSMSHolds(ctx, a, stdout, stderr)
+			},
 		})
 	case "config":
 		return cmdConfig(ctx, args[1:], stdout, stderr)

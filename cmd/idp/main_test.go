@@ -6,8 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"golang.org/x/crypto/bcrypt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/migrations/database"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // cli runs the command in-process with its own database file.
@@ -415,4 +418,47 @@ func (c *cli) store() *store.Store {
 		}
 	})
 	return store.New(db, nil)
+}
+
+func TestSMSHolds(t *testing.T) {
+	c := newCLI(t)
+	if _, _, err := c.run("", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Database.URL = c.db
+	db, st, err := openStore(t.Context(), cfg, slog.New(slog.DiscardHandler), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB(db)
+	if _, err := st.PutHold(t.Context(), &mfa.Hold{Scope: "prefix:+8190555", Reason: "conversion", Sends: 20, HeldAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := c.run("", "sms", "holds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holds, _ := decode(t, out)["holds"].([]any)
+	if len(holds) != 1 || holds[0].(map[string]any)["scope"] != "prefix:+8190555" || holds[0].(map[string]any)["lifted_at"] != nil {
+		t.Fatalf("sms holds = %s", out)
+	}
+	if _, _, err := c.run("", "sms", "holds", "lift"); err == nil {
+		t.Fatal("lift without --scope accepted")
+	}
+	out, _, err = c.run("", "sms", "holds", "lift", "--scope", "+8190555", "--by", "oncall")
+	if err != nil || decode(t, out)["lifted"] != true {
+		t.Fatalf("sms holds lift: %v %s", err, out)
+	}
+	if _, _, err := c.run("", "sms", "holds", "lift", "--scope", "+8190555"); err == nil || !strings.Contains(err.Error(), "not held") {
+		t.Fatalf("lifting it again: %v, want a message saying it is not held", err)
+	}
+	h, _ := st.Hold(t.Context(), "prefix:+8190555")
+	if h.Held() || h.LiftedBy != "oncall" {
+		t.Fatalf("hold after lift = %+v", h)
+	}
+	out, _, _ = c.run("", "audit", "--event", "sms.hold_lifted")
+	if !strings.Contains(out, "prefix:+8190555 by oncall") {
+		t.Fatalf("no audit event for the lift:\n%s", out)
+	}
 }

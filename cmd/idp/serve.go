@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -61,6 +62,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	logSMSStatus(logger, cfg)
+	logCountries(cfg, logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (IDP_LISTEN): %w", cfg.Listen, err)
@@ -134,6 +136,22 @@ type app struct {
 	metrics   *metrics.Registry
 }
 
+// logCountries says at start where codes may go: since the default allows
+// only the default region's country, an operator with users abroad must
+// see it before they do.
+func logCountries(cfg config.Config, logger *slog.Logger) {
+	list, all := cfg.SMS.Countries()
+	switch {
+	case all:
+		logger.Info("SMS codes may go to every country (IDP_SMS_ALLOWED_COUNTRIES=*)")
+	case len(cfg.SMS.AllowedCountries) == 0:
+		logger.Info("SMS codes go only to numbers of "+strings.Join(list, ",")+" (IDP_SMS_DEFAULT_REGION); set IDP_SMS_ALLOWED_COUNTRIES to a list, or * for every country, for users abroad",
+			"countries", list)
+	default:
+		logger.Info("SMS codes go only to numbers of the countries in IDP_SMS_ALLOWED_COUNTRIES", "countries", list)
+	}
+}
+
 func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gorm.DB, st *store.Store, stdout io.Writer, extra func(*http.ServeMux)) (*app, error) {
 	secrets := [][]byte{[]byte(cfg.Secret)}
 	var old [][]byte
@@ -150,10 +168,11 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		}
 	}
 	reg := metrics.New()
-	sender, readers, err := newSender(cfg, logger, stdout, reg.SMS)
+	prov, err := newSender(cfg, logger, stdout, reg.SMS)
 	if err != nil {
 		return nil, err
 	}
+	sender, readers := prov.chain, prov.readers
 	svc := &mfa.Service{
 		Store:    st,
 		Verifier: newVerifier(cfg),
@@ -170,9 +189,15 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			UserHour: cfg.SMS.Limits.UserHour, UserDay: cfg.SMS.Limits.UserDay,
 			IPHour: cfg.SMS.Limits.IPHour, IPDay: cfg.SMS.Limits.IPDay,
 			GlobalHour: cfg.SMS.Limits.GlobalHour, GlobalDay: cfg.SMS.Limits.GlobalDay,
+			PrefixHour: cfg.SMS.Limits.PrefixHour, PrefixDay: cfg.SMS.Limits.PrefixDay,
 		},
-		Text:   smsText(cfg),
-		Logger: logger,
+		Pumping: mfa.Pumping{PrefixDigits: cfg.SMS.Pumping.PrefixDigits, Window: cfg.SMS.Pumping.Window,
+			MinSends: cfg.SMS.Pumping.MinSends, CountryMinSends: cfg.SMS.Pumping.CountryMin, MinConversion: float64(cfg.SMS.Pumping.MinConversion) / 100},
+		Budget:      budget(cfg),
+		ReceiptWait: cfg.SMS.ReceiptWait,
+		Receipts:    prov.pushing,
+		Text:        smsText(cfg),
+		Logger:      logger,
 	}
 	hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, cfg.Password.HashConcurrency)
 	renderer, err := ui.New(ui.Options{ProductName: cfg.UI.ProductName, LogoURL: cfg.UI.LogoURL, AccentColor: cfg.UI.AccentColor, Logger: logger})
@@ -181,7 +206,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	}
 	srv, err := idp.New(idp.Options{
 		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
-		Store: st, Keys: km, MFA: svc, Passwords: hasher, UI: renderer, Logger: logger,
+		Store: st, Keys: km, MFA: svc, Receipts: prov.reports, Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
@@ -328,8 +353,14 @@ func trustedProxies(list []string) []netip.Prefix {
 	return out
 }
 
+// phonePolicy is where codes may go: with IDP_SMS_ALLOWED_COUNTRIES unset,
+// only the default region's country; "*" for every country.
 func phonePolicy(cfg config.Config) mfa.PhonePolicy {
-	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: cfg.SMS.AllowedCountries}
+	list, all := cfg.SMS.Countries()
+	if all {
+		list = nil // mfa: an empty list allows every country
+	}
+	return mfa.PhonePolicy{DefaultRegion: cfg.SMS.DefaultRegion, AllowedCountries: list}
 }
 
 // smsText is the PIN message of this provider: its product name, and the

@@ -140,10 +140,11 @@ func cmdSMSTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return finishSMSTest(stdout, report)
 	}
 	rec := &recorder{}
-	chain, _, err := newSender(cfg, logger, stderr, rec.wrap)
+	prov, err := newSender(cfg, logger, stderr, rec.wrap)
 	if err != nil {
 		return err
 	}
+	chain := prov.chain
 	if *only != "" {
 		var one []sms.Named
 		for _, s := range chain.Senders {

@@ -78,6 +78,14 @@ type Options struct {
 	OldSecrets [][]byte
 	// TLS serves over https (cookies then get Secure and the __Host- prefix).
 	TLS bool
+	// Providers, when set, builds the SMS sender and the readers of the
+	// delivery reports providers push to /sms/receipts/{name}, given the
+	// Env with its Issuer (a status callback URL is made from it) and
+	// Outbox. It replaces Sender.
+	Providers func(e *Env) (sms.Sender, map[string]sms.ReportReader)
+	// TuneMFA changes the SMS service of every instance before it serves
+	// (the pumping guard, the budget, receipt waits).
+	TuneMFA func(*mfa.Service)
 }
 
 // New starts a provider on db.
@@ -160,6 +168,10 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		policy = *o.Policy
 	}
 	sender := o.Sender
+	var receipts map[string]sms.ReportReader
+	if o.Providers != nil {
+		sender, receipts = o.Providers(e)
+	}
 	if sender == nil {
 		sender = &sms.File{Path: e.Outbox}
 	}
@@ -168,12 +180,15 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		Text: mfa.Messages("TestIDP", host, policy.TTL), Limits: o.Limits, Phones: o.Phones,
 		Now: e.now, Logger: logger,
 	}
+	if o.TuneMFA != nil {
+		o.TuneMFA(svc)
+	}
 	renderer, err := ui.New(ui.Options{ProductName: "TestIDP", Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := idp.New(idp.Options{
-		Issuer: e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc,
+		Issuer: e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc, Receipts: receipts,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,

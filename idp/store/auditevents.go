@@ -18,6 +18,8 @@ func AuditEventNames() []string {
 		"pin.sent",
 		"pin.verify",
 		"session.ended",
+		"sms.held",
+		"sms.hold_lifted",
 		"user.created",
 		"user.imported",
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,9 @@ func (c *Chain) Send(ctx context.Context, m Message) (Receipt, error) {
 		if name == "" {
 			name = fmt.Sprintf("sender%d", i)
 		}
+		if slices.Contains(m.Skip, name) {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			if last == nil {
 				return Receipt{}, fmt.Errorf("sms: not sent: %w", err)
@@ -115,6 +119,9 @@ func (c *Chain) Send(ctx context.Context, m Message) (Receipt, error) {
 			break
 		}
 	}
+	if last == nil {
+		return Receipt{}, &Error{Provider: "chain", Kind: Transient, Err: errors.New("no other route left")}
+	}
 	if len(tried) == 1 {
 		return Receipt{}, last
 	}
@@ -147,6 +154,19 @@ func (c *Chain) count(provider, outcome string) {
 		c.attempts = make(map[Attempt]uint64)
 	}
 	c.attempts[Attempt{Provider: provider, Outcome: outcome}]++
+}
+
+// Names lists the providers of the chain, in order.
+func (c *Chain) Names() []string {
+	out := make([]string, 0, len(c.Senders))
+	for i, s := range c.Senders {
+		name := s.Name
+		if name == "" {
+			name = fmt.Sprintf("sender%d", i)
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // Attempts returns a copy of the attempt counters, for metrics.

@@ -36,6 +36,9 @@ type Message struct {
 	Locale string
 	// Ref is our own reference for the send (the challenge id), for logs.
 	Ref string
+	// Skip names providers of a Chain not to try: a resend by another
+	// route after a delivery receipt said the first one failed.
+	Skip []string
 }
 
 // LogValue masks the number and leaves out the body and the code.

@@ -189,11 +189,12 @@ func testChallengeInTransaction(t *testing.T, s *store.Store) {
 }
 
 func testSendCounterConcurrent(t *testing.T, s *store.Store) {
-	start := s.Now().Truncate(time.Hour)
+	now := s.Now()
 	const limit = 5
-	errs := race(racers, func(int) error {
-		ok, err := s.CountSend(t.Context(), "phone:abc:h", start, start.Add(time.Hour), limit)
-		if err == nil && !ok {
+	hour := []mfa.Window{{Length: time.Hour, Max: limit}}
+	errs := race(racers, func(i int) error {
+		got, err := s.CountSend(t.Context(), "phone:abc", fmt.Sprint("send-", i), now, 1, hour)
+		if err == nil && !got.OK {
 			return errFull
 		}
 		return err
@@ -210,31 +211,193 @@ func testSendCounterConcurrent(t *testing.T, s *store.Store) {
 	if counted != limit {
 		t.Errorf("%d sends counted in parallel against a limit of %d", counted, limit)
 	}
+	if sum, err := s.SumSince(t.Context(), "phone:abc", now.Add(-time.Hour)); err != nil || sum != limit {
+		t.Errorf("SumSince = %d, %v; want %d", sum, err, limit)
+	}
 }
 
 func testSendCounterUncountAndExpiry(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	start := s.Now().Truncate(time.Hour)
-	for range 2 {
-		if ok, err := s.CountSend(ctx, "k", start, start.Add(time.Hour), 2); err != nil || !ok {
-			t.Fatalf("CountSend: %v %v", ok, err)
+	now := s.Now()
+	w := []mfa.Window{{Length: time.Hour, Max: 2}}
+	for i := range 2 {
+		// The same send under two keys: UncountSend takes back both.
+		for _, key := range []string{"k", "other"} {
+			if got, err := s.CountSend(ctx, key, fmt.Sprint("s", i), now, 1, w); err != nil || !got.OK {
+				t.Fatalf("CountSend: %+v %v", got, err)
+			}
 		}
 	}
-	if ok, _ := s.CountSend(ctx, "k", start, start.Add(time.Hour), 2); ok {
-		t.Fatal("a third send counted against a limit of 2")
+	got, err := s.CountSend(ctx, "k", "s2", now, 1, w)
+	noErr(t, "CountSend", err)
+	if got.OK || got.Full != w[0] || !got.FreeAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("a third send against a limit of 2: %+v, want refused until %v", got, now.Add(time.Hour))
 	}
-	noErr(t, "UncountSend", s.UncountSend(ctx, "k", start))
-	if ok, _ := s.CountSend(ctx, "k", start, start.Add(time.Hour), 2); !ok {
+	noErr(t, "UncountSend", s.UncountSend(ctx, "s1"))
+	if got, _ := s.CountSend(ctx, "k", "s3", now, 1, w); !got.OK {
 		t.Fatal("a send taken back did not free its place")
 	}
-	// Another window is another counter.
-	if ok, _ := s.CountSend(ctx, "k", start.Add(time.Hour), start.Add(2*time.Hour), 2); !ok {
-		t.Fatal("the next window is full")
+	if sum, _ := s.SumSince(ctx, "other", now.Add(-time.Hour)); sum != 1 {
+		t.Errorf("UncountSend left %d counts of its send under another key, want 1", sum)
 	}
-	n, err := s.DeleteExpiredCounters(ctx, start.Add(90*time.Minute))
+	// Nothing recorded with no windows is refused.
+	for i := range 3 {
+		if got, _ := s.CountSend(ctx, "log", fmt.Sprint("l", i), now, 1, nil); !got.OK {
+			t.Fatal("a send with no windows was refused")
+		}
+	}
+	n, err := s.DeleteExpiredCounters(ctx, now.Add(time.Second))
 	noErr(t, "DeleteExpiredCounters", err)
-	if n != 1 {
-		t.Errorf("deleted %d counters, want the one whose window ended", n)
+	if n != 6 { // k: s0, s3; other: s0; log: 3
+		t.Errorf("deleted %d rows recorded before the cut, want 6", n)
+	}
+	if sum, _ := s.SumSince(ctx, "k", now.Add(-time.Hour)); sum != 0 {
+		t.Errorf("%d counts left after deleting them", sum)
+	}
+}
+
+// testSendCounterSlidingWindow: the window slides with the clock, so a
+// burst that straddles the top of an hour gets one allowance, not two,
+// and each place comes free exactly an hour after its send.
+func testSendCounterSlidingWindow(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	top := s.Now().Truncate(time.Hour).Add(time.Hour)
+	w := []mfa.Window{{Length: time.Hour, Max: 3}}
+	count := func(at time.Time, id string) mfa.Counted {
+		t.Helper()
+		got, err := s.CountSend(ctx, "phone:slide", id, at, 1, w)
+		noErr(t, "CountSend", err)
+		return got
+	}
+	for i, at := range []time.Time{top.Add(-3 * time.Minute), top.Add(-2 * time.Minute), top.Add(-time.Minute)} {
+		if !count(at, fmt.Sprint("a", i)).OK {
+			t.Fatalf("send %d before the hour refused", i)
+		}
+	}
+	got := count(top.Add(time.Minute), "b0")
+	if got.OK {
+		t.Fatal("a fourth send two minutes after three, across the top of the hour, was counted")
+	}
+	if want := top.Add(57 * time.Minute); !got.FreeAt.Equal(want) {
+		t.Errorf("refused until %v, want %v (an hour after the oldest)", got.FreeAt, want)
+	}
+	if count(top.Add(57*time.Minute-time.Second), "b1").OK {
+		t.Error("counted a second before the oldest send is an hour old")
+	}
+	if !count(top.Add(57*time.Minute), "b2").OK {
+		t.Error("refused once the oldest send had slid out: the window is (at-1h, at]")
+	}
+	if count(top.Add(57*time.Minute+time.Second), "b3").OK {
+		t.Error("two sends counted for one place freed")
+	}
+}
+
+// testSendCounterAmounts: a budget counts amounts, not sends.
+func testSendCounterAmounts(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	now := s.Now()
+	day := []mfa.Window{{Length: 24 * time.Hour, Max: 100}}
+	for i, amount := range []int64{40, 40} {
+		if got, err := s.CountSend(ctx, "spend:day", fmt.Sprint("p", i), now, amount, day); err != nil || !got.OK {
+			t.Fatalf("CountSend %d: %+v %v", amount, got, err)
+		}
+	}
+	if got, _ := s.CountSend(ctx, "spend:day", "p2", now, 30, day); got.OK {
+		t.Fatal("30 more counted against 100 with 80 spent")
+	}
+	if got, _ := s.CountSend(ctx, "spend:day", "p3", now, 20, day); !got.OK {
+		t.Fatal("20 more refused against 100 with 80 spent")
+	}
+	if sum, _ := s.SumSince(ctx, "spend:day", now.Add(-time.Hour)); sum != 100 {
+		t.Errorf("spent %d, want 100", sum)
+	}
+}
+
+func testHolds(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	now := s.Now()
+	if h, err := s.Hold(ctx, "prefix:+8190123"); err != nil || h != nil {
+		t.Fatalf("Hold of a scope never held = %+v, %v", h, err)
+	}
+	// Of parallel sends that find a prefix failing, one sets the hold.
+	errs := race(racers, func(int) error {
+		set, err := s.PutHold(t.Context(), &mfa.Hold{Scope: "prefix:+8190123", Reason: "conversion", Sends: 20, HeldAt: now})
+		if err == nil && !set {
+			return errFull
+		}
+		return err
+	})
+	exactlyOneWins(t, errs, errFull)
+	h, err := s.Hold(ctx, "prefix:+8190123")
+	noErr(t, "Hold", err)
+	if !h.Held() || h.Sends != 20 || h.Reason != "conversion" || !h.HeldAt.Equal(now) {
+		t.Fatalf("hold = %+v", h)
+	}
+	if ok, err := s.LiftHold(ctx, "prefix:+8190123", "ops", now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("LiftHold: %v %v", ok, err)
+	}
+	if ok, _ := s.LiftHold(ctx, "prefix:+8190123", "ops", now.Add(time.Minute)); ok {
+		t.Error("a lifted hold was lifted again")
+	}
+	if ok, _ := s.LiftHold(ctx, "prefix:+1", "ops", now); ok {
+		t.Error("a scope never held was lifted")
+	}
+	h, _ = s.Hold(ctx, "prefix:+8190123")
+	if h.Held() || h.LiftedAt == nil || !h.LiftedAt.Equal(now.Add(time.Minute)) || h.LiftedBy != "ops" {
+		t.Fatalf("lifted hold = %+v", h)
+	}
+	noErr(t, "PutHold", func() error {
+		_, err := s.PutHold(ctx, &mfa.Hold{Scope: "country:+44", Reason: "conversion", HeldAt: now})
+		return err
+	}())
+	if set, _ := s.PutHold(ctx, &mfa.Hold{Scope: "prefix:+8190123", Reason: "conversion", Sends: 25, HeldAt: now.Add(time.Hour)}); !set {
+		t.Fatal("a lifted hold could not be set again")
+	}
+	hs, err := s.Holds(ctx)
+	noErr(t, "Holds", err)
+	if len(hs) != 2 || hs[0].Scope != "prefix:+8190123" || !hs[0].Held() || hs[0].Sends != 25 || hs[0].LiftedBy != "" {
+		t.Errorf("holds = %+v", hs)
+	}
+}
+
+// testDeliveryReceipts: a receipt finds its send by provider and message
+// id; repeats, racing duplicates and late receipts after a final state
+// change nothing.
+func testDeliveryReceipts(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	now := s.Now()
+	c := newChallenge(t, s, "flow-r", now)
+	d := &mfa.Delivery{ID: s.NewID(), ChallengeID: c.ID, Provider: "twilio", ProviderMessageID: "SM1", Status: "queued", CreatedAt: now, UpdatedAt: now}
+	noErr(t, "AddDelivery", s.AddDelivery(ctx, d))
+	other := &mfa.Delivery{ID: s.NewID(), ChallengeID: c.ID, Provider: "xoxzo", ProviderMessageID: "SM1", Status: "queued", CreatedAt: now, UpdatedAt: now}
+	noErr(t, "AddDelivery", s.AddDelivery(ctx, other))
+	if found, changed, err := s.ApplyReceipt(ctx, "twilio", "SM-none", "failed", "", "", now); err != nil || found || changed {
+		t.Fatalf("receipt for no send: found %v, changed %v, %v", found, changed, err)
+	}
+	at := now.Add(time.Minute)
+	errs := race(racers, func(int) error {
+		_, changed, err := s.ApplyReceipt(t.Context(), "twilio", "SM1", "failed", "30003", "receipt: undelivered", at)
+		if err == nil && !changed {
+			return errFull
+		}
+		return err
+	})
+	exactlyOneWins(t, errs, errFull)
+	if found, changed, err := s.ApplyReceipt(ctx, "twilio", "SM1", "delivered", "", "", at.Add(time.Minute)); err != nil || !found || changed {
+		t.Fatalf("a late delivered after failed: found %v, changed %v, %v; want found and unchanged", found, changed, err)
+	}
+	ds, err := s.ChallengeDeliveries(ctx, c.ID)
+	noErr(t, "ChallengeDeliveries", err)
+	byProvider := map[string]mfa.Delivery{}
+	for _, d := range ds {
+		byProvider[d.Provider] = d
+	}
+	got := byProvider["twilio"]
+	if got.Status != "failed" || got.ErrorCode != "30003" || got.ReceiptAt == nil || !got.ReceiptAt.Equal(at) || got.Error != "receipt: undelivered" {
+		t.Errorf("delivery after receipts = %+v", got)
+	}
+	if o := byProvider["xoxzo"]; o.Status != "queued" || o.ReceiptAt != nil {
+		t.Errorf("another provider's send with the same id changed: %+v", o)
 	}
 }
 

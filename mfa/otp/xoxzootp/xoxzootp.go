@@ -16,6 +16,13 @@
 // ("あなたの確認コードは123456です。"): no brand, no WebOTP line, and the
 // locale is ignored.
 //
+// This was checked again against the stored copy of Xoxzo's OTP page
+// (docs.xoxzo.com/en/otp): register-website answers 201 {"message":
+// "Website registered successfully."} or 400 {"website": ["website info
+// with this website already exists."]}; request takes website and
+// phone_number and answers 201 {"msgid"}; the copy still stops at the
+// first cell of the verify table ("webs...").
+//
 // What is NOT known, and is guessed here:
 //
 //   - The fields of POST /otp/verify/. Xoxzo's docs cut off after the

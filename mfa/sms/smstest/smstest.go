@@ -1,6 +1,9 @@
-// Package smstest holds what the fuzz targets of the SMS and OTP
-// provider clients share: made-up provider answers served through an
-// http.RoundTripper, and the rule every provider failure must follow.
+// Package smstest holds what the tests of the SMS and OTP provider
+// clients share: Fake, the server every fake provider (xoxzofake,
+// twiliofake, twilioverifyfake, xoxzootpfake) is built on, with the error
+// shapes of Django REST framework and of Twilio; made-up provider answers
+// served through an http.RoundTripper for the fuzz targets; and the rule
+// every provider failure must follow.
 package smstest
 
 import (

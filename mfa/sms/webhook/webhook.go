@@ -28,6 +28,11 @@
 // may deliver meanwhile), any other 4xx is Permanent (the receiver refuses
 // this message or number). 5xx is Transient except 504, and a timeout
 // after the request was written is Unknown: the receiver may have sent it.
+//
+// Delivery reports: a receiver that learns what became of a message may
+// post {"id","status","error_code"} back to the IdP's
+// /sms/receipts/webhook, signed the same way with the same secret (see
+// Reports and SignReport).
 package webhook
 
 import (

@@ -51,8 +51,11 @@ type Config struct {
 	// about the first, New only checks Xoxzo's syntax.
 	Sender     string
 	TemplateID string // an approved template's numeric id; empty: free text
-	HTTP       *http.Client
-	Logger     *slog.Logger // nil: no logs
+	// CallbackURL is sent as callbackurl: Xoxzo calls it when the carrier
+	// reports on the message. Empty: none (the status is polled).
+	CallbackURL string
+	HTTP        *http.Client
+	Logger      *slog.Logger // nil: no logs
 }
 
 // Client talks to one Xoxzo account. It implements sms.Sender. The zero
@@ -75,12 +78,13 @@ type Config struct {
 // and the language of the template is the language the user gets, whatever
 // Message.Locale says.
 type Client struct {
-	BaseURL    string
-	SID        string
-	AuthToken  string
-	Sender     string
-	TemplateID string
-	HTTP       *http.Client
+	BaseURL     string
+	SID         string
+	AuthToken   string
+	Sender      string
+	TemplateID  string
+	CallbackURL string
+	HTTP        *http.Client
 	// Logger hears about status words this package does not know. It never
 	// receives credentials, bodies or codes.
 	Logger *slog.Logger
@@ -97,13 +101,14 @@ var (
 // New checks cfg and returns a client. Every problem is reported at once.
 func New(cfg Config) (*Client, error) {
 	c := &Client{
-		BaseURL:    cfg.BaseURL,
-		SID:        cfg.SID,
-		AuthToken:  cfg.AuthToken,
-		Sender:     cfg.Sender,
-		TemplateID: cfg.TemplateID,
-		HTTP:       cfg.HTTP,
-		Logger:     cfg.Logger,
+		BaseURL:     cfg.BaseURL,
+		SID:         cfg.SID,
+		AuthToken:   cfg.AuthToken,
+		Sender:      cfg.Sender,
+		TemplateID:  cfg.TemplateID,
+		CallbackURL: cfg.CallbackURL,
+		HTTP:        cfg.HTTP,
+		Logger:      cfg.Logger,
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL
@@ -158,7 +163,11 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	if c.TemplateID == "" {
 		path = "/sms/messages/"
 		ctype = "application/x-www-form-urlencoded"
-		body = []byte(url.Values{"recipient": {m.To}, "sender": {c.Sender}, "message": {m.Body}}.Encode())
+		form := url.Values{"recipient": {m.To}, "sender": {c.Sender}, "message": {m.Body}}
+		if c.CallbackURL != "" {
+			form.Set("callbackurl", c.CallbackURL)
+		}
+		body = []byte(form.Encode())
 	} else {
 		if m.Code == "" {
 			// A template can only carry the code; without one the message
@@ -168,7 +177,8 @@ func (c *Client) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 		path = "/sms/templates/" + url.PathEscape(c.TemplateID) + "/messages/"
 		ctype = "application/json"
 		var err error
-		body, err = json.Marshal(templateSend{Sender: c.Sender, Recipient: m.To, Variables: map[string]string{"code": m.Code}})
+		body, err = json.Marshal(templateSend{Sender: c.Sender, Recipient: m.To, Variables: map[string]string{"code": m.Code},
+			CallbackURL: c.CallbackURL})
 		if err != nil {
 			return sms.Receipt{}, &sms.Error{Provider: provider, Kind: sms.Config, Err: err}
 		}
@@ -198,6 +208,9 @@ type templateSend struct {
 	Sender    string            `json:"sender"`
 	Recipient string            `json:"recipient"`
 	Variables map[string]string `json:"variables"`
+	// CallbackURL: the docs point template sends to the SMS parameters
+	// table, callbackurl included.
+	CallbackURL string `json:"callbackurl,omitempty"`
 }
 
 // DeliveryStatus is what Xoxzo reports about a sent message.

@@ -34,21 +34,18 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"github.com/smspin/idp/mfa/sms/smstest"
 	"maps"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/smspin/idp/mfa/sms/smstest"
 )
 
 // Defaults, used unless the options say otherwise.
@@ -59,17 +56,7 @@ const (
 )
 
 // Request is one request as the fake received it.
-type Request struct {
-	Method      string
-	Path        string
-	RawQuery    string
-	Header      http.Header
-	ContentType string // media type, without parameters
-	User        string // Basic auth user, "" if none
-	Password    string
-	Body        []byte
-	Form        url.Values // the parsed body if it was form-encoded
-}
+type Request = smstest.Request
 
 // Send is one SMS the fake "sent": every accepted start, including each
 // re-send of a pending verification's code.
@@ -101,9 +88,10 @@ type Verification struct {
 }
 
 // Option sets a knob, at New or later through Server.Apply.
-type Option func(*knobs)
+type Option = smstest.Option[knobs]
 
 type knobs struct {
+	smstest.Knobs
 	account, token string
 	apiKeys        map[string]string
 	services       map[string]bool
@@ -112,16 +100,9 @@ type knobs struct {
 	ttl            time.Duration
 	maxChecks      int
 	maxSends       int
-	unauthorized   bool
-	throttle       time.Duration
-	serverError    int
-	slow           time.Duration
 	failStatus     int
 	failCode       int
 	failMessage    string
-	cannedStatus   int
-	cannedHeader   http.Header
-	cannedBody     string
 	landlines      map[string]bool
 }
 
@@ -159,22 +140,22 @@ func MaxChecks(n int) Option { return func(k *knobs) { k.maxChecks = n } }
 func MaxSends(n int) Option { return func(k *knobs) { k.maxSends = n } }
 
 // Unauthorized makes every request fail with 401/20003.
-func Unauthorized(on bool) Option { return func(k *knobs) { k.unauthorized = on } }
+func Unauthorized(on bool) Option { return func(k *knobs) { k.Unauthorized = on } }
 
 // Throttle answers every authenticated request with 429/20429 and a
 // Retry-After of d (whole seconds). 0 turns it off.
-func Throttle(d time.Duration) Option { return func(k *knobs) { k.throttle = d } }
+func Throttle(d time.Duration) Option { return func(k *knobs) { k.Throttle = d } }
 
 // ServerError answers every request with status: 500 and 503 with
 // Twilio's JSON body (20500, 20503), other statuses (502, 504) with an edge
 // proxy's HTML page. 0 turns it off.
-func ServerError(status int) Option { return func(k *knobs) { k.serverError = status } }
+func ServerError(status int) Option { return func(k *knobs) { k.ServerError = status } }
 
 // Slow delays every answer by d, after the request has been processed: a
 // start is recorded (the SMS "went out"), a check counted, and then the
 // answer is late. The handler gives up as soon as the client goes away.
 // 0 turns it off.
-func Slow(d time.Duration) Option { return func(k *knobs) { k.slow = d } }
+func Slow(d time.Duration) Option { return func(k *knobs) { k.Slow = d } }
 
 // Fail makes every start that passes validation fail with this Twilio
 // error, for codes the fake does not produce itself (60410 Fraud Guard,
@@ -186,7 +167,7 @@ func Fail(status, code int, message string) Option {
 // Canned answers every request (after recording it) with exactly this
 // status, header and body. Status 0 turns it off.
 func Canned(status int, header http.Header, body string) Option {
-	return func(k *knobs) { k.cannedStatus, k.cannedHeader, k.cannedBody = status, header, body }
+	return func(k *knobs) { k.Canned = smstest.Reply{Status: status, Header: header, Body: []byte(body)} }
 }
 
 // Landlines lists numbers that are not mobiles: a start to one fails with
@@ -201,84 +182,56 @@ func Landlines(numbers ...string) Option {
 
 // Server is the fake. Its embedded *httptest.Server gives URL and Client.
 type Server struct {
-	*httptest.Server
+	*smstest.Fake[knobs]
 
-	mu       sync.Mutex
-	k        knobs
-	offset   time.Duration
-	requests []Request
-	sends    []Send
-	verifs   map[string]*Verification // service + " " + To
+	offset time.Duration
+	sends  []Send
+	verifs map[string]*Verification // service + " " + To
 }
 
 // New starts a fake and closes it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{
-		k: knobs{
-			account: DefaultAccountSID, token: DefaultAuthToken,
-			apiKeys:    make(map[string]string),
-			services:   map[string]bool{DefaultServiceSID: true},
-			clock:      time.Now,
-			codeLength: 6, ttl: 10 * time.Minute, maxChecks: 5, maxSends: 5,
-			landlines: make(map[string]bool),
-		},
-		verifs: make(map[string]*Verification),
-	}
+	s := &Server{verifs: make(map[string]*Verification)}
+	s.Fake = smstest.NewFake(t, knobs{
+		account: DefaultAccountSID, token: DefaultAuthToken,
+		apiKeys:    make(map[string]string),
+		services:   map[string]bool{DefaultServiceSID: true},
+		clock:      time.Now,
+		codeLength: 6, ttl: 10 * time.Minute, maxChecks: 5, maxSends: 5,
+		landlines: make(map[string]bool),
+	}, s.answer)
 	s.Apply(opts...)
-	s.Server = httptest.NewServer(s)
-	t.Cleanup(s.Close)
 	return s
 }
 
-// Apply changes knobs while the server runs.
-func (s *Server) Apply(opts ...Option) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range opts {
-		o(&s.k)
-	}
-}
-
 // Advance moves the fake's clock forward by d.
-func (s *Server) Advance(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.offset += d
-}
+func (s *Server) Advance(d time.Duration) { s.Locked(func() { s.offset += d }) }
 
-// now is the fake's time; s.mu is held.
-func (s *Server) now() time.Time { return s.k.clock().Add(s.offset).UTC() }
-
-// Requests returns every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
+// now is the fake's time; the lock is held.
+func (s *Server) now() time.Time { return s.K.clock().Add(s.offset).UTC() }
 
 // Sends returns every SMS sent so far, in order.
-func (s *Server) Sends() []Send {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sends)
+func (s *Server) Sends() (out []Send) {
+	s.Locked(func() { out = slices.Clone(s.sends) })
+	return out
 }
 
 // Verification returns the live verification for to in any service, as
 // the phone's owner would see it: the code and the counters. Expired ones
 // are gone.
-func (s *Server) Verification(to string) (Verification, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, key := range slices.Sorted(maps.Keys(s.verifs)) {
-		v := s.verifs[key]
-		if v.To == to && s.now().Before(v.Expires) {
-			out := *v
-			out.attempts = slices.Clone(v.attempts)
-			return out, true
+func (s *Server) Verification(to string) (out Verification, ok bool) {
+	s.Locked(func() {
+		for _, key := range slices.Sorted(maps.Keys(s.verifs)) {
+			v := s.verifs[key]
+			if v.To == to && s.now().Before(v.Expires) {
+				out, ok = *v, true
+				out.attempts = slices.Clone(v.attempts)
+				return
+			}
 		}
-	}
-	return Verification{}, false
+	})
+	return out, ok
 }
 
 // Code returns the code sent to to, if a verification is live: what a
@@ -288,72 +241,19 @@ func (s *Server) Code(to string) (string, bool) {
 	return v.Code, ok
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type reply = smstest.Reply
 
-func jsonReply(status int, v any) reply {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own values are marshalled
-	}
-	return reply{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
+func jsonReply(status int, v any) reply { return smstest.JSON(status, v) }
 
-// twilioError is the body every Twilio REST error has.
 func twilioError(status, code int, message string) reply {
-	return jsonReply(status, map[string]any{
-		"code": code, "message": message, "status": status,
-		"more_info": "https://www.twilio.com/docs/errors/" + strconv.Itoa(code),
-	})
+	return smstest.TwilioError(status, code, message)
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ctype, user, pass := smstest.ReadRequest(r)
-	rec := Request{
-		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
-		ContentType: ctype, User: user, Password: pass, Body: body,
-	}
-	if ctype == "application/x-www-form-urlencoded" {
-		rec.Form, _ = url.ParseQuery(string(body))
-	}
-
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	rep := s.answer(r, rec)
-	delay := s.k.slow
-	s.mu.Unlock()
-
-	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
-}
-
-// answer decides the reply; s.mu is held.
+// answer decides the reply; the lock is held.
 func (s *Server) answer(r *http.Request, rec Request) reply {
-	if s.k.cannedStatus != 0 {
-		return reply{status: s.k.cannedStatus, header: s.k.cannedHeader.Clone(), body: []byte(s.k.cannedBody)}
-	}
-	switch st := s.k.serverError; st {
-	case 0:
-	case http.StatusInternalServerError:
-		return twilioError(st, 20500, "An internal server error has occurred")
-	case http.StatusServiceUnavailable:
-		return twilioError(st, 20503, "Service unavailable")
-	default:
-		page := fmt.Sprintf("<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body></html>\n", st, http.StatusText(st), st, http.StatusText(st))
-		return reply{status: st, header: http.Header{"Content-Type": {"text/html"}}, body: []byte(page)}
-	}
-	secret, isKey := s.k.apiKeys[rec.User]
-	authed := (rec.User == s.k.account && rec.Password == s.k.token) || (isKey && rec.Password == secret)
-	if s.k.unauthorized || !authed {
-		rep := twilioError(http.StatusUnauthorized, 20003, "Authenticate")
-		rep.header.Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		return rep
-	}
-	if d := s.k.throttle; d > 0 {
-		rep := twilioError(http.StatusTooManyRequests, 20429, "Too many requests")
-		rep.header.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	secret, isKey := s.K.apiKeys[rec.User]
+	authed := (rec.User == s.K.account && rec.Password == s.K.token) || (isKey && rec.Password == secret)
+	if rep, ok := smstest.TwilioGate(&s.K.Knobs, authed); ok {
 		return rep
 	}
 
@@ -361,7 +261,7 @@ func (s *Server) answer(r *http.Request, rec Request) reply {
 	notFound := twilioError(http.StatusNotFound, 20404,
 		fmt.Sprintf("The requested resource %s was not found", strings.TrimPrefix(r.URL.Path, "/v2")))
 	seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if len(seg) < 4 || seg[0] != "v2" || seg[1] != "Services" || !s.k.services[seg[2]] {
+	if len(seg) < 4 || seg[0] != "v2" || seg[1] != "Services" || !s.K.services[seg[2]] {
 		return notFound
 	}
 	service := seg[2]
@@ -401,7 +301,7 @@ func invalid(param string) reply {
 }
 
 // live returns the verification for key unless it has expired, in which
-// case Twilio has deleted it; s.mu is held.
+// case Twilio has deleted it; the lock is held.
 func (s *Server) live(key string) *Verification {
 	v := s.verifs[key]
 	if v != nil && !s.now().Before(v.Expires) {
@@ -430,10 +330,10 @@ func (s *Server) start(service string, f url.Values) reply {
 		return invalid("Channel")
 	case locale != "" && !slices.Contains(locales, locale):
 		return invalid("Locale")
-	case s.k.landlines[to]:
+	case s.K.landlines[to]:
 		return twilioError(http.StatusBadRequest, 60205, "SMS is not supported by landline phone number")
-	case s.k.failStatus != 0:
-		return twilioError(s.k.failStatus, s.k.failCode, s.k.failMessage)
+	case s.K.failStatus != 0:
+		return twilioError(s.K.failStatus, s.K.failCode, s.K.failMessage)
 	}
 	now := s.now()
 	key := service + " " + to
@@ -442,13 +342,13 @@ func (s *Server) start(service string, f url.Values) reply {
 		// A start while one is live re-sends the same code under the same
 		// sid. [GUESS] also when max_attempts_reached: Twilio says to wait
 		// for expiry, so the code stays uncheckable.
-		if v.Sends >= s.k.maxSends {
+		if v.Sends >= s.K.maxSends {
 			return twilioError(http.StatusTooManyRequests, 60203, "Max send attempts reached")
 		}
 	} else {
 		v = &Verification{
-			SID: "VE" + randomHex(), Service: service, To: to, Code: randomDigits(s.k.codeLength),
-			Status: "pending", Created: now, Expires: now.Add(s.k.ttl),
+			SID: "VE" + randomHex(), Service: service, To: to, Code: randomDigits(s.K.codeLength),
+			Status: "pending", Created: now, Expires: now.Add(s.K.ttl),
 		}
 		s.verifs[key] = v
 	}
@@ -488,7 +388,7 @@ func (s *Server) check(service string, f url.Values, notFound reply) reply {
 		return jsonReply(http.StatusOK, s.checkResource(v, true))
 	}
 	rep := jsonReply(http.StatusOK, s.checkResource(v, false))
-	if v.Checks >= s.k.maxChecks {
+	if v.Checks >= s.K.maxChecks {
 		// [GUESS] the fifth wrong check still reads "pending"; the state
 		// changes behind it, and the next check gets 60202.
 		v.Status = "max_attempts_reached"
@@ -521,7 +421,7 @@ func (s *Server) resource(v *Verification) map[string]any {
 		attempts = append(attempts, map[string]any{"time": isoTime(at), "channel": strings.ToUpper(v.Channel), "channel_id": nil})
 	}
 	return map[string]any{
-		"sid": v.SID, "service_sid": v.Service, "account_sid": s.k.account, "to": v.To, "channel": v.Channel,
+		"sid": v.SID, "service_sid": v.Service, "account_sid": s.K.account, "to": v.To, "channel": v.Channel,
 		"status": v.Status, "valid": v.Status == "approved",
 		"date_created": isoTime(v.Created), "date_updated": isoTime(v.Updated),
 		"lookup": map[string]any{"carrier": map[string]any{
@@ -539,7 +439,7 @@ func (s *Server) checkResource(v *Verification, ok bool) map[string]any {
 		status = "approved"
 	}
 	return map[string]any{
-		"sid": v.SID, "service_sid": v.Service, "account_sid": s.k.account, "to": v.To, "channel": v.Channel,
+		"sid": v.SID, "service_sid": v.Service, "account_sid": s.K.account, "to": v.To, "channel": v.Channel,
 		"status": status, "valid": ok, "amount": nil, "payee": nil, "sna_attempts_error_codes": []any{},
 		"date_created": isoTime(v.Created), "date_updated": isoTime(v.Updated),
 	}

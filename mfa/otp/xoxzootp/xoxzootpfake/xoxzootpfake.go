@@ -31,21 +31,19 @@ package xoxzootpfake
 import (
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
-	"github.com/smspin/idp/mfa/sms/smstest"
 	"maps"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/smspin/idp/mfa/sms/smstest"
 )
 
 // Defaults, used unless the options say otherwise. DefaultWebsite is
@@ -81,19 +79,7 @@ const (
 )
 
 // Request is one request as the fake received it.
-type Request struct {
-	Method      string
-	Path        string
-	RawQuery    string
-	Header      http.Header
-	ContentType string // media type, without parameters
-	User        string // Basic auth user, "" if none
-	Password    string
-	Body        []byte
-	// Fields holds the body's fields, from a form or from a JSON object's
-	// top level (non-string JSON values in their JSON text).
-	Fields url.Values
-}
+type Request = smstest.Request
 
 // OTP is one code the fake issued.
 type OTP struct {
@@ -109,9 +95,10 @@ type OTP struct {
 }
 
 // Option sets a knob, at New or later through Server.Apply.
-type Option func(*knobs)
+type Option = smstest.Option[knobs]
 
 type knobs struct {
+	smstest.Knobs
 	sid, token    string
 	clock         func() time.Time
 	ttl           time.Duration
@@ -120,14 +107,7 @@ type knobs struct {
 	replaceActive bool
 	style         Style
 	require       []string
-	unauthorized  bool
-	throttle      time.Duration
-	serverError   int
-	slow          time.Duration
 	noCredit      int
-	cannedStatus  int
-	cannedHeader  http.Header
-	cannedBody    string
 }
 
 // Credentials sets the API SID and auth token the fake accepts.
@@ -163,20 +143,20 @@ func RequireVerifyFields(names ...string) Option {
 }
 
 // Unauthorized makes every request fail as if the credentials were wrong.
-func Unauthorized(on bool) Option { return func(k *knobs) { k.unauthorized = on } }
+func Unauthorized(on bool) Option { return func(k *knobs) { k.Unauthorized = on } }
 
 // Throttle answers every authenticated request with DRF's 429 and a
 // Retry-After of d (whole seconds). 0 turns it off.
-func Throttle(d time.Duration) Option { return func(k *knobs) { k.throttle = d } }
+func Throttle(d time.Duration) Option { return func(k *knobs) { k.Throttle = d } }
 
 // ServerError answers every request with status and an HTML page, as
 // Django or a proxy would. 0 turns it off.
-func ServerError(status int) Option { return func(k *knobs) { k.serverError = status } }
+func ServerError(status int) Option { return func(k *knobs) { k.ServerError = status } }
 
 // Slow delays every answer by d, after the request has been processed: a
 // code is issued (the SMS "went out") or an attempt counted, and then the
 // answer is late. The handler gives up as soon as the client goes away.
-func Slow(d time.Duration) Option { return func(k *knobs) { k.slow = d } }
+func Slow(d time.Duration) Option { return func(k *knobs) { k.Slow = d } }
 
 // InsufficientCredit makes valid requests fail with status and
 // {"detail": "Insufficient credits."} [GUESS]. 0 turns it off.
@@ -185,17 +165,14 @@ func InsufficientCredit(status int) Option { return func(k *knobs) { k.noCredit 
 // Canned answers every request (after recording it) with exactly this
 // status, header and body. Status 0 turns it off.
 func Canned(status int, header http.Header, body string) Option {
-	return func(k *knobs) { k.cannedStatus, k.cannedHeader, k.cannedBody = status, header, body }
+	return func(k *knobs) { k.Canned = smstest.Reply{Status: status, Header: header, Body: []byte(body)} }
 }
 
 // Server is the fake. Its embedded *httptest.Server gives URL and Client.
 type Server struct {
-	*httptest.Server
+	*smstest.Fake[knobs]
 
-	mu       sync.Mutex
-	k        knobs
 	offset   time.Duration
-	requests []Request
 	websites map[string]int // registered website -> template id
 	otps     []*OTP
 }
@@ -203,74 +180,48 @@ type Server struct {
 // New starts a fake and closes it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{
-		k: knobs{
-			sid: DefaultSID, token: DefaultToken, clock: time.Now,
-			ttl: 5 * time.Minute, maxAttempts: 5, codeLength: 6,
-		},
-		websites: map[string]int{DefaultWebsite: 3},
-	}
+	s := &Server{websites: map[string]int{DefaultWebsite: 3}}
+	s.Fake = smstest.NewFake(t, knobs{
+		sid: DefaultSID, token: DefaultToken, clock: time.Now,
+		ttl: 5 * time.Minute, maxAttempts: 5, codeLength: 6,
+	}, s.answer)
 	s.Apply(opts...)
-	s.Server = httptest.NewServer(s)
-	t.Cleanup(s.Close)
 	return s
 }
 
-// Apply changes knobs while the server runs.
-func (s *Server) Apply(opts ...Option) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range opts {
-		o(&s.k)
-	}
-}
-
 // Advance moves the fake's clock forward by d.
-func (s *Server) Advance(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.offset += d
-}
+func (s *Server) Advance(d time.Duration) { s.Locked(func() { s.offset += d }) }
 
-func (s *Server) now() time.Time { return s.k.clock().Add(s.offset).UTC() }
-
-// Requests returns every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
+func (s *Server) now() time.Time { return s.K.clock().Add(s.offset).UTC() }
 
 // OTPs returns every code issued so far, in order, as they stand now.
-func (s *Server) OTPs() []OTP {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]OTP, 0, len(s.otps))
-	for _, o := range s.otps {
-		out = append(out, *o)
-	}
+func (s *Server) OTPs() (out []OTP) {
+	s.Locked(func() {
+		for _, o := range s.otps {
+			out = append(out, *o)
+		}
+	})
 	return out
 }
 
 // Code returns the active code for phone on website: what a test types in
 // place of the user.
-func (s *Server) Code(website, phone string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if o := s.active(website, phone); o != nil {
-		return o.Code, true
-	}
-	return "", false
+func (s *Server) Code(website, phone string) (code string, ok bool) {
+	s.Locked(func() {
+		if o := s.active(website, phone); o != nil {
+			code, ok = o.Code, true
+		}
+	})
+	return code, ok
 }
 
 // Websites returns the registered websites.
-func (s *Server) Websites() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Sorted(maps.Keys(s.websites))
+func (s *Server) Websites() (out []string) {
+	s.Locked(func() { out = slices.Sorted(maps.Keys(s.websites)) })
+	return out
 }
 
-// active is the live code for (website, phone), if any; s.mu is held.
+// active is the live code for (website, phone), if any; the lock is held.
 func (s *Server) active(website, phone string) *OTP {
 	for _, o := range s.otps {
 		if o.Website == website && o.Phone == phone && (o.State == "active" || o.State == "locked") && s.now().Before(o.Expires) {
@@ -280,88 +231,34 @@ func (s *Server) active(website, phone string) *OTP {
 	return nil
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type reply = smstest.Reply
 
-func jsonReply(status int, v any) reply {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own values are marshalled
-	}
-	return reply{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
-
-func detail(status int, text string) reply {
-	return jsonReply(status, map[string]string{"detail": text})
-}
-
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ctype, user, pass := smstest.ReadRequest(r)
-	rec := Request{
-		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
-		ContentType: ctype, User: user, Password: pass, Body: body,
-	}
-	rec.Fields, _ = smstest.ParseFields(ctype, body)
-
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	rep := s.answer(r, rec)
-	delay := s.k.slow
-	s.mu.Unlock()
-
-	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
-}
+func jsonReply(status int, v any) reply { return smstest.JSON(status, v) }
 
 var routes = []string{"/otp/register-website/", "/otp/request/", "/otp/verify/"}
 
-// answer decides the reply; s.mu is held.
+// answer decides the reply; the lock is held.
 func (s *Server) answer(r *http.Request, rec Request) reply {
 	// Django's CommonMiddleware runs before authentication and the view.
 	if !strings.HasSuffix(r.URL.Path, "/") && slices.Contains(routes, r.URL.Path+"/") {
-		return reply{status: http.StatusMovedPermanently, header: http.Header{"Location": {r.URL.Path + "/"}}}
+		return reply{Status: http.StatusMovedPermanently, Header: http.Header{"Location": {r.URL.Path + "/"}}}
 	}
-	if s.k.cannedStatus != 0 {
-		return reply{status: s.k.cannedStatus, header: s.k.cannedHeader.Clone(), body: []byte(s.k.cannedBody)}
-	}
-	if st := s.k.serverError; st != 0 {
-		page := fmt.Sprintf("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n</body>\r\n</html>\r\n",
-			st, http.StatusText(st), st, http.StatusText(st))
-		return reply{status: st, header: http.Header{"Content-Type": {"text/html"}}, body: []byte(page)}
-	}
-	challenge := http.Header{"Www-Authenticate": {`Basic realm="api"`}, "Content-Type": {"application/json"}}
-	if rec.User == "" && rec.Password == "" {
-		rep := detail(http.StatusUnauthorized, "Authentication credentials were not provided.")
-		rep.header = challenge
-		return rep
-	}
-	if s.k.unauthorized || rec.User != s.k.sid || rec.Password != s.k.token {
-		rep := detail(http.StatusUnauthorized, "Invalid username/password.")
-		rep.header = challenge
-		return rep
-	}
-	if d := s.k.throttle; d > 0 {
-		secs := int((d + time.Second - 1) / time.Second)
-		rep := detail(http.StatusTooManyRequests, fmt.Sprintf("Request was throttled. Expected available in %d seconds.", secs))
-		rep.header.Set("Retry-After", strconv.Itoa(secs))
+	if rep, ok := smstest.DjangoGate(&s.K.Knobs, rec, s.K.sid, s.K.token); ok {
 		return rep
 	}
 	if !slices.Contains(routes, r.URL.Path) {
-		return reply{status: http.StatusNotFound, header: http.Header{"Content-Type": {"text/html"}},
-			body: []byte("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n")}
+		return smstest.DjangoNotFound()
 	}
 	if r.Method != http.MethodPost {
-		rep := detail(http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
-		rep.header.Set("Allow", "POST, OPTIONS")
+		rep := smstest.Detail(http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
+		rep.Header.Set("Allow", "POST, OPTIONS")
 		return rep
 	}
 	if rec.ContentType != "application/json" && rec.ContentType != "application/x-www-form-urlencoded" {
-		return detail(http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", rec.ContentType))
+		return smstest.Detail(http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", rec.ContentType))
 	}
 	if rec.Fields == nil {
-		return detail(http.StatusBadRequest, "JSON parse error - the body is not a JSON object.")
+		return smstest.Detail(http.StatusBadRequest, "JSON parse error - the body is not a JSON object.")
 	}
 	switch r.URL.Path {
 	case "/otp/register-website/":
@@ -372,18 +269,6 @@ func (s *Server) answer(r *http.Request, rec Request) reply {
 	return s.verify(rec.Fields)
 }
 
-func requireField(errs map[string][]string, f url.Values, name string) {
-	v, ok := f[name]
-	switch {
-	case !ok:
-		errs[name] = append(errs[name], "This field is required.")
-	case v == nil:
-		errs[name] = append(errs[name], "This field may not be null.")
-	case v[0] == "":
-		errs[name] = append(errs[name], "This field may not be blank.")
-	}
-}
-
 var (
 	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	websiteRE = regexp.MustCompile(`^https?://[^/\s]+`)
@@ -392,7 +277,7 @@ var (
 // register is POST /otp/register-website/.
 func (s *Server) register(f url.Values) reply {
 	errs := map[string][]string{}
-	requireField(errs, f, "website")
+	smstest.RequireField(errs, f, "website")
 	if w := f.Get("website"); w != "" && !websiteRE.MatchString(w) {
 		errs["website"] = append(errs["website"], "Enter a valid URL.") // DRF URLField's text
 	}
@@ -417,8 +302,8 @@ func (s *Server) register(f url.Values) reply {
 // request is POST /otp/request/.
 func (s *Server) request(f url.Values) reply {
 	errs := map[string][]string{}
-	requireField(errs, f, "website")
-	requireField(errs, f, "phone_number")
+	smstest.RequireField(errs, f, "website")
+	smstest.RequireField(errs, f, "phone_number")
 	website, phone := f.Get("website"), f.Get("phone_number")
 	if website != "" {
 		if _, ok := s.websites[website]; !ok {
@@ -433,19 +318,19 @@ func (s *Server) request(f url.Values) reply {
 		return jsonReply(http.StatusBadRequest, errs)
 	}
 	if old := s.active(website, phone); old != nil {
-		if !s.k.replaceActive {
+		if !s.K.replaceActive {
 			return jsonReply(http.StatusBadRequest, map[string][]string{"phone_number": {TextActive}})
 		}
 		old.State = "replaced"
 	}
-	if s.k.noCredit != 0 {
-		return detail(s.k.noCredit, "Insufficient credits.")
+	if s.K.noCredit != 0 {
+		return smstest.Detail(s.K.noCredit, "Insufficient credits.")
 	}
 	now := s.now()
-	code := randomDigits(s.k.codeLength)
+	code := randomDigits(s.K.codeLength)
 	o := &OTP{
 		MsgID: randomDigits(10), Website: website, Phone: phone, Code: code,
-		Text: "あなたの確認コードは" + code + "です。", Sent: now, Expires: now.Add(s.k.ttl), State: "active",
+		Text: "あなたの確認コードは" + code + "です。", Sent: now, Expires: now.Add(s.K.ttl), State: "active",
 	}
 	s.otps = append(s.otps, o)
 	return jsonReply(http.StatusCreated, map[string]string{"msgid": o.MsgID})
@@ -454,8 +339,8 @@ func (s *Server) request(f url.Values) reply {
 // verify is POST /otp/verify/.
 func (s *Server) verify(f url.Values) reply {
 	errs := map[string][]string{}
-	for _, name := range s.k.require {
-		requireField(errs, f, name)
+	for _, name := range s.K.require {
+		smstest.RequireField(errs, f, name)
 	}
 	code, codeField := "", ""
 	for _, name := range []string{"code", "otp", "otp_code"} {
@@ -464,12 +349,12 @@ func (s *Server) verify(f url.Values) reply {
 			break
 		}
 	}
-	if codeField == "" && len(s.k.require) == 0 {
-		requireField(errs, f, "code")
+	if codeField == "" && len(s.K.require) == 0 {
+		smstest.RequireField(errs, f, "code")
 	}
 	msgid, website, phone := f.Get("otp_id"), f.Get("website"), f.Get("phone_number")
-	if msgid == "" && (website == "" || phone == "") && len(s.k.require) == 0 {
-		requireField(errs, f, "otp_id")
+	if msgid == "" && (website == "" || phone == "") && len(s.K.require) == 0 {
+		smstest.RequireField(errs, f, "otp_id")
 	}
 	if len(errs) > 0 {
 		return jsonReply(http.StatusBadRequest, errs)
@@ -492,19 +377,19 @@ func (s *Server) verify(f url.Values) reply {
 	o.Attempts++
 	if subtle.ConstantTimeCompare([]byte(code), []byte(o.Code)) == 1 {
 		o.State = "verified"
-		if s.k.style == StyleFlag {
+		if s.K.style == StyleFlag {
 			return jsonReply(http.StatusOK, map[string]any{"verified": true, "status": "verified", "message": TextVerified})
 		}
 		return jsonReply(http.StatusOK, map[string]string{"message": TextVerified})
 	}
-	if o.Attempts >= s.k.maxAttempts {
+	if o.Attempts >= s.K.maxAttempts {
 		o.State = "locked"
 	}
 	return s.refuse("invalid", TextInvalid)
 }
 
 func (s *Server) refuse(status, text string) reply {
-	if s.k.style == StyleFlag {
+	if s.K.style == StyleFlag {
 		return jsonReply(http.StatusOK, map[string]any{"verified": false, "status": status, "message": text})
 	}
 	return jsonReply(http.StatusBadRequest, map[string]string{"message": text})

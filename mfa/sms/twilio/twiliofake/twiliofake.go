@@ -16,20 +16,19 @@ package twiliofake
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"github.com/smspin/idp/mfa/sms/smstest"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/smspin/idp/mfa/sms/smstest"
+	"github.com/smspin/idp/mfa/sms/twilio"
 )
 
 // Default credentials, used unless Credentials says otherwise.
@@ -39,17 +38,7 @@ const (
 )
 
 // Request is one request as the fake received it.
-type Request struct {
-	Method      string
-	Path        string
-	RawQuery    string
-	Header      http.Header
-	ContentType string // media type, without parameters
-	User        string // Basic auth user, "" if none
-	Password    string
-	Body        []byte
-	Form        url.Values // the parsed body if it was form-encoded
-}
+type Request = smstest.Request
 
 // Message is one message the fake accepted.
 type Message struct {
@@ -66,21 +55,15 @@ type Message struct {
 }
 
 // Option sets a knob, at New or later through Server.Apply.
-type Option func(*knobs)
+type Option = smstest.Option[knobs]
 
 type knobs struct {
+	smstest.Knobs
 	account, token string
-	unauthorized   bool
 	suspended      bool
-	throttle       time.Duration
-	serverError    int
-	slow           time.Duration
 	failStatus     int
 	failCode       int
 	failMessage    string
-	cannedStatus   int
-	cannedHeader   http.Header
-	cannedBody     string
 	landlines      map[string]bool
 	countries      []string
 	sequence       []string
@@ -92,7 +75,7 @@ func Credentials(accountSID, token string) Option {
 }
 
 // Unauthorized makes every request fail with 401/20003.
-func Unauthorized(on bool) Option { return func(k *knobs) { k.unauthorized = on } }
+func Unauthorized(on bool) Option { return func(k *knobs) { k.Unauthorized = on } }
 
 // InsufficientFunds models an account whose balance ran out: Twilio still
 // answers 201 to the create, then fails the message asynchronously with
@@ -103,17 +86,17 @@ func InsufficientFunds(on bool) Option { return func(k *knobs) { k.suspended = o
 
 // Throttle answers every authenticated request with 429/20429 and a
 // Retry-After of d (whole seconds). 0 turns it off.
-func Throttle(d time.Duration) Option { return func(k *knobs) { k.throttle = d } }
+func Throttle(d time.Duration) Option { return func(k *knobs) { k.Throttle = d } }
 
 // ServerError answers every request with status: 500 and 503 with
 // Twilio's JSON body (20500, 20503), other statuses (502, 504) with an edge
 // proxy's HTML page. 0 turns it off.
-func ServerError(status int) Option { return func(k *knobs) { k.serverError = status } }
+func ServerError(status int) Option { return func(k *knobs) { k.ServerError = status } }
 
 // Slow delays every answer by d, after the request has been processed: a
 // create is recorded (the SMS "went out") and then the answer is late. The
 // handler gives up as soon as the client goes away. 0 turns it off.
-func Slow(d time.Duration) Option { return func(k *knobs) { k.slow = d } }
+func Slow(d time.Duration) Option { return func(k *knobs) { k.Slow = d } }
 
 // Fail makes every create that passes validation fail with this Twilio
 // error, for codes the fake does not produce itself (21610, 21612, 30450,
@@ -125,7 +108,7 @@ func Fail(status, code int, message string) Option {
 // Canned answers every request (after recording it) with exactly this
 // status, header and body. Status 0 turns it off.
 func Canned(status int, header http.Header, body string) Option {
-	return func(k *knobs) { k.cannedStatus, k.cannedHeader, k.cannedBody = status, header, body }
+	return func(k *knobs) { k.Canned = smstest.Reply{Status: status, Header: header, Body: []byte(body)} }
 }
 
 // Landlines lists numbers that are not mobiles: a create to one fails with
@@ -152,11 +135,8 @@ func StatusSequence(words ...string) Option {
 
 // Server is the fake. Its embedded *httptest.Server gives URL and Client.
 type Server struct {
-	*httptest.Server
+	*smstest.Fake[knobs]
 
-	mu       sync.Mutex
-	k        knobs
-	requests []Request
 	messages []Message
 	fetches  map[string]int
 }
@@ -164,117 +144,44 @@ type Server struct {
 // New starts a fake and closes it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{
-		k: knobs{
-			account: DefaultAccountSID, token: DefaultAuthToken,
-			landlines: make(map[string]bool),
-			sequence:  []string{"queued", "sent", "delivered"},
-		},
-		fetches: make(map[string]int),
-	}
+	s := &Server{fetches: make(map[string]int)}
+	s.Fake = smstest.NewFake(t, knobs{
+		account: DefaultAccountSID, token: DefaultAuthToken,
+		landlines: make(map[string]bool),
+		sequence:  []string{"queued", "sent", "delivered"},
+	}, s.answer)
 	s.Apply(opts...)
-	s.Server = httptest.NewServer(s)
-	t.Cleanup(s.Close)
 	return s
 }
 
-// Apply changes knobs while the server runs.
-func (s *Server) Apply(opts ...Option) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range opts {
-		o(&s.k)
-	}
-}
-
-// Requests returns every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
-
 // Messages returns every message accepted so far, in order.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.messages)
+func (s *Server) Messages() (out []Message) {
+	s.Locked(func() { out = slices.Clone(s.messages) })
+	return out
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type reply = smstest.Reply
 
-func jsonReply(status int, v any) reply {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own values are marshalled
-	}
-	return reply{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
+func jsonReply(status int, v any) reply { return smstest.JSON(status, v) }
 
-// twilioError is the body every Twilio REST error has.
 func twilioError(status, code int, message string) reply {
-	return jsonReply(status, map[string]any{
-		"code": code, "message": message, "status": status,
-		"more_info": "https://www.twilio.com/docs/errors/" + strconv.Itoa(code),
-	})
+	return smstest.TwilioError(status, code, message)
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ctype, user, pass := smstest.ReadRequest(r)
-	rec := Request{
-		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
-		ContentType: ctype, User: user, Password: pass, Body: body,
-	}
-	if ctype == "application/x-www-form-urlencoded" {
-		rec.Form, _ = url.ParseQuery(string(body))
-	}
-
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	rep := s.answer(r, rec)
-	delay := s.k.slow
-	s.mu.Unlock()
-
-	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
-}
-
-// answer decides the reply; s.mu is held.
+// answer decides the reply; the lock is held.
 func (s *Server) answer(r *http.Request, rec Request) reply {
-	if s.k.cannedStatus != 0 {
-		return reply{status: s.k.cannedStatus, header: s.k.cannedHeader.Clone(), body: []byte(s.k.cannedBody)}
-	}
-	switch st := s.k.serverError; st {
-	case 0:
-	case http.StatusInternalServerError:
-		return twilioError(st, 20500, "An internal server error has occurred")
-	case http.StatusServiceUnavailable:
-		return twilioError(st, 20503, "Service unavailable")
-	default:
-		page := fmt.Sprintf("<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body></html>\n", st, http.StatusText(st), st, http.StatusText(st))
-		return reply{status: st, header: http.Header{"Content-Type": {"text/html"}}, body: []byte(page)}
-	}
-
 	// /2010-04-01/Accounts/{AccountSid}/Messages.json
 	// /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json
 	seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	notFound := twilioError(http.StatusNotFound, 20404, fmt.Sprintf("The requested resource %s was not found", r.URL.Path))
-	if len(seg) < 4 || seg[0] != "2010-04-01" || seg[1] != "Accounts" {
+	routed := len(seg) >= 4 && seg[0] == "2010-04-01" && seg[1] == "Accounts"
+	if !routed && s.K.ServerError == 0 {
 		return notFound
 	}
 	// Auth is checked against the account the path names [GUESS: a
 	// mismatch answers like bad credentials].
-	if s.k.unauthorized || rec.User != s.k.account || rec.Password != s.k.token || seg[2] != s.k.account {
-		rep := twilioError(http.StatusUnauthorized, 20003, "Authenticate")
-		rep.header.Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		return rep
-	}
-	if d := s.k.throttle; d > 0 {
-		rep := twilioError(http.StatusTooManyRequests, 20429, "Too Many Requests")
-		rep.header.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	authed := routed && rec.User == s.K.account && rec.Password == s.K.token && seg[2] == s.K.account
+	if rep, ok := smstest.TwilioGate(&s.K.Knobs, authed); ok {
 		return rep
 	}
 	switch {
@@ -319,17 +226,17 @@ func (s *Server) create(rec Request, r *http.Request) reply {
 		return twilioError(400, 21211, fmt.Sprintf("The 'To' number %s is not a valid phone number.", to))
 	case f.Get("MessagingServiceSid") != "" && !validSID("MG", f.Get("MessagingServiceSid")):
 		return twilioError(400, 21705, "The Messaging Service Sid "+f.Get("MessagingServiceSid")+" is invalid.") // text [GUESS]
-	case len(s.k.countries) > 0 && !slices.ContainsFunc(s.k.countries, func(p string) bool { return strings.HasPrefix(to, p) }):
+	case len(s.K.countries) > 0 && !slices.ContainsFunc(s.K.countries, func(p string) bool { return strings.HasPrefix(to, p) }):
 		return twilioError(400, 21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: "+to+".")
-	case s.k.landlines[to]:
+	case s.K.landlines[to]:
 		return twilioError(400, 21614, fmt.Sprintf("'To' number %s is not a valid mobile number", to))
-	case s.k.failStatus != 0:
-		return twilioError(s.k.failStatus, s.k.failCode, s.k.failMessage)
+	case s.K.failStatus != 0:
+		return twilioError(s.K.failStatus, s.K.failCode, s.K.failMessage)
 	}
 	m := Message{
 		SID: "SM" + randomHex(), To: to, From: f.Get("From"), MessagingServiceSID: f.Get("MessagingServiceSid"),
 		Body: f.Get("Body"), ValidityPeriod: f.Get("ValidityPeriod"), StatusCallback: f.Get("StatusCallback"),
-		NumSegments: Segments(f.Get("Body")), Created: time.Now().UTC(), suspended: s.k.suspended,
+		NumSegments: Segments(f.Get("Body")), Created: time.Now().UTC(), suspended: s.K.suspended,
 	}
 	s.messages = append(s.messages, m)
 	return jsonReply(http.StatusCreated, s.resource(m, r, false))
@@ -346,9 +253,9 @@ func (s *Server) resource(m Message, r *http.Request, fetch bool) map[string]any
 	}
 	var errCode, errMsg any
 	if fetch {
-		i := min(s.fetches[m.SID], len(s.k.sequence)-1)
+		i := min(s.fetches[m.SID], len(s.K.sequence)-1)
 		s.fetches[m.SID]++
-		status = s.k.sequence[i]
+		status = s.K.sequence[i]
 		if m.suspended {
 			status, errCode, errMsg = "failed", 30002, "Account suspended"
 		}
@@ -365,9 +272,9 @@ func (s *Server) resource(m Message, r *http.Request, fetch bool) map[string]any
 	if m.MessagingServiceSID != "" {
 		mg = m.MessagingServiceSID
 	}
-	uri := "/2010-04-01/Accounts/" + s.k.account + "/Messages/" + m.SID
+	uri := "/2010-04-01/Accounts/" + s.K.account + "/Messages/" + m.SID
 	return map[string]any{
-		"account_sid": s.k.account, "api_version": "2010-04-01", "body": m.Body,
+		"account_sid": s.K.account, "api_version": "2010-04-01", "body": m.Body,
 		"date_created": date, "date_updated": date, "date_sent": sent, "direction": "outbound-api",
 		"error_code": errCode, "error_message": errMsg, "from": from, "messaging_service_sid": mg,
 		"num_media": "0", "num_segments": strconv.Itoa(m.NumSegments), "price": nil, "price_unit": "USD",
@@ -421,4 +328,41 @@ func Segments(body string) int {
 		return 1
 	}
 	return (n + per - 1) / per
+}
+
+// Report posts a status callback for message sid to the StatusCallback
+// URL it was created with, as Twilio does: a form with MessageSid,
+// MessageStatus (and SmsSid, SmsStatus), AccountSid, To, From, ApiVersion
+// and ErrorCode when code is not 0, signed in X-Twilio-Signature with the
+// auth token, or with signWith when it is not "" (a forgery). Call it
+// again for a duplicate.
+func (s *Server) Report(sid, status string, code int, signWith string) (*http.Response, error) {
+	var m Message
+	var token, account string
+	s.Locked(func() {
+		for _, x := range s.messages {
+			if x.SID == sid {
+				m = x
+			}
+		}
+		token, account = s.K.token, s.K.account
+	})
+	if m.StatusCallback == "" {
+		return nil, fmt.Errorf("twiliofake: message %q has no StatusCallback", sid)
+	}
+	form := url.Values{"MessageSid": {sid}, "SmsSid": {sid}, "MessageStatus": {status}, "SmsStatus": {status},
+		"AccountSid": {account}, "To": {m.To}, "From": {m.From}, "ApiVersion": {"2010-04-01"}}
+	if code != 0 {
+		form.Set("ErrorCode", strconv.Itoa(code))
+	}
+	if signWith != "" {
+		token = signWith
+	}
+	req, err := http.NewRequest(http.MethodPost, m.StatusCallback, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twilio.SignatureHeader, twilio.Signature(token, m.StatusCallback, form))
+	return http.DefaultClient.Do(req)
 }

@@ -17,19 +17,18 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/smspin/idp/mfa/sms/smstest"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/smspin/idp/mfa/sms/smstest"
 )
 
 // Default credentials, used unless Credentials says otherwise.
@@ -44,19 +43,7 @@ const (
 const TestCreditText = "This is a test message from Xoxzo."
 
 // Request is one request as the fake received it.
-type Request struct {
-	Method      string
-	Path        string
-	RawQuery    string
-	Header      http.Header
-	ContentType string // media type, without parameters
-	User        string // Basic auth user, "" if none
-	Password    string
-	Body        []byte
-	// Fields holds the body's fields, from a form or from a JSON object's
-	// top level (non-string JSON values in their JSON text).
-	Fields url.Values
-}
+type Request = smstest.Request
 
 // Message is one SMS the fake accepted.
 type Message struct {
@@ -70,6 +57,8 @@ type Message struct {
 	Tags       []string
 	Parts      int
 	At         time.Time
+	// CallbackURL is the callbackurl the message was sent with.
+	CallbackURL string
 }
 
 // template is a registered SMS template. Status is "APPROVED" or "PENDING".
@@ -81,23 +70,17 @@ type template struct {
 }
 
 // Option sets a knob, at New or later through Server.Apply.
-type Option func(*knobs)
+type Option = smstest.Option[knobs]
 
 type knobs struct {
+	smstest.Knobs
 	sid, token   string
 	templates    map[string]template
 	sequence     []string
 	credits      float64
 	notFoundJSON bool
-	unauthorized bool
-	throttle     time.Duration
-	serverError  int
-	slow         time.Duration
 	noCredit     int
 	testCredit   bool
-	cannedStatus int
-	cannedHeader http.Header
-	cannedBody   string
 }
 
 // Credentials sets the API SID and auth token the fake accepts.
@@ -128,21 +111,21 @@ func Credits(n float64) Option { return func(k *knobs) { k.credits = n } }
 func NotFoundJSON(on bool) Option { return func(k *knobs) { k.notFoundJSON = on } }
 
 // Unauthorized makes every request fail as if the credentials were wrong.
-func Unauthorized(on bool) Option { return func(k *knobs) { k.unauthorized = on } }
+func Unauthorized(on bool) Option { return func(k *knobs) { k.Unauthorized = on } }
 
 // Throttle answers every authenticated request with DRF's 429 and a
 // Retry-After of d (whole seconds). 0 turns it off.
-func Throttle(d time.Duration) Option { return func(k *knobs) { k.throttle = d } }
+func Throttle(d time.Duration) Option { return func(k *knobs) { k.Throttle = d } }
 
 // ServerError answers every request with status (500, 502, 503, 504) and
 // an HTML page, as Django or a proxy in front of it would. 0 turns it off.
-func ServerError(status int) Option { return func(k *knobs) { k.serverError = status } }
+func ServerError(status int) Option { return func(k *knobs) { k.ServerError = status } }
 
 // Slow delays every answer by d, after the request has been processed: a
 // send is recorded (the SMS "went out") and then the answer is late, which
 // is the case a client timeout must treat as an unknown outcome. The
 // handler gives up as soon as the client goes away. 0 turns it off.
-func Slow(d time.Duration) Option { return func(k *knobs) { k.slow = d } }
+func Slow(d time.Duration) Option { return func(k *knobs) { k.Slow = d } }
 
 // InsufficientCredit makes valid sends fail with status and
 // {"detail": "Insufficient credits."}. Xoxzo documents neither [GUESS:
@@ -158,16 +141,13 @@ func TestCredit(on bool) Option { return func(k *knobs) { k.testCredit = on } }
 // status, header and body, for shapes the other knobs do not make.
 // Status 0 turns it off.
 func Canned(status int, header http.Header, body string) Option {
-	return func(k *knobs) { k.cannedStatus, k.cannedHeader, k.cannedBody = status, header, body }
+	return func(k *knobs) { k.Canned = smstest.Reply{Status: status, Header: header, Body: []byte(body)} }
 }
 
 // Server is the fake. Its embedded *httptest.Server gives URL and Client.
 type Server struct {
-	*httptest.Server
+	*smstest.Fake[knobs]
 
-	mu       sync.Mutex
-	k        knobs
-	requests []Request
 	messages []Message
 	reads    map[string]int // msgid -> status reads so far
 }
@@ -175,84 +155,32 @@ type Server struct {
 // New starts a fake and closes it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{
-		k: knobs{
-			sid: DefaultSID, token: DefaultToken,
-			templates: make(map[string]template),
-			sequence:  []string{"QUEUED", "DELIVERED"},
-			credits:   1000,
-		},
-		reads: make(map[string]int),
-	}
+	s := &Server{reads: make(map[string]int)}
+	s.Fake = smstest.NewFake(t, knobs{
+		sid: DefaultSID, token: DefaultToken,
+		templates: make(map[string]template),
+		sequence:  []string{"QUEUED", "DELIVERED"},
+		credits:   1000,
+	}, s.answer)
 	s.Apply(opts...)
-	s.Server = httptest.NewServer(s)
-	t.Cleanup(s.Close)
 	return s
 }
 
-// Apply changes knobs while the server runs.
-func (s *Server) Apply(opts ...Option) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range opts {
-		o(&s.k)
-	}
-}
-
-// Requests returns every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
-
 // Messages returns every message accepted so far, in order.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.messages)
+func (s *Server) Messages() (out []Message) {
+	s.Locked(func() { out = slices.Clone(s.messages) })
+	return out
 }
 
-// reply is an answer computed under the lock and written after it, so a
-// slow answer holds no lock.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type reply = smstest.Reply
 
-func jsonReply(status int, v any) reply {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own values are marshalled
-	}
-	return reply{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
+func jsonReply(status int, v any) reply { return smstest.JSON(status, v) }
 
 func fieldErrors(errs map[string][]string) reply { return jsonReply(http.StatusBadRequest, errs) }
 
-func detail(status int, text string) reply {
-	return jsonReply(status, map[string]string{"detail": text})
-}
+func detail(status int, text string) reply { return smstest.Detail(status, text) }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ctype, user, pass := smstest.ReadRequest(r)
-	rec := Request{
-		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(),
-		ContentType: ctype, User: user, Password: pass, Body: body,
-	}
-	rec.Fields, _ = smstest.ParseFields(ctype, body)
-
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	rep := s.answer(r, rec)
-	delay := s.k.slow
-	s.mu.Unlock()
-
-	smstest.Respond(w, r, delay, rep.status, rep.header, rep.body)
-}
-
-// answer decides the reply; s.mu is held.
+// answer decides the reply; the lock is held.
 func (s *Server) answer(r *http.Request, rec Request) reply {
 	// Django's CommonMiddleware runs before authentication and the view:
 	// a path that only resolves with a slash gets a 301 to it.
@@ -262,33 +190,10 @@ func (s *Server) answer(r *http.Request, rec Request) reply {
 			if r.URL.RawQuery != "" {
 				loc += "?" + r.URL.RawQuery
 			}
-			return reply{status: http.StatusMovedPermanently, header: http.Header{"Location": {loc}}}
+			return reply{Status: http.StatusMovedPermanently, Header: http.Header{"Location": {loc}}}
 		}
 	}
-	if s.k.cannedStatus != 0 {
-		return reply{status: s.k.cannedStatus, header: s.k.cannedHeader.Clone(), body: []byte(s.k.cannedBody)}
-	}
-	if st := s.k.serverError; st != 0 {
-		page := fmt.Sprintf("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n</body>\r\n</html>\r\n",
-			st, http.StatusText(st), st, http.StatusText(st))
-		return reply{status: st, header: http.Header{"Content-Type": {"text/html"}}, body: []byte(page)}
-	}
-	// DRF BasicAuthentication: the challenge names realm "api".
-	challenge := http.Header{"Www-Authenticate": {`Basic realm="api"`}, "Content-Type": {"application/json"}}
-	if rec.User == "" && rec.Password == "" {
-		rep := detail(http.StatusUnauthorized, "Authentication credentials were not provided.")
-		rep.header = challenge
-		return rep
-	}
-	if s.k.unauthorized || rec.User != s.k.sid || rec.Password != s.k.token {
-		rep := detail(http.StatusUnauthorized, "Invalid username/password.")
-		rep.header = challenge
-		return rep
-	}
-	if d := s.k.throttle; d > 0 {
-		secs := int((d + time.Second - 1) / time.Second)
-		rep := detail(http.StatusTooManyRequests, fmt.Sprintf("Request was throttled. Expected available in %d seconds.", secs))
-		rep.header.Set("Retry-After", strconv.Itoa(secs))
+	if rep, ok := smstest.DjangoGate(&s.K.Knobs, rec, s.K.sid, s.K.token); ok {
 		return rep
 	}
 
@@ -299,8 +204,7 @@ func (s *Server) answer(r *http.Request, rec Request) reply {
 	}
 	switch {
 	case route == "":
-		return reply{status: http.StatusNotFound, header: http.Header{"Content-Type": {"text/html"}},
-			body: []byte("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n")}
+		return smstest.DjangoNotFound()
 	case route == "messages" && r.Method == http.MethodPost:
 		return s.sendFree(rec)
 	case route == "messages" && r.Method == http.MethodGet:
@@ -315,14 +219,14 @@ func (s *Server) answer(r *http.Request, rec Request) reply {
 				return jsonReply(http.StatusOK, s.statusObject(m, r, true))
 			}
 		}
-		if s.k.notFoundJSON {
+		if s.K.notFoundJSON {
 			return detail(http.StatusNotFound, "Not found.")
 		}
-		return reply{status: http.StatusNotFound}
+		return reply{Status: http.StatusNotFound}
 	case route == "templates" && r.Method == http.MethodGet:
 		out := []map[string]any{}
-		for _, k := range slices.Sorted(maps.Keys(s.k.templates)) {
-			t := s.k.templates[k]
+		for _, k := range slices.Sorted(maps.Keys(s.K.templates)) {
+			t := s.K.templates[k]
 			n, _ := strconv.Atoi(t.ID)
 			out = append(out, map[string]any{"id": n, "name": t.Name, "approved_content": t.Content, "pending_content": nil, "status": t.Status})
 		}
@@ -330,10 +234,10 @@ func (s *Server) answer(r *http.Request, rec Request) reply {
 	case route == "template-send" && r.Method == http.MethodPost:
 		return s.sendTemplate(rec, id)
 	case route == "credits" && r.Method == http.MethodGet:
-		return jsonReply(http.StatusOK, map[string]float64{"credits": s.k.credits})
+		return jsonReply(http.StatusOK, map[string]float64{"credits": s.K.credits})
 	}
 	rep := detail(http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
-	rep.header.Set("Allow", allow[route])
+	rep.Header.Set("Allow", allow[route])
 	return rep
 }
 
@@ -380,7 +284,7 @@ func (s *Server) sendFree(rec Request) reply {
 	}
 	errs := map[string][]string{}
 	for _, name := range []string{"message", "recipient", "sender"} {
-		requireField(errs, f, name)
+		smstest.RequireField(errs, f, name)
 	}
 	checkRecipient(errs, f.Get("recipient"))
 	checkSender(errs, f.Get("sender"))
@@ -402,7 +306,8 @@ func (s *Server) sendFree(rec Request) reply {
 			}
 		}
 	}
-	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: f.Get("message"), Tags: tags, Parts: parts})
+	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: f.Get("message"), Tags: tags, Parts: parts,
+		CallbackURL: f.Get("callbackurl")})
 }
 
 // sendTemplate is POST /sms/templates/<id>/messages/.
@@ -414,7 +319,7 @@ func (s *Server) sendTemplate(rec Request, id string) reply {
 	if err := json.Unmarshal(rec.Body, &in); err != nil {
 		return detail(http.StatusBadRequest, "JSON parse error - "+err.Error())
 	}
-	t, ok := s.k.templates[id]
+	t, ok := s.K.templates[id]
 	if !ok {
 		return detail(http.StatusBadRequest, "Template not found.") // [GUESS]
 	}
@@ -423,8 +328,8 @@ func (s *Server) sendTemplate(rec Request, id string) reply {
 	}
 	f, _ := smstest.ParseFields(rec.ContentType, rec.Body)
 	errs := map[string][]string{}
-	requireField(errs, f, "sender")
-	requireField(errs, f, "recipient")
+	smstest.RequireField(errs, f, "sender")
+	smstest.RequireField(errs, f, "recipient")
 	checkRecipient(errs, f.Get("recipient"))
 	checkSender(errs, f.Get("sender"))
 	vars := map[string]string{}
@@ -463,17 +368,18 @@ func (s *Server) sendTemplate(rec Request, id string) reply {
 	if len(errs) > 0 {
 		return fieldErrors(errs)
 	}
-	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: text, TemplateID: id, Variables: vars, Parts: parts})
+	return s.accept(Message{Recipient: f.Get("recipient"), Sender: f.Get("sender"), Requested: text, TemplateID: id, Variables: vars, Parts: parts,
+		CallbackURL: f.Get("callbackurl")})
 }
 
 // accept bills, records and answers 201.
 func (s *Server) accept(m Message) reply {
-	if s.k.noCredit != 0 {
-		return detail(s.k.noCredit, "Insufficient credits.") // [GUESS]
+	if s.K.noCredit != 0 {
+		return detail(s.K.noCredit, "Insufficient credits.") // [GUESS]
 	}
 	m.MsgID = msgID()
 	m.Text = m.Requested
-	if s.k.testCredit {
+	if s.K.testCredit {
 		m.Text = TestCreditText
 	}
 	m.At = time.Now().UTC()
@@ -484,11 +390,11 @@ func (s *Server) accept(m Message) reply {
 // statusObject is the section 1.4 object; advance moves the status
 // sequence on, as a read of the single message does.
 func (s *Server) statusObject(m Message, r *http.Request, advance bool) map[string]any {
-	i := min(s.reads[m.MsgID], len(s.k.sequence)-1)
+	i := min(s.reads[m.MsgID], len(s.K.sequence)-1)
 	if advance {
 		s.reads[m.MsgID]++
 	}
-	status := s.k.sequence[i]
+	status := s.K.sequence[i]
 	var sent any
 	if status != "QUEUED" {
 		sent = m.At.Format(time.DateTime)
@@ -501,18 +407,6 @@ func (s *Server) statusObject(m Message, r *http.Request, advance bool) map[stri
 		"msgid": m.MsgID, "status": status, "sent_time": sent, "cost": 10 * m.Parts, "parts": m.Parts,
 		"sender": m.Sender, "recipient": m.Recipient, "tags": tags,
 		"url": "http://" + r.Host + "/sms/messages/" + m.MsgID + "/",
-	}
-}
-
-func requireField(errs map[string][]string, f url.Values, name string) {
-	v, ok := f[name]
-	switch {
-	case !ok:
-		errs[name] = append(errs[name], "This field is required.")
-	case v == nil:
-		errs[name] = append(errs[name], "This field may not be null.")
-	case v[0] == "":
-		errs[name] = append(errs[name], "This field may not be blank.")
 	}
 }
 
@@ -577,4 +471,25 @@ func msgID() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// Callback calls the callbackurl message msgid was sent with, as Xoxzo
+// does when the carrier reports. The payload is not documented [GUESS: a
+// form POST with msgid and status]; a client must not trust it beyond the
+// msgid (the status is read back from GET /sms/messages/<msgid>/, which
+// answers by StatusSequence).
+func (s *Server) Callback(msgid string) (*http.Response, error) {
+	var m Message
+	s.Locked(func() {
+		for _, x := range s.messages {
+			if x.MsgID == msgid {
+				m = x
+			}
+		}
+	})
+	if m.CallbackURL == "" {
+		return nil, fmt.Errorf("xoxzofake: message %q has no callbackurl", msgid)
+	}
+	form := url.Values{"msgid": {msgid}, "status": {"DELIVERED"}}
+	return http.PostForm(m.CallbackURL, form)
 }
