@@ -451,7 +451,9 @@ func testThrottleConcurrentTries(t *testing.T, s *store.Store) {
 		noErr(t, fmt.Sprint("try ", i), err)
 		if waits[i] == 0 {
 			allowed++
-		} else if waits[i] > rule.First || waits[i] < rule.First-5*time.Second {
+		} else if waits[i] > rule.First+time.Second || waits[i] < rule.First-5*time.Second {
+			// (each try reads its own clock: a block another set a moment
+			// after this one's read runs a little past First from here)
 			t.Errorf("try %d told to wait %s, want about %s", i, waits[i], rule.First)
 		}
 	}
