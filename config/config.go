@@ -45,6 +45,9 @@ type Config struct {
 	MFARemember time.Duration `env:"IDP_MFA_REMEMBER" min:"0" max:"720h" help:"how long a browser that passed the PIN step skips it (0 = always ask)"`
 	// SessionTTL is how long a browser stays signed in after a full login.
 	SessionTTL time.Duration `env:"IDP_SESSION_TTL" min:"1m" max:"2160h" help:"how long a browser stays signed in (SSO) after a full login"`
+	// TrustedDeviceTTL, when not 0, offers "don't ask for a code on this
+	// browser" for that long.
+	TrustedDeviceTTL time.Duration `env:"IDP_TRUSTED_DEVICE_TTL" min:"0" max:"2160h" help:"offer \"don't ask for a code on this browser\" for this long, e.g. 720h (30 days); 0 = not offered"`
 }
 
 // Admin is the separate listener for /metrics and the admin API.
@@ -171,6 +174,8 @@ type SMSLimits struct {
 	GlobalDay  int `env:"IDP_SMS_LIMIT_GLOBAL_DAY" min:"0" max:"100000000" help:"most codes sent in all in a day: the SMS budget (0 = no limit)"`
 	PrefixHour int `env:"IDP_SMS_LIMIT_PREFIX_HOUR" min:"0" max:"1000000" help:"most codes sent in an hour to numbers of one prefix that no user has verified (0 = no limit)"`
 	PrefixDay  int `env:"IDP_SMS_LIMIT_PREFIX_DAY" min:"0" max:"1000000" help:"most codes sent in a day to numbers of one prefix that no user has verified (0 = no limit)"`
+	NoticeHour int `env:"IDP_SMS_LIMIT_NOTICE_HOUR" min:"0" max:"1000000" help:"most notices (a phone changed, a recovery code used, a password reset or changed) sent to one number in an hour (0 = no limit)"`
+	NoticeDay  int `env:"IDP_SMS_LIMIT_NOTICE_DAY" min:"0" max:"1000000" help:"most notices sent to one number in a day (0 = no limit)"`
 }
 
 // SMSPumping configures the SMS-pumping guard: per country and number
@@ -271,7 +276,7 @@ func Default() Config {
 			Timeout:       10 * time.Second,
 			DefaultRegion: "JP",
 			Limits: SMSLimits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100, GlobalHour: 1000, GlobalDay: 10000,
-				PrefixHour: 30, PrefixDay: 100},
+				PrefixHour: 30, PrefixDay: 100, NoticeHour: 5, NoticeDay: 20},
 			Pumping:     SMSPumping{PrefixDigits: 5, Window: time.Hour, MinSends: 20, CountryMin: 100, MinConversion: 20},
 			ReceiptWait: 3 * time.Minute,
 			Xoxzo:       Xoxzo{APIURL: "https://api.xoxzo.com"},

@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
@@ -17,13 +18,31 @@ import (
 //	new -> awaiting_pin -> awaiting_new_phone -> awaiting_new_phone_pin -> done
 //	       (PIN to the old number)               (PIN to the new number)
 
-// handlePhoneChangeStart begins a phone change in this browser.
+// handlePhoneChangeStart begins a phone change in this browser. A full
+// sign-in of the last minutes (see accountFresh) spares the password and
+// the current number's PIN: that sign-in proved both, or a recovery code
+// in the PIN's stead (session_fresh).
 func (s *Server) handlePhoneChangeStart(w http.ResponseWriter, r *http.Request) {
 	browser := s.browserID(w, r)
 	now := s.store.Now()
 	f := &store.Flow{Purpose: store.PurposePhoneChange, BrowserHash: hashBrowser(browser), RequestedAt: now,
 		ExpiresAt: now.Add(s.opt.LoginFlowTTL)}
-	if err := s.store.CreateFlow(r.Context(), f); err != nil {
+	sess := s.currentSession(r)
+	err := s.store.InTx(r.Context(), func(ctx context.Context) error {
+		if err := s.store.CreateFlow(ctx, f); err != nil {
+			return err
+		}
+		if sess == nil || !strings.Contains(" "+sess.AMR+" ", " mfa ") || !s.fresh(sess) {
+			return nil
+		}
+		phone, err := s.store.PhoneOf(ctx, sess.UserID)
+		if err != nil || phone == nil {
+			return err
+		}
+		at := sess.MFATime
+		return s.store.Move(ctx, f, store.MoveSessionFresh, map[string]any{"user_id": sess.UserID, "session_id": sess.ID, "amr": sess.AMR, "auth_time": &at})
+	})
+	if err != nil {
 		s.fail(w, r, nil, err)
 		return
 	}
@@ -98,10 +117,16 @@ func (s *Server) handleNewPhonePINSubmit(w http.ResponseWriter, r *http.Request)
 			Detail: mfa.Masked(p.Number) + " -> " + mfa.Masked(c.Phone)})
 	})
 	if changed != "" && lf.State == store.FlowDone {
-		// The old number learns of the change: if it was not its owner,
-		// they know at once.
-		lang := s.langFor(r, "")
-		s.opt.MFA.Notify(r.Context(), "phone-changed:"+lf.ID, old, mfa.PhoneChanged(s.productName(), lang, mfa.Masked(changed)), lang)
+		// The old number learns of the change, in the user's language: if
+		// it was not its owner, they know at once.
+		locale := ""
+		if u, err := s.store.UserByID(r.Context(), *lf.UserID); err == nil {
+			locale = u.Locale
+		}
+		lang := s.userLang(r, locale)
+		if err := s.opt.MFA.Notify(r.Context(), "phone-changed:"+lf.ID, old, mfa.PhoneChanged(s.productName(), lang, changed), lang); err != nil {
+			s.log.WarnContext(r.Context(), "notice not sent", "flow_id", lf.ID, "err", err)
+		}
 	}
 }
 

@@ -19,6 +19,9 @@ func TestPhoneChange(t *testing.T) {
 			user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
 			b := e.NewBrowser()
 			p := b.Get(e.Issuer + "/account/phone")
+			if !strings.Contains(p.Body, ui.T("en", "login.title_phone_change")) {
+				t.Errorf("the phone change opens on a sign-in that does not say what for:\n%s", p.Body)
+			}
 			p = b.Fill(p, url.Values{"username": {"alice"}, "password": {user.Password}})
 			if p.URL.Path != "/login/pin" {
 				t.Fatalf("after the password: at %s", p.URL.Path)
@@ -27,6 +30,9 @@ func TestPhoneChange(t *testing.T) {
 			p = b.Fill(p, url.Values{"code": {e.LastCode(user.Phone)}})
 			if p.URL.Path != "/account/phone/new" {
 				t.Fatalf("after the old number's PIN: at %s, want /account/phone/new", p.URL.Path)
+			}
+			if !strings.Contains(p.Body, ui.T("en", "phone.change_title")) || strings.Contains(p.Body, ui.T("en", "phone.title")) {
+				t.Errorf("the new-number page does not say it changes the number:\n%s", p.Body)
 			}
 			same := b.Fill(p, url.Values{"phone": {"090-1234-5678"}})
 			if same.Status != http.StatusBadRequest || !shows(same, ui.MsgPhoneSame) {

@@ -41,9 +41,14 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, lf *login
 		s.fail(w, r, lf, err)
 		return
 	}
+	user, err := s.store.UserByID(r.Context(), deref(lf.UserID))
+	if err != nil {
+		s.fail(w, r, lf, err)
+		return
+	}
 	s.opt.UI.Render(w, status, ui.ConsentPage{
 		Common: s.commonToRP(r, lf), Action: stepURL("/login/consent", lf.ID),
-		ClientName: client.Name, ClientID: client.GetID(), LogoURL: client.LogoURI, Scopes: lf.req.Scopes,
+		ClientName: client.Name, ClientID: client.GetID(), LogoURL: client.LogoURI, Scopes: lf.req.Scopes, Username: user.Username,
 	})
 }
 
@@ -127,7 +132,17 @@ func (s *Server) issue(ctx context.Context, r *http.Request, lf *loginFlow, ar f
 	if err != nil {
 		return nil, err
 	}
-	session := s.sessionFor(lf, user)
+	acr, ok := lf.req.acrFor(strings.Fields(lf.AMR))
+	if !ok {
+		// What was done is not what the RP requires: no token says a
+		// lower class than it asked for.
+		if err := s.auditIn(ctx, r, store.AuditEvent{Event: "login.completed", Outcome: "unmet_acr", UserID: user.ID, Username: user.Username,
+			ClientID: lf.ClientID, FlowID: lf.ID, Detail: "amr=" + lf.AMR}); err != nil {
+			return nil, err
+		}
+		return &issued{ar: ar, err: errUnmetACR.WithHint("The sign-in did not meet the authentication context class required.")}, nil
+	}
+	session := s.sessionFor(lf, user, acr)
 	if err := s.addRequestedClaims(ctx, r, lf, ar, user, session); err != nil {
 		return nil, err
 	}
@@ -167,7 +182,7 @@ func (s *Server) rebuildAuthorize(ctx context.Context, r *http.Request, lf *logi
 
 // sessionFor is the fosite session of a completed login: the ID token
 // claims the RP can check (OIDC Core 2, RFC 8176).
-func (s *Server) sessionFor(lf *loginFlow, u *store.User) *openid.DefaultSession {
+func (s *Server) sessionFor(lf *loginFlow, u *store.User, acr string) *openid.DefaultSession {
 	authTime := time.Time{}
 	if lf.AuthTime != nil {
 		authTime = lf.AuthTime.Truncate(time.Second)
@@ -182,9 +197,8 @@ func (s *Server) sessionFor(lf *loginFlow, u *store.User) *openid.DefaultSession
 			AuthTime:                        authTime,
 			RequestedAt:                     lf.RequestedAt.Truncate(time.Second),
 			AuthenticationMethodsReferences: strings.Fields(lf.AMR),
-			// Only a password and a PIN complete a flow, so the class is
-			// always ours (OIDC Core 2, acr).
-			AuthenticationContextClassReference: ACRPasswordSMS,
+			// What was done, in the class the RP asked for (acrFor).
+			AuthenticationContextClassReference: acr,
 			Extra:                               extra,
 		},
 		Headers:  &jwt.Headers{Extra: map[string]any{}},
@@ -264,22 +278,43 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 }
 
 // doneNotice answers a step that finished a flow without an RP to
-// return to (a phone change, done or cancelled).
+// return to (a phone change or an enrolment, done or cancelled).
 func (s *Server) doneNotice(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
-	if lf.Purpose == store.PurposeLogin {
+	switch {
+	case lf.Purpose == store.PurposeLogin:
 		s.flowFinished(w, r, lf)
+		return
+	case lf.Made(store.MoveOpenAccount):
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return
 	}
 	lang := s.langFor(r, "")
 	msg, arg := ui.MsgPhoneUnchanged, ""
-	if lf.Made(store.MoveNewPhonePIN) {
-		msg = ui.MsgPhoneChanged
+	number := func() string {
 		if c, err := s.opt.MFA.Get(r.Context(), deref(lf.ChallengeID)); err == nil {
-			arg = mfa.Masked(c.Phone)
+			return mfa.Masked(c.Phone)
 		}
+		return ""
 	}
-	s.opt.UI.Render(w, http.StatusOK, ui.NoticePage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)},
-		Msg: msg, Arg: arg})
+	switch {
+	case lf.Made(store.MoveNewPhonePIN):
+		msg, arg = ui.MsgPhoneChanged, number()
+	case lf.Made(store.MoveEnrolPIN):
+		msg, arg = ui.MsgPhoneEnrolled, number()
+	case lf.Purpose == store.PurposeEnrol:
+		msg = ui.MsgPhoneNotEnrolled
+	case lf.Made(store.MoveNewPassword):
+		msg = ui.MsgPasswordReset
+	case lf.Purpose == store.PurposeReset:
+		msg = ui.MsgPasswordUnchanged
+	case lf.Purpose == store.PurposeAccount:
+		msg = ui.MsgAccountSignInCancelled
+	}
+	page := ui.NoticePage{Common: ui.Common{Lang: lang, LangLinks: ui.LangLinks(r, lang), RequestID: requestID(r)}, Msg: msg, Arg: arg}
+	if lf.Purpose == store.PurposePhoneChange || lf.Purpose == store.PurposeAccount {
+		page.Actions = []ui.Action{{Label: ui.ActionAccount, URL: "/account"}}
+	}
+	s.opt.UI.Render(w, http.StatusOK, page)
 }
 
 func covers(have, want []string) bool {

@@ -18,38 +18,68 @@
 // answered at once), commits once, hands a reserved SMS to its provider
 // after the commit, and answers by the state the flow is in (respond).
 // A live sign-in session is a move too (session, session_remembered),
-// recorded on the flow with the amr it carries.
+// recorded on the flow with the amr it carries; so is a browser its user
+// trusted (password_trusted, session_trusted).
+//
+// A flow's purpose says what it is for: login answers an RP; the others
+// have no client: phone_change, enrol (a first phone, through an
+// invitation link), password_reset (an operator's link, or a recovery
+// code and a PIN) and account (a full sign-in to the account page). A
+// second factor other than the SMS PIN is a state of its own reached by a
+// move that chooses it (choose_recovery_code); the factors a page offers
+// are the table's moves from its state (otherFactors).
 //
 // The table, one line a legal move (state --move--> state [purposes]):
 //
-//	new                    --password--> awaiting_pin  [login, phone_change]
-//	new                    --password_enrol--> awaiting_phone  [login]
-//	new                    --password_refused--> send_refused  [login, phone_change]
+//	new                    --password--> awaiting_pin  [login, phone_change, account]
+//	new                    --password_enrol--> awaiting_phone  [enrol]
+//	new                    --password_refused--> send_refused  [login, phone_change, account]
 //	new                    --session--> awaiting_pin  [login]
-//	new                    --session_enrol--> awaiting_phone  [login]
 //	new                    --session_refused--> send_refused  [login]
 //	new                    --session_remembered--> mfa_ok  [login]
-//	awaiting_phone         --phone_entered--> awaiting_pin  [login]
-//	send_refused           --retry_send--> awaiting_pin  [login, phone_change]
-//	send_refused           --retry_refused--> send_refused  [login, phone_change]
-//	awaiting_pin           --pin--> mfa_ok  [login]
+//	new                    --password_trusted--> mfa_ok  [login]
+//	new                    --session_trusted--> mfa_ok  [login]
+//	awaiting_phone         --phone_entered--> awaiting_pin  [enrol]
+//	send_refused           --retry_send--> awaiting_pin  [login, phone_change, password_reset, account]
+//	send_refused           --retry_refused--> send_refused  [login, phone_change, password_reset, account]
+//	awaiting_pin           --pin--> mfa_ok  [login, account]
+//	awaiting_pin           --enrol_pin--> done  [enrol]
 //	awaiting_pin           --old_phone_pin--> awaiting_new_phone  [phone_change]
+//	awaiting_pin           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
+//	send_refused           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
+//	awaiting_recovery_code --choose_sms--> awaiting_pin  [login, phone_change, account]
+//	awaiting_recovery_code --recovery_code--> recovery_code_used  [login, account]
+//	awaiting_recovery_code --old_phone_recovery_code--> awaiting_new_phone  [phone_change]
+//	recovery_code_used     --continue--> mfa_ok  [login, account]
+//	new                    --forgot--> awaiting_reset_code  [password_reset]
+//	awaiting_reset_code    --reset_code--> awaiting_pin  [password_reset]
+//	awaiting_reset_code    --reset_code_refused--> send_refused  [password_reset]
+//	awaiting_pin           --reset_pin--> awaiting_new_password  [password_reset]
+//	new                    --reset_link--> awaiting_new_password  [password_reset]
+//	awaiting_new_password  --new_password--> done  [password_reset]
 //	awaiting_new_phone     --new_phone_entered--> awaiting_new_phone_pin  [phone_change]
 //	awaiting_new_phone_pin --new_phone_again--> awaiting_new_phone  [phone_change]
 //	awaiting_new_phone_pin --new_phone_pin--> done  [phone_change]
 //	mfa_ok                 --finish--> done  [login]
-//	awaiting_phone         --restart--> new  [login, phone_change]
-//	awaiting_pin           --restart--> new  [login, phone_change]
-//	send_refused           --restart--> new  [login, phone_change]
-//	awaiting_new_phone     --restart--> new  [login, phone_change]
-//	awaiting_new_phone_pin --restart--> new  [login, phone_change]
-//	new                    --cancel--> done  [login, phone_change]
-//	awaiting_phone         --cancel--> done  [login, phone_change]
-//	awaiting_pin           --cancel--> done  [login, phone_change]
-//	send_refused           --cancel--> done  [login, phone_change]
-//	mfa_ok                 --cancel--> done  [login, phone_change]
-//	awaiting_new_phone     --cancel--> done  [login, phone_change]
-//	awaiting_new_phone_pin --cancel--> done  [login, phone_change]
+//	mfa_ok                 --open_account--> done  [account]
+//	new                    --session_fresh--> awaiting_new_phone  [phone_change]
+//	awaiting_phone         --restart--> new  [login, phone_change, enrol, account]
+//	awaiting_pin           --restart--> new  [login, phone_change, enrol, account]
+//	send_refused           --restart--> new  [login, phone_change, enrol, account]
+//	awaiting_recovery_code --restart--> new  [login, phone_change, enrol, account]
+//	awaiting_new_phone     --restart--> new  [login, phone_change, enrol, account]
+//	awaiting_new_phone_pin --restart--> new  [login, phone_change, enrol, account]
+//	new                    --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_reset_code    --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_phone         --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_pin           --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	send_refused           --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_recovery_code --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	recovery_code_used     --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	mfa_ok                 --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_new_phone     --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_new_phone_pin --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_new_password  --cancel--> done  [login, phone_change, enrol, password_reset, account]
 //
 // A new code on a PIN page is no move: a resend (after the cooldown) and
 // a reroute (at once, by another provider, when a delivery receipt says

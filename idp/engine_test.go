@@ -160,12 +160,16 @@ func TestJunkInputIsA4xxPage(t *testing.T) {
 		}
 		codeFrom(t, b.Fill(pin, url.Values{"code": {f.e.LastCode(f.user.Phone)}}), "state-0123456789")
 
-		// Enrolment takes a number; junk there is refused the same way.
+		// Enrolment (through an invitation) takes a number; junk there is
+		// refused the same way.
 		e := f.e
 		nophone := e.CreateUser("bob", "correct horse battery", "", false)
 		b = e.NewBrowser()
-		p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+		p := b.Get(e.Invite(nophone))
 		p = b.Fill(p, url.Values{"username": {"bob"}, "password": {nophone.Password}})
+		if p.URL.Path != "/login/phone" {
+			t.Fatalf("enrolment: at %s", p.URL.Path)
+		}
 		for _, j := range junk {
 			check("phone", b.Fill(p, url.Values{"phone": {j}}))
 		}

@@ -29,7 +29,9 @@ func messageFor(err error) ui.MsgID {
 		return ui.MsgResendLimit
 	case errors.Is(err, mfa.ErrPhoneCountry):
 		return ui.MsgPhoneCountryNotAllowed
-	case errors.Is(err, mfa.ErrPhoneInvalid), errors.Is(err, mfa.ErrPhoneType):
+	case errors.Is(err, mfa.ErrPhoneType):
+		return ui.MsgPhoneNotMobile
+	case errors.Is(err, mfa.ErrPhoneInvalid):
 		return ui.MsgPhoneInvalid
 	case errors.Is(err, mfa.ErrPermanentFailure):
 		return ui.MsgPhoneInvalid
@@ -45,6 +47,10 @@ func messageFor(err error) ui.MsgID {
 		return ui.MsgInvalidRequest
 	case errors.Is(err, errNoPhone):
 		return ui.MsgNoPhone
+	case errors.Is(err, errLinkUsed):
+		return ui.MsgInvitationInvalid
+	case errors.Is(err, errResetLinkUsed):
+		return ui.MsgResetLinkInvalid
 	}
 	return ui.MsgServerError
 }
@@ -61,6 +67,8 @@ func statusOf(ctx context.Context, err error) (int, ui.MsgID) {
 		return http.StatusBadRequest, msg
 	case errors.Is(err, store.ErrIllegalMove), errors.Is(err, store.ErrFlowMoved), errors.Is(err, errNoPhone):
 		return http.StatusConflict, msg
+	case errors.Is(err, errLinkUsed), errors.Is(err, errResetLinkUsed):
+		return http.StatusGone, msg
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, msg
 	case msg == ui.MsgTemporarilyUnavailable, msg == ui.MsgSMSUnavailable:

@@ -24,13 +24,17 @@ import (
 
 // pageOf is the page that serves each state.
 var pageOf = map[store.FlowState]string{
-	store.FlowNew:              "/login",
-	store.FlowAwaitingPhone:    "/login/phone",
-	store.FlowAwaitingPIN:      "/login/pin",
-	store.FlowSendRefused:      "/login/wait",
-	store.FlowMFAOK:            "/login/consent",
-	store.FlowAwaitingNewPhone: "/account/phone/new",
-	store.FlowAwaitingNewPIN:   "/account/phone/verify",
+	store.FlowNew:               "/login",
+	store.FlowAwaitingPhone:     "/login/phone",
+	store.FlowAwaitingPIN:       "/login/pin",
+	store.FlowSendRefused:       "/login/wait",
+	store.FlowAwaitingRecovery:  "/login/recovery",
+	store.FlowRecoveryUsed:      "/login/recovery/used",
+	store.FlowAwaitingResetCode: "/login/forgot",
+	store.FlowAwaitingPassword:  "/login/password",
+	store.FlowMFAOK:             "/login/consent",
+	store.FlowAwaitingNewPhone:  "/account/phone/new",
+	store.FlowAwaitingNewPIN:    "/account/phone/verify",
 }
 
 // loginFlow is a stored flow with its authorize request read once and
@@ -185,6 +189,14 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, lf *loginFlow, f fu
 // is answered at once.
 func (s *Server) auto(ctx context.Context, r *http.Request, st *step) error {
 	lf := st.lf
+	if lf.State == store.FlowMFAOK && lf.Purpose == store.PurposeAccount {
+		// A sign-in to the account page asks nothing more.
+		if err := s.store.Move(ctx, lf.Flow, store.MoveOpenAccount, nil); err != nil {
+			return err
+		}
+		return s.auditIn(ctx, r, store.AuditEvent{Event: "login.completed", Outcome: "ok", UserID: deref(lf.UserID), FlowID: lf.ID,
+			Detail: "account page, amr=" + lf.AMR})
+	}
 	if lf.State != store.FlowMFAOK || lf.Purpose != store.PurposeLogin || st.issued != nil {
 		return nil
 	}
@@ -240,6 +252,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, lf *loginFlow, s
 		s.renderPIN(w, r, lf, status, msg, form)
 	case store.FlowSendRefused:
 		s.renderWait(w, r, lf, status, msg)
+	case store.FlowAwaitingRecovery:
+		s.renderRecovery(w, r, lf, status, msg, form)
+	case store.FlowRecoveryUsed:
+		s.renderRecoveryUsed(w, r, lf, status)
+	case store.FlowAwaitingResetCode:
+		s.renderForgot(w, r, lf, status, msg, form)
+	case store.FlowAwaitingPassword:
+		s.renderNewPassword(w, r, lf, status, msg)
 	case store.FlowMFAOK:
 		s.renderConsent(w, r, lf, status)
 	default:
@@ -312,8 +332,8 @@ func (s *Server) restartActions(r *http.Request, lf *loginFlow) []ui.Action {
 		out = append(out, ui.Action{Label: ui.ActionStartAgain, URL: stepURL("/login/restart", lf.ID), Post: true, CSRFToken: csrf})
 	}
 	label := ui.ActionBackToApp
-	if lf.Purpose == store.PurposePhoneChange {
-		label = ui.ActionCancel
+	if lf.Purpose != store.PurposeLogin {
+		label = ui.ActionCancel // no app to go back to
 	}
 	return append(out, ui.Action{Label: label, URL: stepURL("/login/cancel", lf.ID), Post: true, CSRFToken: csrf,
 		RedirectsTo: lf.req.RedirectURI})

@@ -86,20 +86,29 @@ type fzStep struct {
 }
 
 // begin starts a login in a new browser and returns its password page.
-func (fz *fzEnv) begin(t *testing.T) fzStep {
+func (fz *fzEnv) begin(t *testing.T) fzStep { return fz.beginAt(t, fz.authURL()) }
+
+// beginAt starts a flow in a new browser at u (an authorize request, an
+// invitation) and returns its password page.
+func (fz *fzEnv) beginAt(t *testing.T, u string) fzStep {
 	t.Helper()
 	b := fz.e.NewBrowser()
-	p := b.Get(fz.authURL())
+	p := b.Get(u)
 	if p.Status != http.StatusOK || p.URL.Path != "/login" {
 		t.Fatalf("authorize: status %d at %s, want the password page", p.Status, p.URL)
 	}
 	return fzStep{b: b, action: p.Action(t), flow: p.URL.Query().Get("flow"), csrf: p.CSRF(t)}
 }
 
-// signIn passes the password step of u and returns the next page.
+// signIn passes the password step of u and returns the next page; a
+// user without a phone signs in through an invitation.
 func (fz *fzEnv) signIn(t *testing.T, u idptest.User, wantPath string) fzStep {
 	t.Helper()
-	s := fz.begin(t)
+	start := fz.authURL()
+	if u.Phone == "" {
+		start = fz.e.Invite(u)
+	}
+	s := fz.beginAt(t, start)
 	p := s.b.Submit(s.action, url.Values{"csrf_token": {s.csrf}, "username": {u.Username}, "password": {u.Password}})
 	if p.Status != http.StatusOK || p.URL.Path != wantPath {
 		t.Fatalf("password of %s: status %d at %s, want %s", u.Username, p.Status, p.URL, wantPath)

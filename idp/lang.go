@@ -21,6 +21,15 @@ func (s *Server) langFor(r *http.Request, uiLocales string) string {
 	return ui.MatchLang(uiLocales, r.Header.Get("Accept-Language"), s.opt.DefaultLocale)
 }
 
+// userLang is the language of what is sent to a user: their own when
+// the operator set one, else the page's.
+func (s *Server) userLang(r *http.Request, locale string) string {
+	if l, ok := ui.ParseLang(locale); ok {
+		return l
+	}
+	return s.langFor(r, "")
+}
+
 // rememberLang keeps a language chosen on the switch for later pages.
 func (s *Server) rememberLang(w http.ResponseWriter, r *http.Request) {
 	if l, ok := ui.ParseLang(r.URL.Query().Get("lang")); ok {

@@ -36,8 +36,15 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, lf *loginFl
 		}
 	}
 	page := ui.LoginPage{Common: common, Action: stepURL("/login", lf.ID), Username: username, Error: msg}
-	if lf.Purpose == store.PurposeLogin {
-		page.Actions = s.restartActions(r, lf)
+	switch lf.Purpose {
+	case store.PurposeLogin:
+		page.Actions, page.ForgotURL = s.restartActions(r, lf), "/password/forgot"
+	case store.PurposeEnrol:
+		page.For, page.Actions = ui.LoginForEnrol, s.restartActions(r, lf)
+	case store.PurposeAccount:
+		page.For, page.ForgotURL = ui.LoginForAccount, "/password/forgot"
+	case store.PurposePhoneChange:
+		page.For, page.ForgotURL = ui.LoginForPhoneChange, "/password/forgot"
 	}
 	s.opt.UI.Render(w, status, page)
 }
@@ -121,11 +128,24 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			ClientID: lf.ClientID, FlowID: lf.ID}); err != nil {
 			return err
 		}
-		st.cookies = append(st.cookies, s.browserCookie(browser))
 		s.stats.add("password_ok")
-		return s.secondFactor(ctx, r, st, user, passwordMoves, map[string]any{
-			"user_id": user.ID, "amr": "pwd", "browser_hash": hashBrowser(browser),
-		})
+		set := map[string]any{"user_id": user.ID, "amr": "pwd", "browser_hash": hashBrowser(browser)}
+		trusted, err := s.trustedFor(ctx, r, lf, user.ID)
+		switch {
+		case err != nil:
+		case lf.Purpose == store.PurposeEnrol:
+			err = s.enrolPassword(ctx, r, st, user, set)
+		case trusted:
+			err = s.skipSecondFactor(ctx, r, st, store.MovePasswordTrusted, s.store.Now(), set)
+		default:
+			err = s.secondFactor(ctx, r, st, user, passwordMoves, set)
+		}
+		if err == nil && lf.State != store.FlowNew {
+			// Only a flow that moved is bound to the new id; one refused
+			// here stays with the browser's current one.
+			st.cookies = append(st.cookies, s.browserCookie(browser))
+		}
+		return err
 	})
 }
 

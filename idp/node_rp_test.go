@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database/dbtest"
@@ -33,9 +34,34 @@ const nodeRPDir = "testdata/node-rp"
 // discovery, the code flow with PKCE, ID token validation, userinfo,
 // introspection, refresh and RP-initiated logout. The test plays the
 // browser (password and PIN) and checks what the library reports.
+//
+// It runs twice: a plain sign-in (password and SMS PIN), and one whose RP
+// asks for any second factor (acr_values) where the user types a
+// recovery code instead of the PIN; the library reports the acr and amr
+// of each.
 func TestNodeOpenIDClient(t *testing.T) {
 	node := nodeForRP(t)
 	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		t.Run("PasswordAndSMS", func(t *testing.T) {
+			nodeRPRun(t, node, open, "", nil, idp.ACRPasswordSMS, []string{"pwd", "sms", "mfa"})
+		})
+		t.Run("RecoveryCode", func(t *testing.T) {
+			nodeRPRun(t, node, open, idp.ACRMFA, func(e *idptest.Env, b *idptest.Browser, authURL string, user idptest.User) *idptest.Page {
+				codes := e.RecoveryCodes(user)
+				p := b.Get(authURL)
+				p = b.Fill(p, url.Values{"username": {user.Username}, "password": {user.Password}})
+				p = b.Fill(chooseFactor(t, b, p, "recovery"), url.Values{"recovery_code": {codes[0]}})
+				return b.Fill(p, nil)
+			}, idp.ACRMFA, []string{"pwd", "otp", "mfa"})
+		})
+	})
+}
+
+// nodeRPRun is one run of the Node RP: signIn plays the browser (nil: a
+// password and the PIN), and the library must report wantACR and wantAMR.
+func nodeRPRun(t *testing.T, node string, open func(*testing.T) *dbtest.DB, acrValues string,
+	signIn func(e *idptest.Env, b *idptest.Browser, authURL string, user idptest.User) *idptest.Page, wantACR string, wantAMR []string) {
+	{
 		e := idptest.New(t, open(t), idptest.Options{})
 		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
 		const secret = "node-secret-0123456789-0123456789-0123456789"
@@ -47,7 +73,7 @@ func TestNodeOpenIDClient(t *testing.T) {
 		}
 		rp := startNodeRP(t, node, map[string]string{
 			"IDP_ISSUER": e.Issuer, "RP_CLIENT_ID": "node-rp", "RP_CLIENT_SECRET": secret,
-			"RP_REDIRECT_URI": rpCallback, "RP_POST_LOGOUT_REDIRECT_URI": ocLogoutURI,
+			"RP_REDIRECT_URI": rpCallback, "RP_POST_LOGOUT_REDIRECT_URI": ocLogoutURI, "RP_ACR_VALUES": acrValues,
 		})
 
 		// 1. The library's authorization URL; the browser signs in.
@@ -65,7 +91,12 @@ func TestNodeOpenIDClient(t *testing.T) {
 			}
 		}
 		b := e.NewBrowser()
-		p := b.Login(start.AuthorizationURL, user)
+		var p *idptest.Page
+		if signIn == nil {
+			p = b.Login(start.AuthorizationURL, user)
+		} else {
+			p = signIn(e, b, start.AuthorizationURL, user)
+		}
 		if loc := p.Header.Get("Location"); !strings.HasPrefix(loc, rpCallback+"?") {
 			t.Fatalf("login ended with status %d, Location %q; want the redirect to %s", p.Status, loc, rpCallback)
 		}
@@ -103,8 +134,8 @@ func TestNodeOpenIDClient(t *testing.T) {
 		if c["sub"] != user.ID || c["iss"] != e.Issuer || !slices.Contains(ocStrings(c["aud"]), "node-rp") {
 			t.Errorf("ID token claims = %v", c)
 		}
-		if !ocSame(ocStrings(c["amr"]), []string{"pwd", "sms", "mfa"}) {
-			t.Errorf("amr = %v, want [pwd sms mfa]", c["amr"])
+		if !ocSame(ocStrings(c["amr"]), wantAMR) || c["acr"] != wantACR {
+			t.Errorf("amr = %v, acr = %v; want %v, %s", c["amr"], c["acr"], wantAMR, wantACR)
 		}
 		if _, ok := c["auth_time"]; !ok {
 			t.Error("no auth_time though max_age was sent")
@@ -152,7 +183,7 @@ func TestNodeOpenIDClient(t *testing.T) {
 			t.Errorf("refresh with the offline_access refresh token after logout: %v, want it to work", done.RefreshAfterLogout)
 		}
 		rp.wait()
-	})
+	}
 }
 
 // nodeForRP returns the node binary with the RP's packages installed,

@@ -43,7 +43,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"response_types_supported":                                 []string{"code"},
 		"response_modes_supported":                                 []string{"query", "form_post"},
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
-		"acr_values_supported":                                     []string{ACRPasswordSMS},
+		"acr_values_supported":                                     acrValuesSupported(),
 		"display_values_supported":                                 []string{"page"},
 		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                                  []string{"public"},
@@ -123,6 +123,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
+	if !authRequestOf(ar.GetRequestForm()).meetable() {
+		// A class of ours this provider does not have: no sign-in gives it.
+		s.authorizeError(w, r, ar, errUnmetACR.WithHint("None of the authentication context classes required is offered (see acr_values_supported)."))
+		return
+	}
 	client, _ := ar.GetClient().(*store.Client)
 	if client != nil {
 		ctx = store.WithClient(ctx, client)
@@ -144,7 +149,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	lf.client = client
 	sess := s.currentSession(r)
 	reuse := s.reuse(ctx, lf.req, sess)
-	remembered := reuse && s.mfaRemembered(sess) && !lf.req.asksACR(ACRPasswordSMS)
+	// A remembered second factor spares the PIN only when what it proved
+	// meets the class the RP requires; else the PIN is a step up.
+	remembered := reuse && s.mfaRemembered(sess) && !lf.req.asksACR(ACRPasswordSMS) && lf.req.acceptsAMR(strings.Fields(sess.AMR))
 	if lf.req.prompts("none") {
 		// No page may be shown (OIDC Core 3.1.2.6).
 		if !remembered {
@@ -171,7 +178,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case remembered:
-			if err := s.store.TouchSession(ctx, sess.ID, time.Time{}); err != nil {
+			if err := s.store.TouchSession(ctx, sess.ID, time.Time{}, ""); err != nil {
 				return err
 			}
 			at := sess.MFATime
@@ -182,7 +189,17 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			}
 			return s.auto(ctx, r, st)
 		case reuse:
-			// The session spares the password; the PIN is asked again.
+			// The session spares the password; the PIN is asked again,
+			// unless the user trusted this browser.
+			if trusted, err := s.trustedFor(ctx, r, lf, sess.UserID); err != nil {
+				return err
+			} else if trusted {
+				if err := s.skipSecondFactor(ctx, r, st, store.MoveSessionTrusted, sess.AuthTime,
+					map[string]any{"user_id": sess.UserID, "session_id": sess.ID}); err != nil {
+					return err
+				}
+				return s.auto(ctx, r, st)
+			}
 			user, err := s.store.UserByID(ctx, sess.UserID)
 			if err != nil {
 				return err

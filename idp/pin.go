@@ -31,7 +31,8 @@ func (s *Server) handlePhonePage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID, form url.Values) {
 	page := ui.PhonePage{Common: s.commonToRP(r, lf), Action: stepURL(pageOf[lf.State], lf.ID), Error: msg,
-		Actions: s.restartActions(r, lf)}
+		Actions: s.restartActions(r, lf), Change: lf.State == store.FlowAwaitingNewPhone,
+		National: strings.EqualFold(s.opt.MFA.Phones.DefaultRegion, "JP")}
 	if form != nil {
 		page.Phone = form.Get("phone")
 		if msg == ui.MsgSMSRateLimited {
@@ -42,13 +43,20 @@ func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, lf *loginFl
 }
 
 // handlePhoneSubmit enrols a first number: a code goes to it, and the PIN
-// step proves it. A refused send keeps the page, saying why.
+// step proves it. A refused send keeps the page, saying why; so does an
+// invitation used meanwhile, before any SMS.
 func (s *Server) handlePhoneSubmit(w http.ResponseWriter, r *http.Request) {
 	lf, ok := s.at(w, r, store.FlowAwaitingPhone)
 	if !ok {
 		return
 	}
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		if _, err := s.liveLink(ctx, lf); errors.Is(err, errLinkUsed) {
+			st.refuse(ui.MsgInvitationInvalid, http.StatusGone)
+			return nil
+		} else if err != nil {
+			return err
+		}
 		user, err := s.store.UserByID(ctx, *lf.UserID)
 		if err != nil {
 			return err
@@ -128,9 +136,13 @@ func (s *Server) renderPIN(w http.ResponseWriter, r *http.Request, lf *loginFlow
 		AttemptsLeft:    c.AttemptsLeft(),
 		Error:           msg,
 		Actions:         s.restartActions(r, lf),
+		Factors:         s.otherFactors(r, lf),
 	}
 	if msg == ui.MsgSMSRateLimited {
 		page.WaitMinutes = waitMinutesOf(form)
+	}
+	if lf.State == store.FlowAwaitingPIN && lf.Purpose == store.PurposeLogin && s.opt.TrustedDeviceTTL > 0 {
+		page.TrustDays = max(int(s.opt.TrustedDeviceTTL/(24*time.Hour)), 1)
 	}
 	if lf.State == store.FlowAwaitingNewPIN {
 		// A mistyped new number is not a dead end either.
@@ -176,7 +188,13 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.checkPIN(w, r, lf, func(ctx context.Context, st *step, c *mfa.Challenge) error {
-		// The number is proven: enrol or verify it.
+		switch lf.Purpose {
+		case store.PurposeEnrol:
+			return s.enrolPIN(ctx, r, st, c)
+		case store.PurposeReset:
+			return s.resetPIN(ctx, st)
+		}
+		// The number is proven: verify it.
 		confirmed, err := s.store.ConfirmPhone(ctx, *lf.UserID, c.Phone)
 		if err != nil {
 			return err
@@ -189,23 +207,18 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		now := s.store.Now()
 		set := map[string]any{"amr": strings.Join(amrPasswordSMS, " "), "auth_time": now}
-		if lf.Purpose != store.PurposeLogin {
+		if lf.Purpose == store.PurposePhoneChange {
 			return s.store.Move(ctx, lf.Flow, store.MoveOldPhonePIN, set)
 		}
 		// The browser is signed in from here on: a new session after a
 		// full login, or the same one with a fresh PIN time.
-		if lf.SessionID != nil {
-			if err := s.store.TouchSession(ctx, *lf.SessionID, now); err != nil {
-				return err
-			}
-			set["session_id"] = *lf.SessionID
-		} else {
-			sess, cookie, err := s.startSession(ctx, r, *lf.UserID, now)
-			if err != nil {
-				return err
-			}
-			set["session_id"] = sess.ID
-			st.cookies = append(st.cookies, cookie)
+		sid, err := s.signIn(ctx, r, st, now, amrPasswordSMS)
+		if err != nil {
+			return err
+		}
+		set["session_id"] = sid
+		if err := s.trustThisBrowser(ctx, r, st, *lf.UserID); err != nil {
+			return err
 		}
 		s.stats.add("pin_ok")
 		return s.store.Move(ctx, lf.Flow, store.MovePIN, set)

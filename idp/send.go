@@ -14,12 +14,12 @@ import (
 )
 
 // moveSet names the moves that begin the second factor, by outcome: a
-// code reserved, no number to send it to, the send refused.
-type moveSet struct{ sent, enrol, refused store.MoveName }
+// code reserved, the send refused.
+type moveSet struct{ sent, refused store.MoveName }
 
 var (
-	passwordMoves = moveSet{store.MovePassword, store.MovePasswordEnrol, store.MovePasswordRefused}
-	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionEnrol, store.MoveSessionRefused}
+	passwordMoves = moveSet{store.MovePassword, store.MovePasswordRefused}
+	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionRefused}
 )
 
 // errNoPhone: a phone change for an account that has no number.
@@ -29,6 +29,11 @@ var errNoPhone = errors.New("the account has no phone to change")
 // reserves a code to the user's number (sent once the step commits) and
 // makes the move that fits the outcome, with set. A refused send is a
 // state of its own, never a dead end: its page says when to try again.
+//
+// An account without a number moves nowhere: a first number is enrolled
+// only through an invitation (see invite.go), never on the strength of a
+// password, so the password page says to ask for one and no SMS is sent.
+// A session's shortcut leaves the flow at the password, which says so.
 func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, user *store.User, moves moveSet, set map[string]any) error {
 	lf := st.lf
 	phone, err := s.store.PhoneOf(ctx, user.ID)
@@ -36,11 +41,12 @@ func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, us
 		return err
 	}
 	if phone == nil {
-		if lf.Purpose != store.PurposeLogin {
-			return errNoPhone
+		if moves == sessionMoves {
+			return nil
 		}
-		// No number yet: the user enrols one, proven by the same PIN step.
-		return s.store.Move(ctx, lf.Flow, moves.enrol, set)
+		st.refuse(ui.MsgNeedInvitation, http.StatusForbidden)
+		return s.auditIn(ctx, r, store.AuditEvent{Event: "phone.enrolled", Outcome: "refused", UserID: user.ID, Username: user.Username,
+			ClientID: lf.ClientID, FlowID: lf.ID, Detail: "no invitation"})
 	}
 	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number, phone.Verified())
 	if err != nil {
@@ -143,7 +149,8 @@ func (s *Server) handleWaitPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderWait(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID) {
-	page := ui.WaitPage{Common: s.commonToRP(r, lf), Msg: ui.MsgSMSRateLimited, Actions: s.restartActions(r, lf)}
+	page := ui.WaitPage{Common: s.commonToRP(r, lf), Msg: ui.MsgSMSRateLimited, Actions: s.restartActions(r, lf),
+		Factors: s.otherFactors(r, lf)}
 	switch lf.Refusal {
 	case "number":
 		// Waiting will not help: the page says whom to ask.

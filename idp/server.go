@@ -45,9 +45,12 @@ type Options struct {
 	// SessionTTL is how long a browser stays signed in (SSO); MFARemember
 	// how long within it a PIN spares the next one (0: always ask).
 	SessionTTL, MFARemember time.Duration
-	SigningAlg              string
-	DefaultLocale           string
-	ProductName             string // named in notices sent by SMS
+	// TrustedDeviceTTL, when not 0, lets a user trust a browser to spare
+	// the second factor for that long (see trusted.go).
+	TrustedDeviceTTL time.Duration
+	SigningAlg       string
+	DefaultLocale    string
+	ProductName      string // named in notices sent by SMS
 
 	// TrustedProxies may set X-Forwarded-For (see clientIP).
 	TrustedProxies []netip.Prefix
@@ -254,9 +257,28 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("POST /login/phone", s.handlePhoneSubmit)
 	forms("GET /login/consent", s.handleConsentPage)
 	forms("POST /login/consent", s.handleConsentSubmit)
+	forms("POST /login/factor/{name}", s.handleChooseFactor)
+	forms("GET /login/recovery", s.handleRecoveryPage)
+	forms("POST /login/recovery", s.handleRecoverySubmit)
+	forms("GET /login/recovery/used", s.handleRecoveryUsedPage)
+	forms("POST /login/recovery/used", s.handleRecoveryUsedSubmit)
+	forms("GET /password/forgot", s.handleForgot)
+	forms("GET /password/reset", s.handleResetLink)
+	forms("GET /login/forgot", s.handleForgotPage)
+	forms("POST /login/forgot", s.handleForgotSubmit)
+	forms("GET /login/password", s.handleNewPasswordPage)
+	forms("POST /login/password", s.handleNewPasswordSubmit)
 	forms("POST /login/restart", s.handleRestart)
 	forms("POST /login/cancel", s.handleCancel)
 	forms("POST /oauth2/logout/confirm", s.handleLogoutConfirm)
+	forms("GET /invitation", s.handleInvitation)
+	forms("GET /account", s.handleAccount)
+	forms("GET /account/signin", s.handleAccountSignIn)
+	forms("POST /account/recovery-codes", s.handleRecoveryCodesMake)
+	forms("POST /account/sessions/revoke", s.handleSessionRevoke)
+	forms("POST /account/devices/forget", s.handleDeviceForget)
+	forms("GET /account/password", s.handlePasswordChangePage)
+	forms("POST /account/password", s.handlePasswordChange)
 	forms("GET /account/phone", s.handlePhoneChangeStart)
 	forms("GET /account/phone/new", s.handleNewPhonePage)
 	forms("POST /account/phone/new", s.handleNewPhoneSubmit)

@@ -14,9 +14,10 @@ import (
 	"github.com/smspin/idp/idp/store"
 )
 
-// ACRPasswordSMS is the authentication context class this provider
-// satisfies: a password and an SMS PIN. An RP that lists it in acr_values
-// gets a fresh PIN even when the browser's last one is remembered.
+// ACRPasswordSMS is the authentication context class of a password and
+// an SMS PIN (see acr.go for the others). An RP that lists it in
+// acr_values gets a fresh PIN even when the browser's last one is
+// remembered.
 const ACRPasswordSMS = "urn:idp:acr:pwd+sms"
 
 func (s *Server) sessionCookieName() string {
@@ -46,7 +47,7 @@ func (s *Server) currentSession(r *http.Request) *store.Session {
 // transaction, replacing any the browser had: a new id and cookie at
 // every login, so a session id an attacker planted or saw before is worth
 // nothing after it. The cookie is set once the step has committed.
-func (s *Server) startSession(ctx context.Context, r *http.Request, userID string, authTime time.Time) (*store.Session, *http.Cookie, error) {
+func (s *Server) startSession(ctx context.Context, r *http.Request, userID string, authTime time.Time, amr []string) (*store.Session, *http.Cookie, error) {
 	if old := s.currentSession(r); old != nil {
 		if _, err := s.store.RevokeSession(ctx, old.ID); err != nil {
 			return nil, nil, err
@@ -56,7 +57,7 @@ func (s *Server) startSession(ctx context.Context, r *http.Request, userID strin
 	rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)
 	sess := &store.Session{
-		UserID: userID, AMR: strings.Join(amrPasswordSMS, " "), AuthTime: authTime, MFATime: authTime,
+		UserID: userID, AMR: strings.Join(amr, " "), AuthTime: authTime, MFATime: authTime,
 		ExpiresAt: authTime.Add(s.opt.SessionTTL), UserAgent: truncate(r.UserAgent(), 256), IP: s.clientIP(r).String(),
 	}
 	if err := s.store.CreateSession(ctx, sess, token); err != nil {
@@ -66,6 +67,23 @@ func (s *Server) startSession(ctx context.Context, r *http.Request, userID strin
 		Name: s.sessionCookieName(), Value: token, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
 	}, nil
+}
+
+// signIn records a second factor (proving amr) on the flow's session, in
+// the step's transaction: the same session with a fresh factor time when
+// the flow reused one, else a new session whose cookie the step sets. It
+// returns the session's id.
+func (s *Server) signIn(ctx context.Context, r *http.Request, st *step, now time.Time, amr []string) (string, error) {
+	lf := st.lf
+	if lf.SessionID != nil {
+		return *lf.SessionID, s.store.TouchSession(ctx, *lf.SessionID, now, strings.Join(amr, " "))
+	}
+	sess, cookie, err := s.startSession(ctx, r, *lf.UserID, now, amr)
+	if err != nil {
+		return "", err
+	}
+	st.cookies = append(st.cookies, cookie)
+	return sess.ID, nil
 }
 
 func (s *Server) clearSessionCookie(w http.ResponseWriter) {

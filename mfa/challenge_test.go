@@ -171,7 +171,7 @@ func newEnv(t *testing.T, open func(t *testing.T) *dbtest.DB) *env {
 			t.Errorf("the full phone number reached the log:\n%s", out)
 		}
 		for _, m := range e.sender.Sent() {
-			if strings.Contains(out, m.Code) {
+			if m.Code != "" && strings.Contains(out, m.Code) { // a notice has no code
 				t.Errorf("code %s reached the log:\n%s", m.Code, out)
 			}
 		}

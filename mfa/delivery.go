@@ -127,16 +127,22 @@ func (s *Service) RecentDeliveries(ctx context.Context, limit int) ([]DeliveryVi
 	return out, nil
 }
 
-// Notify sends a message that carries no code (such as the notice to an
-// old number after a phone change) and records its delivery under ref.
-// It does not count against the send limits: it follows an action the
-// user proved with a PIN.
+// Notify sends a message that carries no code (a phone changed, a
+// recovery code used, a password reset or changed) and records its
+// delivery under ref. Each is counted first against the notice limits of
+// the number and the global ones (one conditional upsert each, in a
+// transaction of its own): a notice over a limit is not sent, and says
+// so (*RateLimitError). Codes' own limits are not touched.
 func (s *Service) Notify(ctx context.Context, ref, to, body, locale string) error {
 	msg := sms.Message{To: to, Body: body, Locale: locale, Ref: ref}
 	if s.Sender == nil {
 		// A provider-verified setup has no channel for free text.
 		s.log().WarnContext(ctx, "notice SMS not sent: no plain SMS provider", "ref", ref, "msg", msg)
 		return errors.New("mfa: no SMS provider for notices")
+	}
+	if err := s.Store.InTx(ctx, func(ctx context.Context) error { return s.countNotice(ctx, s.now(), to) }); err != nil {
+		s.log().WarnContext(ctx, "notice SMS not sent", "ref", ref, "msg", msg, "err", err)
+		return err
 	}
 	rcpt, err := s.Sender.Send(ctx, msg)
 	now := s.now()

@@ -43,12 +43,16 @@ type Limits struct {
 	// country code and Pumping.PrefixDigits more digits) that no user has
 	// verified: SMS pumping sends to fresh numbers of a premium range.
 	PrefixHour, PrefixDay int
+	// NoticeHour and NoticeDay cap the notices (no code: a phone
+	// changed, a recovery code used, a password reset) sent to one
+	// number; they count against the global limits too.
+	NoticeHour, NoticeDay int
 }
 
 // DefaultLimits allow a normal login (one code and up to three resends)
 // several times a day, and stop a bot long before it costs much.
 var DefaultLimits = Limits{PhoneHour: 5, PhoneDay: 10, UserHour: 10, UserDay: 20, IPHour: 20, IPDay: 100,
-	GlobalHour: 1000, GlobalDay: 10000, PrefixHour: 30, PrefixDay: 100}
+	GlobalHour: 1000, GlobalDay: 10000, PrefixHour: 30, PrefixDay: 100, NoticeHour: 5, NoticeDay: 20}
 
 type limit struct {
 	scope   string
@@ -181,6 +185,37 @@ func (s *Service) countSend(ctx context.Context, now time.Time, to sendTo) error
 		return fmt.Errorf("mfa: take back a send count: %w", err)
 	}
 	return why
+}
+
+// countNotice counts a notice to phone against the notice limits of the
+// number and the global ones, in the transaction ctx carries; a refused
+// notice counts against nothing (*RateLimitError). Codes' own limits
+// are not touched: a notice follows an action the user proved.
+func (s *Service) countNotice(ctx context.Context, now time.Time, phone string) error {
+	id := s.Store.NewID()
+	var refused *RateLimitError
+	for _, l := range []limit{
+		{"notice", "notice:" + s.keyHash("notice", phone), windows(s.Limits.NoticeHour, s.Limits.NoticeDay)},
+		{"global", "global", windows(s.Limits.GlobalHour, s.Limits.GlobalDay)},
+	} {
+		if len(l.windows) == 0 {
+			continue
+		}
+		got, err := s.Store.CountSend(ctx, l.key, id, now, 1, l.windows)
+		if err != nil {
+			return fmt.Errorf("mfa: count notice: %w", err)
+		}
+		if wait := got.FreeAt.Sub(now); !got.OK && (refused == nil || wait > refused.RetryAfter) {
+			refused = &RateLimitError{Scope: l.scope, Window: got.Full.Length, RetryAfter: max(wait, time.Second)}
+		}
+	}
+	if refused == nil {
+		return nil
+	}
+	if err := s.Store.UncountSend(ctx, id); err != nil {
+		return fmt.Errorf("mfa: take back a notice count: %w", err)
+	}
+	return refused
 }
 
 // uncountSend takes back a send counted by countSend that did not happen.

@@ -221,3 +221,32 @@ func TestDefaultLimitsBoundGuessing(t *testing.T) {
 		}
 	})
 }
+
+// Notices are limited per number, on their own count: codes to the same
+// number are not, and a refused notice sends nothing.
+func TestNoticeLimits(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := newEnv(t, open)
+		e.svc.Limits = mfa.Limits{NoticeHour: 2, PhoneHour: 1}
+		for i := range 2 {
+			if err := e.svc.Notify(t.Context(), fmt.Sprint("n", i), testPhone, "notice", "en"); err != nil {
+				t.Fatalf("notice %d: %v", i, err)
+			}
+		}
+		rl := wantLimited(t, e.svc.Notify(t.Context(), "n2", testPhone, "notice", "en"), "notice", time.Hour)
+		if e.sender.Tries() != 2 {
+			t.Fatalf("%d sends, want 2: a refused notice was sent", e.sender.Tries())
+		}
+		if err := e.svc.Notify(t.Context(), "n3", "+819011110009", "notice", "en"); err != nil {
+			t.Fatalf("another number: %v", err)
+		}
+		// Codes keep their own allowance.
+		if _, err := startFor(e, t, "f1", "u1", testPhone, netip.Addr{}); err != nil {
+			t.Fatalf("a code after the notices: %v", err)
+		}
+		e.clock.Advance(rl.RetryAfter)
+		if err := e.svc.Notify(t.Context(), "n4", testPhone, "notice", "en"); err != nil {
+			t.Fatalf("after the window: %v", err)
+		}
+	})
+}

@@ -57,12 +57,27 @@ func (p PhonePolicy) Normalise(input string) (string, error) {
 	if len(p.AllowedCountries) > 0 && !slices.ContainsFunc(p.AllowedCountries, func(c string) bool { return strings.EqualFold(c, country) }) {
 		return "", fmt.Errorf("%w: %s", ErrPhoneCountry, country)
 	}
-	switch phonenumbers.GetNumberType(num) {
+	switch kind := phonenumbers.GetNumberType(num); kind {
 	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
 	default:
-		return "", fmt.Errorf("%w: type %v", ErrPhoneType, phonenumbers.GetNumberType(num))
+		return "", fmt.Errorf("%w: %s", ErrPhoneType, numberKinds[kind])
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// numberKinds name the kinds of number that get no codes, as an
+// operator reads them in an error.
+var numberKinds = map[phonenumbers.PhoneNumberType]string{
+	phonenumbers.FIXED_LINE:      "a landline",
+	phonenumbers.TOLL_FREE:       "a toll-free number",
+	phonenumbers.PREMIUM_RATE:    "a premium-rate number",
+	phonenumbers.SHARED_COST:     "a shared-cost number",
+	phonenumbers.VOIP:            "an internet (VoIP) number",
+	phonenumbers.PERSONAL_NUMBER: "a personal (forwarding) number",
+	phonenumbers.PAGER:           "a pager",
+	phonenumbers.UAN:             "a company-wide number (UAN)",
+	phonenumbers.VOICEMAIL:       "a voicemail number",
+	phonenumbers.UNKNOWN:         "a number of unknown kind",
 }
 
 // Country returns the ISO 3166 alpha-2 region of an E.164 number, or "".

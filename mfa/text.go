@@ -30,11 +30,46 @@ func Messages(product, host string, ttl time.Duration) Text {
 	}
 }
 
+// The notices below carry no code. Each fits one SMS segment: the
+// English ones use only the GSM-7 alphabet (a single "•" would switch
+// the whole text to UCS-2 and two segments) and take 160 septets while
+// the product name has at most 40 characters; the Japanese ones 70 UCS-2
+// characters while it has at most 10 (mfa/text_test.go checks both).
+
 // PhoneChanged is the text sent to a user's old number when it was
-// replaced: if they did not do it, they learn at once.
-func PhoneChanged(product, locale, newMasked string) string {
+// replaced by newNumber (E.164), named by its last four digits: if they
+// did not do it, they learn at once.
+func PhoneChanged(product, locale, newNumber string) string {
+	last := newNumber[max(len(newNumber)-4, 0):]
 	if locale == "ja" {
-		return fmt.Sprintf("%s: アカウントの電話番号が %s に変更されました。心当たりがない場合はサポートにご連絡ください。", product, newMasked)
+		return fmt.Sprintf("%s: アカウントの電話番号が末尾%sの番号に変更されました。心当たりがない場合はサポートにご連絡ください。", product, last)
 	}
-	return fmt.Sprintf("%s: the phone number of your account was changed to %s. If this was not you, contact support.", product, newMasked)
+	return fmt.Sprintf("%s: the phone number of your account was changed to a number ending in %s. If this was not you, contact support.", product, last)
+}
+
+// RecoveryCodeUsed is the text sent to a user's phone when a recovery
+// code stood in for its PIN: if they did not do it, they learn at once.
+func RecoveryCodeUsed(product, locale string, left int) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントへのログインに回復コードが使われました（残り%d個）。心当たりがない場合はサポートにご連絡ください。", product, left)
+	}
+	return fmt.Sprintf("%s: a recovery code was used to sign in to your account (%d left). If this was not you, contact support.", product, left)
+}
+
+// PasswordReset is the text sent to a user's phone when their password
+// was reset and their sessions ended.
+func PasswordReset(product, locale string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: パスワードが再設定され、すべてのログインが終了しました。心当たりがない場合はサポートにご連絡ください。", product)
+	}
+	return fmt.Sprintf("%s: the password of your account was reset and every sign-in ended. If this was not you, contact support.", product)
+}
+
+// PasswordChanged is the text sent to a user's phone when they changed
+// their password on the account page.
+func PasswordChanged(product, locale string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントのパスワードが変更されました。心当たりがない場合はサポートにご連絡ください。", product)
+	}
+	return fmt.Sprintf("%s: the password of your account was changed. If this was not you, contact support.", product)
 }

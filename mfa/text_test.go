@@ -114,3 +114,88 @@ func TestMessagesValidity(t *testing.T) {
 		})
 	}
 }
+
+// segments is how many SMS parts a body takes, and in which encoding:
+// GSM-7 when every character is in its alphabet (160 septets, or 153 a
+// part once split), else UCS-2 (70 characters, or 67 a part).
+func segments(body string) (string, int) {
+	if n, ok := gsmSeptets(body); ok {
+		if n <= 160 {
+			return "GSM-7", 1
+		}
+		return "GSM-7", (n + 152) / 153
+	}
+	n, _ := ucs2Units(body)
+	if n <= 70 {
+		return "UCS-2", 1
+	}
+	return "UCS-2", (n + 66) / 67
+}
+
+// Every text sent by SMS, in both languages: English in GSM-7, and every
+// one in a single segment, with the longest product names the doc
+// comments promise (40 characters in English, 10 in Japanese).
+func TestEveryTextItsEncodingAndSegments(t *testing.T) {
+	for _, lang := range []struct {
+		locale, product, encoding string
+	}{
+		{"en", strings.Repeat("P", 40), "GSM-7"},
+		{"en", "IDP", "GSM-7"},
+		{"ja", strings.Repeat("製", 10), "UCS-2"},
+		{"ja", "IDP", "UCS-2"},
+	} {
+		texts := map[string]string{
+			"pin (its own budget, above)": mfa.Messages("IDP", "login.example.jp", 5*time.Minute)(lang.locale, "123456"),
+			"phone changed":               mfa.PhoneChanged(lang.product, lang.locale, "+819099990000"),
+			"recovery code used":          mfa.RecoveryCodeUsed(lang.product, lang.locale, 10),
+			"password reset":              mfa.PasswordReset(lang.product, lang.locale),
+			"password changed":            mfa.PasswordChanged(lang.product, lang.locale),
+		}
+		for name, body := range texts {
+			enc, n := segments(body)
+			t.Logf("%s, %s (product %d characters): %s, %d segment(s), %d characters", lang.locale, name, utf8.RuneCountInString(lang.product), enc, n, utf8.RuneCountInString(body))
+			if enc != lang.encoding || n != 1 {
+				t.Errorf("%s %s: %s in %d segments, want %s in one: %q", lang.locale, name, enc, n, lang.encoding, body)
+			}
+		}
+	}
+	// The segment count itself: a "•" turns a short English text into
+	// UCS-2, a long one takes parts of 153 septets.
+	for _, tc := range []struct {
+		body string
+		enc  string
+		n    int
+	}{
+		{"changed to +81 •• •••• 0000", "UCS-2", 1},
+		{strings.Repeat("a", 160), "GSM-7", 1},
+		{strings.Repeat("a", 161), "GSM-7", 2},
+		{strings.Repeat("{", 80), "GSM-7", 1},
+		{strings.Repeat("{", 81), "GSM-7", 2},
+		{strings.Repeat("あ", 70), "UCS-2", 1},
+		{strings.Repeat("あ", 71), "UCS-2", 2},
+		{strings.Repeat("•", 100), "UCS-2", 2},
+	} {
+		if enc, n := segments(tc.body); enc != tc.enc || n != tc.n {
+			t.Errorf("segments(%.20q…) = %s, %d; want %s, %d", tc.body, enc, n, tc.enc, tc.n)
+		}
+	}
+}
+
+// The notices say what happened in the user's language, and carry no
+// code line a phone could mistake for a sign-in code.
+func TestNoticesSayWhatHappened(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{mfa.PhoneChanged("IDP", "en", "+819099990000"), "ending in 0000"},
+		{mfa.PhoneChanged("IDP", "ja", "+819099990000"), "末尾0000の番号"},
+		{mfa.RecoveryCodeUsed("IDP", "en", 7), "(7 left)"},
+		{mfa.RecoveryCodeUsed("IDP", "ja", 7), "残り7個"},
+		{mfa.PasswordReset("IDP", "en"), "was reset"},
+		{mfa.PasswordReset("IDP", "ja"), "再設定"},
+		{mfa.PasswordChanged("IDP", "en"), "was changed"},
+		{mfa.PasswordChanged("IDP", "ja"), "変更されました"},
+	} {
+		if !strings.Contains(tc.body, tc.want) || strings.Contains(tc.body, "#") || !strings.HasPrefix(tc.body, "IDP: ") {
+			t.Errorf("%q does not say %q (or has a code line)", tc.body, tc.want)
+		}
+	}
+}

@@ -44,7 +44,8 @@ const (
 	MsgTooManyAttempts MsgID = "pin.too_many_attempts"
 	// MsgPINSent is a notice; it takes one argument, the masked phone number.
 	MsgPINSent MsgID = "pin.sent"
-	// MsgPINResent is a notice; it takes one argument, the masked phone number.
+	// MsgPINResent is a notice that a new code went out (the page says
+	// to which number already).
 	MsgPINResent MsgID = "pin.resent"
 	// MsgResendTooSoon: a resend was asked for before the cooldown ended.
 	MsgResendTooSoon MsgID = "pin.resend_too_soon"
@@ -68,6 +69,9 @@ const (
 const (
 	// MsgPhoneInvalid: the number could not be parsed as a mobile number.
 	MsgPhoneInvalid MsgID = "phone.invalid"
+	// MsgPhoneNotMobile: a valid number that gets no SMS (a landline, a
+	// toll-free or VoIP number...).
+	MsgPhoneNotMobile MsgID = "phone.not_mobile"
 	// MsgPhoneCountryNotAllowed: the number's country is not on the allow list.
 	MsgPhoneCountryNotAllowed MsgID = "phone.country_not_allowed"
 	// MsgPhoneChanged: the account's number was replaced; {0} is the new
@@ -85,6 +89,80 @@ const (
 	// MsgPhoneUnchanged: a phone change was given up; the number stays.
 	// Shown on a [NoticePage].
 	MsgPhoneUnchanged MsgID = "phone.unchanged"
+	// MsgPhoneEnrolled: an invitation's enrolment is done; {0} is the
+	// number, masked. Shown on a [NoticePage].
+	MsgPhoneEnrolled MsgID = "phone.enrolled"
+	// MsgPhoneNotEnrolled: an enrolment was given up. Shown on a [NoticePage].
+	MsgPhoneNotEnrolled MsgID = "phone.not_enrolled"
+)
+
+// Recovery codes.
+const (
+	// MsgRecoveryCodeInvalid: not a code, a wrong one, or one used already.
+	MsgRecoveryCodeInvalid MsgID = "recovery.invalid"
+)
+
+// Passwords: resets and changes.
+const (
+	// MsgResetRefused: a username and recovery code that do not match.
+	MsgResetRefused MsgID = "reset.refused"
+	// MsgResetNeedsOperator: the account has no verified phone for the
+	// reset's second proof.
+	MsgResetNeedsOperator MsgID = "reset.needs_operator"
+	// MsgResetLinkInvalid: an operator's reset link used, replaced or expired.
+	MsgResetLinkInvalid MsgID = "reset.link_invalid"
+	// MsgPasswordReset: a reset is done. Shown on a [NoticePage].
+	MsgPasswordReset MsgID = "reset.done"
+	// MsgPasswordUnchanged: a reset was given up. Shown on a [NoticePage].
+	MsgPasswordUnchanged MsgID = "reset.cancelled"
+	// MsgPasswordMismatch: the new password and its confirmation differ.
+	MsgPasswordMismatch MsgID = "password.mismatch"
+	// MsgPasswordTooShort: under password.MinLength characters.
+	MsgPasswordTooShort MsgID = "password.too_short"
+	// MsgPasswordTooLong: over password.MaxLength characters.
+	MsgPasswordTooLong MsgID = "password.too_long"
+	// MsgPasswordCommon: among the most common passwords.
+	MsgPasswordCommon MsgID = "password.common"
+	// MsgPasswordWeak: the username, or one character repeated.
+	MsgPasswordWeak MsgID = "password.weak"
+	// MsgPasswordInvalid: characters a password may not have.
+	MsgPasswordInvalid MsgID = "password.invalid"
+)
+
+// The account page.
+const (
+	// MsgAccountSignInCancelled: a sign-in to the account page was given
+	// up. Shown on a [NoticePage].
+	MsgAccountSignInCancelled MsgID = "account.signin_cancelled"
+	// MsgCurrentPasswordWrong: the current password typed to change it.
+	MsgCurrentPasswordWrong MsgID = "account.current_password_wrong"
+	// MsgPasswordChanged: a notice, the password was changed.
+	MsgPasswordChanged MsgID = "account.password_changed"
+	// MsgSessionEnded: a notice, a session was ended.
+	MsgSessionEnded MsgID = "account.session_ended"
+	// MsgDeviceForgotten: a notice, a trusted browser was forgotten.
+	MsgDeviceForgotten MsgID = "account.device_forgotten"
+	// Recent activity (notices, no arguments).
+	MsgActivitySignedIn        MsgID = "activity.signed_in"
+	MsgActivityWrongPassword   MsgID = "activity.wrong_password"
+	MsgActivityThrottled       MsgID = "activity.throttled"
+	MsgActivityRecoveryCode    MsgID = "activity.recovery_code"
+	MsgActivityPasswordChanged MsgID = "activity.password_changed"
+	MsgActivityPasswordReset   MsgID = "activity.password_reset"
+	MsgActivityPhoneChanged    MsgID = "activity.phone_changed"
+	MsgActivityRecoveryCodes   MsgID = "activity.recovery_codes"
+)
+
+// Invitations.
+const (
+	// MsgNeedInvitation: the account has no number, and a first one is
+	// enrolled only through an invitation link.
+	MsgNeedInvitation MsgID = "invitation.needed"
+	// MsgInvitationInvalid: the invitation link was used, replaced or
+	// has expired.
+	MsgInvitationInvalid MsgID = "invitation.invalid"
+	// MsgAlreadyHasPhone: an invitation for an account that has a number.
+	MsgAlreadyHasPhone MsgID = "invitation.has_phone"
 )
 
 // Flow and request errors, mostly shown on an [ErrorPage].
@@ -138,41 +216,72 @@ type msgInfo struct {
 // messages is the closed set of [MsgID] values with how each is shown. It is
 // read-only after package initialisation.
 var messages = map[MsgID]msgInfo{
-	MsgInvalidCredentials:     {kind: kindField},
-	MsgMissingCredentials:     {kind: kindField},
-	MsgAccountLocked:          {kind: kindPage},
-	MsgPINInvalid:             {kind: kindField},
-	MsgPINFormat:              {kind: kindField},
-	MsgPINExpired:             {kind: kindPage},
-	MsgTooManyAttempts:        {kind: kindPage},
-	MsgPINSent:                {kind: kindNotice, args: 1},
-	MsgPINResent:              {kind: kindNotice, args: 1},
-	MsgResendTooSoon:          {kind: kindPage},
-	MsgResendLimit:            {kind: kindPage},
-	MsgSMSUnavailable:         {kind: kindPage},
-	MsgSMSRateLimited:         {kind: kindPage},
-	MsgSMSHeld:                {kind: kindPage},
-	MsgPINRerouted:            {kind: kindNotice, args: 1},
-	MsgPhoneInvalid:           {kind: kindField},
-	MsgPhoneCountryNotAllowed: {kind: kindField},
-	MsgNoPhone:                {kind: kindPage},
-	MsgPhoneChanged:           {kind: kindPage, args: 1},
-	MsgPhoneSame:              {kind: kindField},
-	MsgStillSignedIn:          {kind: kindPage},
-	MsgRateLimited:            {kind: kindPage},
-	MsgFlowExpired:            {kind: kindPage},
-	MsgFlowNotFound:           {kind: kindPage},
-	MsgCSRF:                   {kind: kindPage},
-	MsgInvalidRequest:         {kind: kindPage},
-	MsgBadRedirectURI:         {kind: kindPage},
-	MsgUnknownClient:          {kind: kindPage},
-	MsgServerError:            {kind: kindPage},
-	MsgTemporarilyUnavailable: {kind: kindPage},
-	MsgAccessDenied:           {kind: kindPage},
-	MsgNotFound:               {kind: kindPage},
-	MsgRequestTooLarge:        {kind: kindPage},
-	MsgPhoneNotAllowed:        {kind: kindPage},
-	MsgPhoneUnchanged:         {kind: kindPage},
+	MsgInvalidCredentials:      {kind: kindField},
+	MsgMissingCredentials:      {kind: kindField},
+	MsgAccountLocked:           {kind: kindPage},
+	MsgPINInvalid:              {kind: kindField},
+	MsgPINFormat:               {kind: kindField},
+	MsgPINExpired:              {kind: kindPage},
+	MsgTooManyAttempts:         {kind: kindPage},
+	MsgPINSent:                 {kind: kindNotice, args: 1},
+	MsgPINResent:               {kind: kindNotice},
+	MsgResendTooSoon:           {kind: kindPage},
+	MsgResendLimit:             {kind: kindPage},
+	MsgSMSUnavailable:          {kind: kindPage},
+	MsgSMSRateLimited:          {kind: kindPage},
+	MsgSMSHeld:                 {kind: kindPage},
+	MsgPINRerouted:             {kind: kindNotice, args: 1},
+	MsgPhoneInvalid:            {kind: kindField},
+	MsgPhoneCountryNotAllowed:  {kind: kindField},
+	MsgPhoneNotMobile:          {kind: kindField},
+	MsgNoPhone:                 {kind: kindPage},
+	MsgPhoneChanged:            {kind: kindPage, args: 1},
+	MsgPhoneSame:               {kind: kindField},
+	MsgStillSignedIn:           {kind: kindPage},
+	MsgRateLimited:             {kind: kindPage},
+	MsgFlowExpired:             {kind: kindPage},
+	MsgFlowNotFound:            {kind: kindPage},
+	MsgCSRF:                    {kind: kindPage},
+	MsgInvalidRequest:          {kind: kindPage},
+	MsgBadRedirectURI:          {kind: kindPage},
+	MsgUnknownClient:           {kind: kindPage},
+	MsgServerError:             {kind: kindPage},
+	MsgTemporarilyUnavailable:  {kind: kindPage},
+	MsgAccessDenied:            {kind: kindPage},
+	MsgNotFound:                {kind: kindPage},
+	MsgRequestTooLarge:         {kind: kindPage},
+	MsgPhoneNotAllowed:         {kind: kindPage},
+	MsgPhoneUnchanged:          {kind: kindPage},
+	MsgPhoneEnrolled:           {kind: kindPage, args: 1},
+	MsgPhoneNotEnrolled:        {kind: kindPage},
+	MsgNeedInvitation:          {kind: kindPage},
+	MsgRecoveryCodeInvalid:     {kind: kindField},
+	MsgResetRefused:            {kind: kindField},
+	MsgAccountSignInCancelled:  {kind: kindPage},
+	MsgCurrentPasswordWrong:    {kind: kindField},
+	MsgPasswordChanged:         {kind: kindNotice},
+	MsgSessionEnded:            {kind: kindNotice},
+	MsgDeviceForgotten:         {kind: kindNotice},
+	MsgActivitySignedIn:        {kind: kindNotice},
+	MsgActivityWrongPassword:   {kind: kindNotice},
+	MsgActivityThrottled:       {kind: kindNotice},
+	MsgActivityRecoveryCode:    {kind: kindNotice},
+	MsgActivityPasswordChanged: {kind: kindNotice},
+	MsgActivityPasswordReset:   {kind: kindNotice},
+	MsgActivityPhoneChanged:    {kind: kindNotice},
+	MsgActivityRecoveryCodes:   {kind: kindNotice},
+	MsgResetNeedsOperator:      {kind: kindPage},
+	MsgResetLinkInvalid:        {kind: kindPage},
+	MsgPasswordReset:           {kind: kindPage},
+	MsgPasswordUnchanged:       {kind: kindPage},
+	MsgPasswordMismatch:        {kind: kindField},
+	MsgPasswordTooShort:        {kind: kindField},
+	MsgPasswordTooLong:         {kind: kindField},
+	MsgPasswordCommon:          {kind: kindField},
+	MsgPasswordWeak:            {kind: kindField},
+	MsgPasswordInvalid:         {kind: kindField},
+	MsgInvitationInvalid:       {kind: kindPage},
+	MsgAlreadyHasPhone:         {kind: kindPage},
 }
 
 // Known reports whether id is one of the MsgID constants.

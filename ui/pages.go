@@ -61,10 +61,18 @@ const (
 	ActionSendCode   ActionID = "action.send_code"    // ask for the code that could not be sent
 	ActionNewCode    ActionID = "action.new_code"     // a new code, when the last can no longer be typed
 	ActionOtherPhone ActionID = "action.other_number" // type another number
+
+	// The other second factors a page of the second step may offer.
+	ActionUseSMS          ActionID = "action.use_sms"           // the code sent by SMS
+	ActionUseRecoveryCode ActionID = "action.use_recovery_code" // a recovery code instead
+
+	ActionForgotPassword ActionID = "action.forgot_password" // set a new password with a recovery code
+	ActionAccount        ActionID = "action.account"         // the account page
 )
 
 // actionIDs lists every ActionID; the catalogue test checks each is in every language.
-var actionIDs = []ActionID{ActionTryAgain, ActionStartAgain, ActionBackToApp, ActionCancel, ActionSendCode, ActionNewCode, ActionOtherPhone}
+var actionIDs = []ActionID{ActionTryAgain, ActionStartAgain, ActionBackToApp, ActionCancel, ActionSendCode, ActionNewCode, ActionOtherPhone,
+	ActionUseSMS, ActionUseRecoveryCode, ActionForgotPassword, ActionAccount}
 
 // LoginPage asks for username and password. The form posts username,
 // password and csrf_token to Action.
@@ -74,7 +82,19 @@ type LoginPage struct {
 	Username string // prefilled after a failed attempt
 	Error    MsgID  // zero: none
 	Actions  []Action
+	// For says what the sign-in is for, and so the page's heading: ""
+	// (an app), LoginForPhoneChange, LoginForEnrol, LoginForAccount.
+	For string
+	// ForgotURL, when set, links to setting a new password.
+	ForgotURL string
 }
+
+// What a sign-in is for, besides an app (LoginPage.For).
+const (
+	LoginForPhoneChange = "phone_change"
+	LoginForEnrol       = "enrol"
+	LoginForAccount     = "account"
+)
 
 func (LoginPage) templateName() string { return "login" }
 
@@ -93,7 +113,7 @@ type PINPage struct {
 	// the page offers a new code instead of the form.
 	Closed  bool
 	Error   MsgID // zero: none
-	Notice  MsgID // zero: none; MsgPINSent and MsgPINResent get MaskedPhone
+	Notice  MsgID // zero: none; MsgPINSent gets MaskedPhone
 	Actions []Action
 	// OtherNumberAction, when set, posts to type another number (a phone
 	// change's new number).
@@ -101,9 +121,142 @@ type PINPage struct {
 	// RerouteAction, when set, posts to send a new code by another route
 	// at once: a delivery receipt said the last one did not arrive.
 	RerouteAction string
+	// Factors are the other second factors the user may take instead
+	// (a recovery code, ...), each a button that posts.
+	Factors []Action
+	// TrustDays, when not 0, offers a checkbox trust_device=yes: "don't
+	// ask for a code on this browser for TrustDays days".
+	TrustDays int
 }
 
 func (PINPage) templateName() string { return "pin" }
+
+// RecoveryPage asks for a recovery code instead of the SMS PIN. The form
+// posts recovery_code and csrf_token to Action.
+type RecoveryPage struct {
+	Common
+	Action  string
+	Error   MsgID // zero: none
+	Factors []Action
+	Actions []Action
+}
+
+func (RecoveryPage) templateName() string { return "recovery" }
+
+// RecoveryUsedPage says a recovery code was used and how many are left,
+// and links to the phone change (a lost phone); its form posts
+// csrf_token to Action to go on.
+type RecoveryUsedPage struct {
+	Common
+	Action         string
+	Left           int
+	PhoneChangeURL string
+}
+
+func (RecoveryUsedPage) templateName() string { return "recovery_used" }
+
+// ForgotPage begins a self-service password reset: the form posts
+// username, recovery_code and csrf_token to Action. It says what the
+// reset takes (a recovery code and the phone), and whom to ask without.
+type ForgotPage struct {
+	Common
+	Action   string
+	Username string // prefilled after a failed attempt
+	Error    MsgID
+	Actions  []Action
+}
+
+func (ForgotPage) templateName() string { return "forgot" }
+
+// NewPasswordPage sets a new password: the form posts new_password,
+// confirm_password and csrf_token to Action. Username is for password
+// managers (a hidden username field beside the new password).
+type NewPasswordPage struct {
+	Common
+	Action   string
+	Username string
+	Error    MsgID
+	Actions  []Action
+}
+
+func (NewPasswordPage) templateName() string { return "new_password" }
+
+// AccountPage is the signed-in user's own account: what it has, and the
+// ways to change it. Each change is a form that posts csrf_token (bound
+// to the session); while Fresh is false the page first asks to confirm
+// it is the user (ConfirmURL), and the changes send there.
+type AccountPage struct {
+	Common
+	Username       string
+	Phone          string // masked; empty: none
+	Fresh          bool
+	ConfirmURL     string
+	Notice         MsgID // a change just made; zero: none
+	PhoneChangeURL string
+	PasswordURL    string
+	// RecoveryLeft unused recovery codes of a set made RecoveryMade
+	// (empty: never); RecoveryAction makes a new set.
+	RecoveryLeft   int
+	RecoveryMade   string
+	RecoveryAction string
+	// Sessions are the user's sign-ins; each has a button that posts
+	// session=ID to SessionRevokeAction.
+	Sessions            []AccountSession
+	SessionRevokeAction string
+	// Devices are the browsers the user trusted to skip the second
+	// factor, shown when Trusting (the operator offers it) or when there
+	// are some; each has a button that posts device=ID to DeviceForgetAction.
+	Trusting           bool
+	Devices            []AccountDevice
+	DeviceForgetAction string
+	Activity           []AccountActivity
+	SignOutURL         string
+}
+
+// AccountDevice is one trusted browser on the account page.
+type AccountDevice struct {
+	ID, Agent, IP, Created, LastUsed, Until string
+	Current                                 bool // this browser
+}
+
+// AccountSession is one sign-in session on the account page.
+type AccountSession struct {
+	ID, Agent, IP, Created, LastSeen string
+	Current                          bool // this browser
+}
+
+// AccountActivity is one recent event on the account page.
+type AccountActivity struct {
+	When, IP, Agent, App string
+	What                 MsgID // a kindNotice message without arguments
+	Warning              bool  // a failure worth a look
+}
+
+func (AccountPage) templateName() string { return "account" }
+
+// RecoveryCodesPage shows a new set of recovery codes, this once.
+type RecoveryCodesPage struct {
+	Common
+	Codes      []string
+	AccountURL string
+}
+
+func (RecoveryCodesPage) templateName() string { return "recovery_codes" }
+
+// PasswordChangePage changes the signed-in user's password: the form
+// posts current_password, new_password, confirm_password and csrf_token
+// to Action.
+type PasswordChangePage struct {
+	Common
+	Action     string
+	Username   string
+	Error      MsgID
+	AccountURL string
+	Fresh      bool
+	ConfirmURL string
+}
+
+func (PasswordChangePage) templateName() string { return "password_change" }
 
 // PhonePage enrols a phone number. The form posts phone and csrf_token to Action.
 type PhonePage struct {
@@ -114,6 +267,9 @@ type PhonePage struct {
 	// Change: the account has a number and this is the new one.
 	Change  bool
 	Actions []Action
+	// National: numbers typed without a country code are read as
+	// Japanese (IDP_SMS_DEFAULT_REGION=JP), and the hint says so.
+	National bool
 }
 
 func (PhonePage) templateName() string { return "phone" }
@@ -127,6 +283,7 @@ type ConsentPage struct {
 	ClientID   string
 	LogoURL    string // the client's logo; shown only if it is an https URL (or a path on this server)
 	Scopes     []string
+	Username   string // who is signed in
 }
 
 func (ConsentPage) templateName() string { return "consent" }
@@ -161,6 +318,7 @@ type WaitPage struct {
 	RetryAction string
 	WaitSeconds int
 	Actions     []Action
+	Factors     []Action // other second factors, as on the PIN page
 }
 
 func (WaitPage) templateName() string { return "wait" }
@@ -202,8 +360,9 @@ func (LoggedOutPage) templateName() string { return "loggedout" }
 // catalogue entry of Msg (title, text with Arg as {0}, next step).
 type NoticePage struct {
 	Common
-	Msg MsgID
-	Arg string
+	Msg     MsgID
+	Arg     string
+	Actions []Action
 }
 
 func (NoticePage) templateName() string { return "notice" }
@@ -219,4 +378,11 @@ var pageTemplates = []string{
 	LoggedOutPage{}.templateName(),
 	NoticePage{}.templateName(),
 	WaitPage{}.templateName(),
+	RecoveryPage{}.templateName(),
+	RecoveryUsedPage{}.templateName(),
+	ForgotPage{}.templateName(),
+	NewPasswordPage{}.templateName(),
+	AccountPage{}.templateName(),
+	RecoveryCodesPage{}.templateName(),
+	PasswordChangePage{}.templateName(),
 }

@@ -145,6 +145,87 @@ var pageCases = []pageCase{
 		page:  func(c ui.Common) ui.Page { return ui.LoggedOutPage{Common: c} },
 		forms: 0,
 	},
+	{
+		name: "recovery code",
+		page: func(c ui.Common) ui.Page {
+			return ui.RecoveryPage{Common: c, Action: "/login/recovery?flow=f1o2w3", Error: ui.MsgRecoveryCodeInvalid,
+				Factors: []ui.Action{{Label: ui.ActionUseSMS, URL: "/login/factor/sms?flow=f1o2w3", Post: true, CSRFToken: c.CSRFToken}}}
+		},
+		want: []wantTag{
+			{"input", `name="recovery_code"`, []string{`autocomplete="off"`, `spellcheck="false"`, `aria-invalid="true"`, `form-error`}},
+			{"label", `for="recovery_code"`, nil},
+			{"form", `action="/login/factor/sms?flow=f1o2w3"`, []string{`method="post"`}},
+		},
+		forms: 2,
+	},
+	{
+		name: "forgot password",
+		page: func(c ui.Common) ui.Page {
+			return ui.ForgotPage{Common: c, Action: "/login/forgot?flow=f1o2w3", Username: "alice", Error: ui.MsgResetRefused}
+		},
+		want: []wantTag{
+			{"input", `name="username"`, []string{`autocomplete="username"`, `aria-invalid="true"`}},
+			{"input", `name="recovery_code"`, []string{`autocomplete="off"`, `autofocus`}},
+		},
+		forms: 1,
+	},
+	{
+		name: "new password",
+		page: func(c ui.Common) ui.Page {
+			return ui.NewPasswordPage{Common: c, Action: "/login/password?flow=f1o2w3", Username: "alice", Error: ui.MsgPasswordCommon}
+		},
+		want: []wantTag{
+			{"input", `name="new_password"`, []string{`autocomplete="new-password"`, `aria-invalid="true"`}},
+			{"input", `name="confirm_password"`, []string{`autocomplete="new-password"`}},
+			{"input", `name="username"`, []string{`type="hidden"`, `autocomplete="username"`}},
+		},
+		forms: 1,
+	},
+	{
+		name: "account",
+		page: func(c ui.Common) ui.Page {
+			return ui.AccountPage{Common: c, Username: "alice", Phone: "+81 •• •••• 5678", ConfirmURL: "/account/signin",
+				PhoneChangeURL: "/account/phone", PasswordURL: "/account/password", RecoveryLeft: 2, RecoveryMade: "2026-12-01 10:00 JST",
+				RecoveryAction: "/account/recovery-codes", SessionRevokeAction: "/account/sessions/revoke", SignOutURL: "/oauth2/logout",
+				Notice:   ui.MsgSessionEnded,
+				Sessions: []ui.AccountSession{{ID: "s1", Agent: "Chrome, Windows", Current: true}, {ID: "s2", Agent: "Safari, iPhone"}},
+				Activity: []ui.AccountActivity{{What: ui.MsgActivityWrongPassword, Warning: true}}}
+		},
+		want: []wantTag{
+			{"a", `href="/account/phone"`, nil},
+			{"a", `href="/account/signin"`, nil},
+			{"input", `value="s2"`, []string{`type="hidden"`, `name="session"`}},
+			{"p", `class="warn"`, nil},
+		},
+		forms: 3,
+	},
+	{
+		name: "recovery codes",
+		page: func(c ui.Common) ui.Page {
+			return ui.RecoveryCodesPage{Common: c, Codes: []string{"abcd-efgh-jkmn-pqrs", "0123-4567-89ab-cdef"}, AccountURL: "/account"}
+		},
+		want:  []wantTag{{"a", `href="/account"`, nil}, {"ul", `class="codes"`, nil}},
+		forms: 0,
+	},
+	{
+		name: "password change",
+		page: func(c ui.Common) ui.Page {
+			return ui.PasswordChangePage{Common: c, Action: "/account/password", Username: "alice", Error: ui.MsgCurrentPasswordWrong, AccountURL: "/account", Fresh: true}
+		},
+		want: []wantTag{
+			{"input", `name="current_password"`, []string{`autocomplete="current-password"`, `aria-invalid="true"`}},
+			{"input", `name="new_password"`, []string{`autocomplete="new-password"`}},
+		},
+		forms: 1,
+	},
+	{
+		name: "recovery code used",
+		page: func(c ui.Common) ui.Page {
+			return ui.RecoveryUsedPage{Common: c, Action: "/login/recovery/used?flow=f1o2w3", Left: 2, PhoneChangeURL: "/account/phone"}
+		},
+		want:  []wantTag{{"a", `href="/account/phone"`, nil}, {"div", `role="status"`, nil}},
+		forms: 1,
+	},
 }
 
 var (

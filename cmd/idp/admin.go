@@ -139,7 +139,16 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return err
 	}
 	st.Audit(ctx, store.AuditEvent{Event: "user.created", Outcome: "ok", UserID: u.ID, Username: u.Username, Detail: "by operator"})
-	return printJSON(stdout, map[string]string{"id": u.ID, "username": u.Username})
+	out := map[string]any{"id": u.ID, "username": u.Username}
+	if p == nil {
+		// Without a number the user can enrol one only through this link.
+		link, until, err := newInvitation(ctx, st, cfg.Issuer, u, invitationTTL)
+		if err != nil {
+			return fmt.Errorf("users create: %s was created, but its invitation was not (run idp users invite): %w", u.Username, err)
+		}
+		out["invitation_url"], out["invitation_expires_at"] = link, until
+	}
+	return printJSON(stdout, out)
 }
 
 // readPassword reads one line; a trailing newline is not part of it.

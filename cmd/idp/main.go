@@ -63,6 +63,8 @@ var synopses = []struct{ name, text string }{
 	{"users sessions", "idp users sessions --username NAME                 list a user's sign-in sessions"},
 	{"users sessions revoke", "idp users sessions revoke (--id SID | --username NAME --all)"},
 	{"users unlock", "idp users unlock --username NAME                   lift a sign-in throttle"},
+	{"users invite", "idp users invite --username NAME [--valid-for 7d]  a new invitation link to enrol a first phone"},
+	{"users reset-password", "idp users reset-password --username NAME [--valid-for 1h]   a single-use link that sets a new password"},
 	{"audit", "idp audit [--username NAME] [--event E] [--outcome O] [--since 24h|7d] [--limit N]"},
 	{"clients create", `idp clients create --id ID --redirect-uri URI [--redirect-uri URI ...] [--public]
                    [--scope "openid profile phone offline_access"] [--grant-type TYPE ...]
@@ -181,7 +183,9 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 				}
 				return cmdSessionsList(ctx, a, stdout, stderr)
 			},
-			"unlock": func(a []string) error { return cmdUsersUnlock(ctx, a, stdout, stderr) },
+			"unlock":         func(a []string) error { return cmdUsersUnlock(ctx, a, stdout, stderr) },
+			"invite":         func(a []string) error { return cmdUsersInvite(ctx, a, stdout, stderr) },
+			"reset-password": func(a []string) error { return cmdUsersResetPassword(ctx, a, stdout, stderr) },
 		})
 	case "clients":
 		return group("clients", args[1:], stdout, map[string]func([]string) error{

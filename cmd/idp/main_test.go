@@ -83,7 +83,7 @@ func TestUsersCreate(t *testing.T) {
 		{"common password", "password123\n", []string{"--username", "dave"}, "most common"},
 		{"username as password", "zyxwdave88\n", []string{"--username", "zyxwdave"}, "too close to the username"},
 		{"no password", "", []string{"--username", "dave"}, "no password"},
-		{"landline", "a long enough password\n", []string{"--username", "dave", "--phone", "03-1234-5678"}, "cannot receive SMS"},
+		{"landline", "a long enough password\n", []string{"--username", "dave", "--phone", "03-1234-5678"}, "cannot receive SMS codes: a landline"},
 		{"country not allowed", "a long enough password\n", []string{"--username", "dave", "--phone", "+44 7400 123456"}, "country"},
 		{"verified without phone", "a long enough password\n", []string{"--username", "dave", "--phone-verified"}, "needs --phone"},
 	}

@@ -190,6 +190,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 			IPHour: cfg.SMS.Limits.IPHour, IPDay: cfg.SMS.Limits.IPDay,
 			GlobalHour: cfg.SMS.Limits.GlobalHour, GlobalDay: cfg.SMS.Limits.GlobalDay,
 			PrefixHour: cfg.SMS.Limits.PrefixHour, PrefixDay: cfg.SMS.Limits.PrefixDay,
+			NoticeHour: cfg.SMS.Limits.NoticeHour, NoticeDay: cfg.SMS.Limits.NoticeDay,
 		},
 		Pumping: mfa.Pumping{PrefixDigits: cfg.SMS.Pumping.PrefixDigits, Window: cfg.SMS.Pumping.Window,
 			MinSends: cfg.SMS.Pumping.MinSends, CountryMinSends: cfg.SMS.Pumping.CountryMin, MinConversion: float64(cfg.SMS.Pumping.MinConversion) / 100},
@@ -209,7 +210,8 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		Store: st, Keys: km, MFA: svc, Receipts: prov.reports, Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
-		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
+		TrustedDeviceTTL: cfg.TrustedDeviceTTL,
+		SigningAlg:       cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
 		TrustedProxies: trustedProxies(cfg.TrustedProxies),
 	})
 	if err != nil {

@@ -527,7 +527,7 @@ func TestCallbackWithoutLogin(t *testing.T) {
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Errorf("status %d, want 400", resp.StatusCode)
 			}
-			if !strings.Contains(body, "No sign-in is in progress") && !strings.Contains(body, "進行中のサインインがありません") {
+			if !strings.Contains(body, "No sign-in is in progress") && !strings.Contains(body, "進行中のログインがありません") {
 				t.Errorf("page does not give the reason; body:\n%s", body)
 			}
 		})
@@ -737,7 +737,7 @@ func TestPageLanguage(t *testing.T) {
 			if !strings.Contains(body, `<html lang="`+tt.want+`">`) {
 				t.Errorf("page language is not %s; body:\n%s", tt.want, body)
 			}
-			signIn := map[string]string{"en": "Sign in with " + e.srv.URL, "ja": e.srv.URL + " でサインイン"}[tt.want]
+			signIn := map[string]string{"en": "Sign in with " + e.srv.URL, "ja": e.srv.URL + " でログイン"}[tt.want]
 			if !strings.Contains(body, signIn) {
 				t.Errorf("page lacks %q", signIn)
 			}

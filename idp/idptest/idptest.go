@@ -86,6 +86,8 @@ type Options struct {
 	// TuneMFA changes the SMS service of every instance before it serves
 	// (the pumping guard, the budget, receipt waits).
 	TuneMFA func(*mfa.Service)
+	// TrustedDeviceTTL offers "don't ask for a code on this browser".
+	TrustedDeviceTTL time.Duration
 }
 
 // New starts a provider on db.
@@ -192,7 +194,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
-		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember),
+		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember), TrustedDeviceTTL: o.TrustedDeviceTTL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +240,39 @@ func (e *Env) CreateUser(username, pw, phone string, verified bool) User {
 		e.T.Fatal(err)
 	}
 	return User{ID: u.ID, Username: username, Password: pw, Phone: phone}
+}
+
+// Invite makes an invitation link for a user (replacing any older one),
+// as idp users invite does, valid a week.
+func (e *Env) Invite(u User) string {
+	e.T.Helper()
+	token, _, err := e.Store.CreateLink(context.Background(), u.ID, store.LinkInvitation, 7*24*time.Hour)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return idp.InvitationURL(e.Issuer, token)
+}
+
+// ResetLink makes a password reset link for a user (replacing any older
+// one), as idp users reset-password does, valid an hour.
+func (e *Env) ResetLink(u User) string {
+	e.T.Helper()
+	token, _, err := e.Store.CreateLink(context.Background(), u.ID, store.LinkPasswordReset, time.Hour)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return idp.ResetURL(e.Issuer, token)
+}
+
+// RecoveryCodes makes a user's set of recovery codes (replacing any
+// older set), as the account page does, and returns them as shown.
+func (e *Env) RecoveryCodes(u User) []string {
+	e.T.Helper()
+	codes, err := idp.NewRecoveryCodes(context.Background(), e.Store, password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 1), u.ID)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return codes
 }
 
 // Client is a registered test client.

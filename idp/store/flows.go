@@ -27,6 +27,7 @@ type Flow struct {
 	AuthTime     *time.Time // when the user was last authenticated
 	RetryAt      *time.Time // send_refused: when a send may succeed again
 	Refusal      string     // send_refused: why ("limit:phone", "number")
+	LinkID       *string    // the user link (invitation, reset) the flow was opened with
 	RequestedAt  time.Time
 	ExpiresAt    time.Time
 	CreatedAt    time.Time
@@ -54,7 +55,8 @@ var ErrFlowMoved = errors.New("login flow is no longer in the expected state")
 var ErrIllegalMove = errors.New("login flow move not in the table")
 
 // CreateFlow stores a new flow. Every flow is born in FlowNew: a flow
-// that a session carries further gets there by a move of the table.
+// that a session carries further gets there by a move of the table. A
+// flow opened with a user link (LinkID) keeps it for its life.
 // Its times are stored in UTC, whatever zone they come in: on SQLite
 // times are text, and the expiry test compares text, which orders as
 // time only when every value is in one zone.

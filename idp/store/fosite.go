@@ -389,13 +389,15 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 	return nil
 }
 
-// DeleteExpired removes tokens, codes and flows past their expiry and
+// DeleteExpired removes tokens, codes, flows, user links and trusted
+// browsers past their expiry and
 // returns how many rows went. Inactive refresh tokens are kept until they
 // expire so reuse stays detectable.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
-	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens"} {
+	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens",
+		"user_links", "trusted_devices"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {
 			return total, fmt.Errorf("store: delete expired %s: %w", t, res.Error)

@@ -16,48 +16,73 @@ import (
 type FlowState string
 
 const (
-	FlowNew              FlowState = "new"                    // waiting for username and password
-	FlowAwaitingPhone    FlowState = "awaiting_phone"         // password checked, no number yet: enrol one
-	FlowAwaitingPIN      FlowState = "awaiting_pin"           // a code was sent (or its send failed): waiting for it
-	FlowSendRefused      FlowState = "send_refused"           // no code could be sent: waiting until retry_at
-	FlowMFAOK            FlowState = "mfa_ok"                 // password and PIN checked: consent, then the code
-	FlowAwaitingNewPhone FlowState = "awaiting_new_phone"     // phone change, old number proven: waiting for the new one
-	FlowAwaitingNewPIN   FlowState = "awaiting_new_phone_pin" // phone change: waiting for the new number's code
-	FlowDone             FlowState = "done"                   // answered: the RP has its response, or the change is made
+	FlowNew               FlowState = "new"                    // waiting for username and password
+	FlowAwaitingPhone     FlowState = "awaiting_phone"         // password checked, no number yet: enrol one
+	FlowAwaitingPIN       FlowState = "awaiting_pin"           // a code was sent (or its send failed): waiting for it
+	FlowSendRefused       FlowState = "send_refused"           // no code could be sent: waiting until retry_at
+	FlowAwaitingRecovery  FlowState = "awaiting_recovery_code" // a recovery code instead of the PIN
+	FlowRecoveryUsed      FlowState = "recovery_code_used"     // a recovery code was right: how many are left, before going on
+	FlowAwaitingResetCode FlowState = "awaiting_reset_code"    // forgot password: waiting for the username and a recovery code
+	FlowAwaitingPassword  FlowState = "awaiting_new_password"  // a reset proven (link, or recovery code and PIN): waiting for the new password
+	FlowMFAOK             FlowState = "mfa_ok"                 // password and PIN checked: consent, then the code
+	FlowAwaitingNewPhone  FlowState = "awaiting_new_phone"     // phone change, old number proven: waiting for the new one
+	FlowAwaitingNewPIN    FlowState = "awaiting_new_phone_pin" // phone change: waiting for the new number's code
+	FlowDone              FlowState = "done"                   // answered: the RP has its response, or the change is made
 )
 
 // States lists every state, in the order a login meets them.
-var States = []FlowState{FlowNew, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowMFAOK,
-	FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowDone}
+var States = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery,
+	FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword, FlowDone}
 
 // Flow purposes.
 const (
-	PurposeLogin       = "login"        // answers an RP's authorize request
-	PurposePhoneChange = "phone_change" // the account's own phone change; no client
+	PurposeLogin       = "login"          // answers an RP's authorize request
+	PurposePhoneChange = "phone_change"   // the account's own phone change; no client
+	PurposeEnrol       = "enrol"          // a first phone, enrolled through an invitation link; no client
+	PurposeReset       = "password_reset" // a new password, through an operator's link or a recovery code and a PIN; no client
+	PurposeAccount     = "account"        // a full sign-in to the account page; no client
 )
+
+// Purposes lists every purpose a flow can have.
+var Purposes = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeReset, PurposeAccount}
 
 // MoveName names a move of the table.
 type MoveName string
 
 const (
-	MovePassword        MoveName = "password"           // the password was right; a code is on its way
-	MovePasswordEnrol   MoveName = "password_enrol"     // the password was right; the user has no number yet
-	MovePasswordRefused MoveName = "password_refused"   // the password was right; its code could not be sent
-	MoveSession         MoveName = "session"            // a live session spared the password; a code is on its way
-	MoveSessionEnrol    MoveName = "session_enrol"      // a live session spared the password; no number yet
-	MoveSessionRefused  MoveName = "session_refused"    // a live session spared the password; no code could be sent
-	MoveSessionMFA      MoveName = "session_remembered" // a live session's PIN is still remembered: nothing to ask
-	MovePhoneEntered    MoveName = "phone_entered"      // a number to enrol was typed; its code is on its way
-	MoveRetrySend       MoveName = "retry_send"         // after a refusal, a code went out
-	MoveRetryRefused    MoveName = "retry_refused"      // after a refusal, refused again
-	MovePIN             MoveName = "pin"                // the code was right
-	MoveOldPhonePIN     MoveName = "old_phone_pin"      // phone change: the current number's code was right
-	MoveNewPhoneEntered MoveName = "new_phone_entered"  // phone change: a new number was typed; its code is on its way
-	MoveNewPhoneAgain   MoveName = "new_phone_again"    // phone change: back to type another new number
-	MoveNewPhonePIN     MoveName = "new_phone_pin"      // phone change: the new number's code was right
-	MoveFinish          MoveName = "finish"             // the authorize response (code or refusal) was issued
-	MoveRestart         MoveName = "restart"            // the user starts again from the password
-	MoveCancel          MoveName = "cancel"             // the user gave up: the RP is told access_denied
+	MovePassword         MoveName = "password"                // the password was right; a code is on its way
+	MovePasswordEnrol    MoveName = "password_enrol"          // an invitation's password was right; the user has no number yet
+	MovePasswordRefused  MoveName = "password_refused"        // the password was right; its code could not be sent
+	MoveSession          MoveName = "session"                 // a live session spared the password; a code is on its way
+	MoveSessionRefused   MoveName = "session_refused"         // a live session spared the password; no code could be sent
+	MoveSessionMFA       MoveName = "session_remembered"      // a live session's PIN is still remembered: nothing to ask
+	MovePasswordTrusted  MoveName = "password_trusted"        // the password was right, on a browser its user trusted: no second factor
+	MoveSessionTrusted   MoveName = "session_trusted"         // a live session, on a browser its user trusted: no second factor
+	MovePhoneEntered     MoveName = "phone_entered"           // a number to enrol was typed; its code is on its way
+	MoveRetrySend        MoveName = "retry_send"              // after a refusal, a code went out
+	MoveRetryRefused     MoveName = "retry_refused"           // after a refusal, refused again
+	MovePIN              MoveName = "pin"                     // the code was right
+	MoveEnrolPIN         MoveName = "enrol_pin"               // an invitation: the first number's code was right, the link used up
+	MoveOldPhonePIN      MoveName = "old_phone_pin"           // phone change: the current number's code was right
+	MoveChooseRecovery   MoveName = "choose_recovery_code"    // the user will type a recovery code instead of the PIN
+	MoveChooseSMS        MoveName = "choose_sms"              // back from a recovery code to the PIN already sent
+	MoveRecoveryCode     MoveName = "recovery_code"           // a recovery code was right (and is used up)
+	MoveOldPhoneRecovery MoveName = "old_phone_recovery_code" // phone change: a recovery code stood for the current number's PIN
+	MoveContinue         MoveName = "continue"                // on from the codes-left page
+	MoveForgot           MoveName = "forgot"                  // forgot password: the reset begins with a recovery code
+	MoveResetCode        MoveName = "reset_code"              // the username's recovery code was right; a code is on its way to the phone
+	MoveResetRefused     MoveName = "reset_code_refused"      // the recovery code was right; the phone's code could not be sent
+	MoveResetPIN         MoveName = "reset_pin"               // and the phone's code was right: both proofs are in
+	MoveResetLink        MoveName = "reset_link"              // an operator's reset link was opened
+	MoveNewPassword      MoveName = "new_password"            // the new password was set
+	MoveOpenAccount      MoveName = "open_account"            // a full sign-in to the account page is done: the page opens
+	MoveSessionFresh     MoveName = "session_fresh"           // phone change: a full sign-in minutes ago spares the password and the current number's PIN
+	MoveNewPhoneEntered  MoveName = "new_phone_entered"       // phone change: a new number was typed; its code is on its way
+	MoveNewPhoneAgain    MoveName = "new_phone_again"         // phone change: back to type another new number
+	MoveNewPhonePIN      MoveName = "new_phone_pin"           // phone change: the new number's code was right
+	MoveFinish           MoveName = "finish"                  // the authorize response (code or refusal) was issued
+	MoveRestart          MoveName = "restart"                 // the user starts again from the password
+	MoveCancel           MoveName = "cancel"                  // the user gave up: the RP is told access_denied
 )
 
 // Move is one legal move of the table.
@@ -75,33 +100,55 @@ type Move struct {
 var (
 	login      = []string{PurposeLogin}
 	change     = []string{PurposePhoneChange}
-	both       = []string{PurposeLogin, PurposePhoneChange}
-	inProgress = []FlowState{FlowNew, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowMFAOK,
-		FlowAwaitingNewPhone, FlowAwaitingNewPIN}
+	enrol      = []string{PurposeEnrol}
+	reset      = []string{PurposeReset}
+	secondStep = []string{PurposeLogin, PurposePhoneChange, PurposeAccount}               // sign-ins with a password and a second factor
+	signIn     = []string{PurposeLogin, PurposeAccount}                                   // sign-ins that make a session
+	sending    = []string{PurposeLogin, PurposePhoneChange, PurposeReset, PurposeAccount} // flows that send a code to a known number
+	restarting = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeAccount} // flows whose first page is the password
+	account    = []string{PurposeAccount}
+	all        = Purposes
+	inProgress = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery,
+		FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword}
 )
 
 // Moves is the transition table. It is the only description of which
 // moves are legal; Store.Move consults it before every update.
 var Moves = []Move{
-	{MovePassword, []FlowState{FlowNew}, FlowAwaitingPIN, both, []string{"user_id", "amr", "challenge_id"}, nil},
-	{MovePasswordEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, login, []string{"user_id", "amr"}, nil},
-	{MovePasswordRefused, []FlowState{FlowNew}, FlowSendRefused, both, []string{"user_id", "amr", "refusal"}, nil},
+	{MovePassword, []FlowState{FlowNew}, FlowAwaitingPIN, secondStep, []string{"user_id", "amr", "challenge_id"}, nil},
+	{MovePasswordEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, enrol, []string{"user_id", "amr"}, nil},
+	{MovePasswordRefused, []FlowState{FlowNew}, FlowSendRefused, secondStep, []string{"user_id", "amr", "refusal"}, nil},
 	{MoveSession, []FlowState{FlowNew}, FlowAwaitingPIN, login, []string{"user_id", "amr", "session_id", "challenge_id"}, nil},
-	{MoveSessionEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, login, []string{"user_id", "amr", "session_id"}, nil},
 	{MoveSessionRefused, []FlowState{FlowNew}, FlowSendRefused, login, []string{"user_id", "amr", "session_id", "refusal"}, nil},
 	{MoveSessionMFA, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
-	{MovePhoneEntered, []FlowState{FlowAwaitingPhone}, FlowAwaitingPIN, login, []string{"challenge_id"}, nil},
-	{MoveRetrySend, []FlowState{FlowSendRefused}, FlowAwaitingPIN, both, []string{"challenge_id"}, []string{"retry_at", "refusal"}},
-	{MoveRetryRefused, []FlowState{FlowSendRefused}, FlowSendRefused, both, []string{"refusal"}, nil},
-	{MovePIN, []FlowState{FlowAwaitingPIN}, FlowMFAOK, login, []string{"amr", "auth_time", "session_id"}, nil},
+	{MovePasswordTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
+	{MoveSessionTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
+	{MovePhoneEntered, []FlowState{FlowAwaitingPhone}, FlowAwaitingPIN, enrol, []string{"challenge_id"}, nil},
+	{MoveRetrySend, []FlowState{FlowSendRefused}, FlowAwaitingPIN, sending, []string{"challenge_id"}, []string{"retry_at", "refusal"}},
+	{MoveRetryRefused, []FlowState{FlowSendRefused}, FlowSendRefused, sending, []string{"refusal"}, nil},
+	{MovePIN, []FlowState{FlowAwaitingPIN}, FlowMFAOK, signIn, []string{"amr", "auth_time", "session_id"}, nil},
+	{MoveEnrolPIN, []FlowState{FlowAwaitingPIN}, FlowDone, enrol, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveOldPhonePIN, []FlowState{FlowAwaitingPIN}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
+	{MoveChooseRecovery, []FlowState{FlowAwaitingPIN, FlowSendRefused}, FlowAwaitingRecovery, secondStep, nil, nil},
+	{MoveChooseSMS, []FlowState{FlowAwaitingRecovery}, FlowAwaitingPIN, secondStep, []string{"challenge_id"}, nil},
+	{MoveRecoveryCode, []FlowState{FlowAwaitingRecovery}, FlowRecoveryUsed, signIn, []string{"amr", "auth_time", "session_id"}, nil},
+	{MoveOldPhoneRecovery, []FlowState{FlowAwaitingRecovery}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
+	{MoveContinue, []FlowState{FlowRecoveryUsed}, FlowMFAOK, signIn, nil, nil},
+	{MoveForgot, []FlowState{FlowNew}, FlowAwaitingResetCode, reset, nil, nil},
+	{MoveResetCode, []FlowState{FlowAwaitingResetCode}, FlowAwaitingPIN, reset, []string{"user_id", "amr", "challenge_id"}, nil},
+	{MoveResetRefused, []FlowState{FlowAwaitingResetCode}, FlowSendRefused, reset, []string{"user_id", "amr", "refusal"}, nil},
+	{MoveResetPIN, []FlowState{FlowAwaitingPIN}, FlowAwaitingPassword, reset, []string{"amr", "auth_time"}, nil},
+	{MoveResetLink, []FlowState{FlowNew}, FlowAwaitingPassword, reset, []string{"user_id"}, nil},
+	{MoveNewPassword, []FlowState{FlowAwaitingPassword}, FlowDone, reset, nil, nil},
 	{MoveNewPhoneEntered, []FlowState{FlowAwaitingNewPhone}, FlowAwaitingNewPIN, change, []string{"challenge_id"}, nil},
 	{MoveNewPhoneAgain, []FlowState{FlowAwaitingNewPIN}, FlowAwaitingNewPhone, change, nil, []string{"challenge_id"}},
 	{MoveNewPhonePIN, []FlowState{FlowAwaitingNewPIN}, FlowDone, change, nil, nil},
 	{MoveFinish, []FlowState{FlowMFAOK}, FlowDone, login, nil, nil},
-	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingNewPhone, FlowAwaitingNewPIN}, FlowNew, both,
+	{MoveOpenAccount, []FlowState{FlowMFAOK}, FlowDone, account, nil, nil},
+	{MoveSessionFresh, []FlowState{FlowNew}, FlowAwaitingNewPhone, change, []string{"user_id", "session_id", "amr", "auth_time"}, nil},
+	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery, FlowAwaitingNewPhone, FlowAwaitingNewPIN}, FlowNew, restarting,
 		nil, []string{"user_id", "challenge_id", "session_id", "amr", "auth_time", "retry_at", "refusal"}},
-	{MoveCancel, inProgress, FlowDone, both, nil, nil},
+	{MoveCancel, inProgress, FlowDone, all, nil, nil},
 }
 
 // LookupMove returns the move name makes from a state of a flow of

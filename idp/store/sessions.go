@@ -75,12 +75,15 @@ func (s *Store) SessionLive(ctx context.Context, id string) (bool, error) {
 	return n == 1, err
 }
 
-// TouchSession records a use of the session, and a new PIN check when
-// mfaTime is not zero.
-func (s *Store) TouchSession(ctx context.Context, id string, mfaTime time.Time) error {
+// TouchSession records a use of the session, and a new second factor
+// when mfaTime is not zero: then amr, when not empty, is what it proved.
+func (s *Store) TouchSession(ctx context.Context, id string, mfaTime time.Time, amr string) error {
 	upd := map[string]any{"last_seen_at": s.Now()}
 	if !mfaTime.IsZero() {
 		upd["mfa_time"] = mfaTime.UTC()
+		if amr != "" {
+			upd["amr"] = amr
+		}
 	}
 	return s.conn(ctx).Model(&Session{}).Where("id = ?", id).Updates(upd).Error
 }

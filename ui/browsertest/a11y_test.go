@@ -164,12 +164,13 @@ func TestAccessibility(t *testing.T) {
 			checkPage(t, ctx, l, tr(l, "loggedout.title"))
 			checkA11y(t, ctx, "signed out")
 
-			// Phone enrolment, for a user with no phone, then with a bad number.
+			// Phone enrolment through an invitation, for a user with no
+			// phone, then with a bad number.
 			ctx = newTab(t, browser, l)
-			navigate(t, ctx, newAuthRequest(client, nil).url(e.Issuer))
-			do(t, ctx, "type username and password",
-				chromedp.SendKeys(chromedp.ID("username"), bob.Username),
-				chromedp.SendKeys(chromedp.ID("password"), bob.Password))
+			navigate(t, ctx, e.Invite(bob))
+			checkPage(t, ctx, l, tr(l, "login.title_enrol"))
+			checkA11y(t, ctx, "invitation sign-in")
+			do(t, ctx, "type the password", chromedp.SendKeys(chromedp.ID("password"), bob.Password))
 			submitBy(t, ctx, "sign in without a phone", chromedp.Click(chromedp.CSS(submit)))
 			checkPage(t, ctx, l, tr(l, "phone.title"))
 			checkA11y(t, ctx, "phone enrolment")
@@ -184,7 +185,7 @@ func TestAccessibility(t *testing.T) {
 			// number, a PIN to it, and the notice that it is done.
 			ctx = newTab(t, browser, l)
 			navigate(t, ctx, e.Issuer+"/account/phone")
-			checkPage(t, ctx, l, tr(l, "login.title"))
+			checkPage(t, ctx, l, tr(l, "login.title_phone_change"))
 			do(t, ctx, "type username and password",
 				chromedp.SendKeys(chromedp.ID("username"), alice.Username),
 				chromedp.SendKeys(chromedp.ID("password"), alice.Password))

@@ -4,7 +4,8 @@
 //
 // The tests sign in in English and in Japanese, watch the PIN page's resend
 // countdown (the pages' one piece of JavaScript), open the error page that an
-// unregistered redirect URI gets, sign in with the keyboard alone, and run
+// unregistered redirect URI gets, sign in with the keyboard alone, use the
+// account page and a recovery code (TestAccountAndRecoveryCodes), and run
 // axe-core (testdata/axe.min.js) on every page in both languages, failing on
 // any serious or critical violation. Each saves screenshots to the directory
 // named by IDP_SCREENSHOTS, or to a temporary one; with IDP_SCREENSHOTS set,

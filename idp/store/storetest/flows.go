@@ -89,7 +89,7 @@ func testFlowMoves(t *testing.T, s *store.Store) {
 		names[m.Name] = true
 	}
 	legal := 0
-	for _, purpose := range []string{store.PurposeLogin, store.PurposePhoneChange} {
+	for _, purpose := range store.Purposes {
 		for _, from := range store.States {
 			for name := range names {
 				t.Run(fmt.Sprintf("%s/%s/%s", purpose, from, name), func(t *testing.T) {
@@ -168,7 +168,7 @@ func testFlowMoves(t *testing.T, s *store.Store) {
 func testFlowMoveColumns(t *testing.T, s *store.Store) {
 	f := newFlow(t, s, s.Now(), 10*time.Minute)
 	u := createUser(t, s, "alice")
-	err := s.Move(t.Context(), f, store.MovePasswordEnrol, map[string]any{"user_id": u.ID, "amr": "pwd", "client_id": "other"})
+	err := s.Move(t.Context(), f, store.MovePasswordRefused, map[string]any{"user_id": u.ID, "amr": "pwd", "refusal": "number", "client_id": "other"})
 	wantErr(t, "a move setting client_id", err, store.ErrIllegalMove)
 }
 
@@ -186,7 +186,7 @@ func testFlowExpired(t *testing.T, s *store.Store) {
 	_, err = s.Flow(ctx, f.ID)
 	wantErr(t, "Flow at expiry", err, store.ErrNotFound)
 	wantErr(t, "Move of an expired flow",
-		s.Move(ctx, f, store.MovePasswordEnrol, map[string]any{"user_id": u.ID, "amr": "pwd"}), store.ErrFlowMoved)
+		s.Move(ctx, f, store.MovePasswordRefused, map[string]any{"user_id": u.ID, "amr": "pwd", "refusal": "number"}), store.ErrFlowMoved)
 	got, err := s.FlowAnyState(ctx, f.ID)
 	noErr(t, "FlowAnyState of an expired flow", err)
 	if got.State != store.FlowNew {
@@ -199,13 +199,13 @@ func testFlowConcurrentMove(t *testing.T, s *store.Store) {
 	u := createUser(t, s, "alice")
 	errs := race(racers, func(int) error {
 		mine := *f
-		return s.Move(t.Context(), &mine, store.MovePasswordEnrol, map[string]any{"user_id": u.ID, "amr": "pwd"})
+		return s.Move(t.Context(), &mine, store.MovePasswordRefused, map[string]any{"user_id": u.ID, "amr": "pwd", "refusal": "number"})
 	})
 	exactlyOneWins(t, errs, store.ErrFlowMoved)
 	got, err := s.Flow(t.Context(), f.ID)
 	noErr(t, "Flow", err)
-	if got.State != store.FlowAwaitingPhone || got.Moves != string(store.MovePasswordEnrol) {
-		t.Errorf("state = %q, moves %q; want %q after one move", got.State, got.Moves, store.FlowAwaitingPhone)
+	if got.State != store.FlowSendRefused || got.Moves != string(store.MovePasswordRefused) {
+		t.Errorf("state = %q, moves %q; want %q after one move", got.State, got.Moves, store.FlowSendRefused)
 	}
 }
 

@@ -539,10 +539,14 @@ func testSessions(t *testing.T, s *store.Store) {
 	_, err = s.SessionByToken(ctx, "other-token")
 	wantErr(t, "SessionByToken(unknown)", err, store.ErrNotFound)
 	later := now.Add(time.Minute)
-	noErr(t, "TouchSession", s.TouchSession(ctx, sess.ID, later))
+	noErr(t, "TouchSession", s.TouchSession(ctx, sess.ID, later, "pwd otp mfa"))
 	got, _ = s.Session(ctx, sess.ID)
-	if !got.MFATime.Equal(later) {
-		t.Errorf("MFATime = %v, want %v", got.MFATime, later)
+	if !got.MFATime.Equal(later) || got.AMR != "pwd otp mfa" {
+		t.Errorf("MFATime = %v, AMR %q; want %v, pwd otp mfa", got.MFATime, got.AMR, later)
+	}
+	noErr(t, "TouchSession without a factor", s.TouchSession(ctx, sess.ID, time.Time{}, "pwd"))
+	if got, _ = s.Session(ctx, sess.ID); !got.MFATime.Equal(later) || got.AMR != "pwd otp mfa" {
+		t.Errorf("a plain touch changed MFATime %v, AMR %q", got.MFATime, got.AMR)
 	}
 	errs := race(racers, func(int) error {
 		ended, err := s.RevokeSession(t.Context(), sess.ID)

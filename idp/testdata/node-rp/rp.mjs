@@ -11,7 +11,8 @@
 //   rp -> test  {"step":"done",...}: what still works after the logout
 //
 // Settings come from the environment: IDP_ISSUER, RP_CLIENT_ID,
-// RP_CLIENT_SECRET, RP_REDIRECT_URI, RP_POST_LOGOUT_REDIRECT_URI.
+// RP_CLIENT_SECRET, RP_REDIRECT_URI, RP_POST_LOGOUT_REDIRECT_URI, and
+// RP_ACR_VALUES, the authentication context classes to ask for (optional).
 import * as client from 'openid-client'
 import { createInterface } from 'node:readline'
 
@@ -53,7 +54,7 @@ async function main() {
   const state = client.randomState()
   const nonce = client.randomNonce()
   const maxAge = 600
-  const authorizationURL = client.buildAuthorizationUrl(config, {
+  const params = {
     redirect_uri: redirectURI,
     scope: 'openid profile phone offline_access',
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
@@ -61,7 +62,9 @@ async function main() {
     state,
     nonce,
     max_age: String(maxAge),
-  })
+  }
+  if (process.env.RP_ACR_VALUES) params.acr_values = process.env.RP_ACR_VALUES
+  const authorizationURL = client.buildAuthorizationUrl(config, params)
   say({ step: 'authorize', authorization_url: authorizationURL.href })
 
   // The browser part is the test's; it hands back where the RP was called.
