@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 )
@@ -27,6 +28,12 @@ func (a *app) adminHandler(token string, loopback bool) http.Handler {
 			}
 			h.ServeHTTP(w, r)
 		})
+	}
+	if token != "" {
+		// Profiles of a running server, for the operator chasing a slow or
+		// hungry instance: behind the token, since they show its internals.
+		mux.Handle("GET /debug/pprof/", auth(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", auth(http.HandlerFunc(pprof.Profile)))
 	}
 	if loopback {
 		mux.Handle("GET /metrics", a.metrics.Handler())

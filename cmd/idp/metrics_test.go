@@ -25,6 +25,12 @@ func TestMetricsNeedTheTokenOffLoopback(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, "idp_http_requests_total") {
 			t.Errorf("/metrics with the token: %d\n%s", code, body)
 		}
+		if code, _ := get(t, loopbackURL(s.admin, "/debug/pprof/heap"), ""); code != http.StatusUnauthorized {
+			t.Errorf("/debug/pprof/heap without the token: %d, want 401", code)
+		}
+		if code, body := get(t, loopbackURL(s.admin, "/debug/pprof/heap?debug=1"), token); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+			t.Errorf("/debug/pprof/heap with the token: %d\n%.200s", code, body)
+		}
 		if code, _ := get(t, loopbackURL(s.admin, "/healthz"), ""); code != http.StatusOK {
 			t.Errorf("/healthz: %d, want 200 without a token", code)
 		}
@@ -46,6 +52,9 @@ func TestMetricsNeedTheTokenOffLoopback(t *testing.T) {
 		s := startServe(t, "--dev", "--listen", "127.0.0.1:0")
 		if code, _ := get(t, "http://"+s.admin+"/metrics", ""); code != http.StatusOK {
 			t.Errorf("/metrics on the loopback: %d, want 200", code)
+		}
+		if code, _ := get(t, "http://"+s.admin+"/debug/pprof/heap", ""); code != http.StatusNotFound {
+			t.Errorf("/debug/pprof/heap with no admin token set: %d, want 404 (profiles only behind a token)", code)
 		}
 	})
 }
