@@ -42,7 +42,14 @@ func (s *Service) Reroute(ctx context.Context, c *Challenge) ([]string, bool, er
 			skip = append(skip, d.Provider)
 		}
 	}
-	if last := ds[len(ds)-1]; !s.undelivered(last, now) {
+	last := ds[len(ds)-1]
+	if last.CreatedAt.Before(c.LastSentAt) {
+		// The newest code was reserved after the last delivery was
+		// recorded: its send is in flight (a reroute or resend that just
+		// committed), and a second one would send twice.
+		return nil, false, nil
+	}
+	if !s.undelivered(last, now) {
 		return nil, false, nil
 	}
 	for _, name := range r.Names() {
