@@ -88,6 +88,15 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) (boo
 	return res.RowsAffected == 1, nil
 }
 
+// ResealTOTP replaces the user's sealed secret old by new (the same
+// secret sealed under the current IDP_SECRET), unless it changed meanwhile.
+func (s *Store) ResealTOTP(ctx context.Context, userID, old, new string) error {
+	if err := s.conn(ctx).Model(&TOTP{}).Where("user_id = ? AND secret_sealed = ?", userID, old).Update("secret_sealed", new).Error; err != nil {
+		return fmt.Errorf("store: reseal totp: %w", err)
+	}
+	return nil
+}
+
 // RemoveTOTP removes the user's authenticator; false when there was none.
 func (s *Store) RemoveTOTP(ctx context.Context, userID string) (bool, error) {
 	res := s.conn(ctx).Where("user_id = ?", userID).Delete(&TOTP{})

@@ -171,26 +171,28 @@ func (s *Sealer) Seal(userID, secret string) (string, error) {
 // ErrSealed: a sealed secret that no current or old key opens.
 var ErrSealed = errors.New("totp: the secret does not open under IDP_SECRET or IDP_SECRET_OLD")
 
-// Open decrypts a user's sealed secret.
-func (s *Sealer) Open(userID, sealed string) (string, error) {
+// Open decrypts a user's sealed secret. stale is true when an old secret
+// (IDP_SECRET_OLD) opened it: the caller seals it anew, so that the old
+// secret can be dropped in time.
+func (s *Sealer) Open(userID, sealed string) (secret string, stale bool, _ error) {
 	raw, ok := strings.CutPrefix(sealed, sealPrefix)
 	data, err := base64.RawStdEncoding.DecodeString(raw)
 	if !ok || err != nil {
-		return "", ErrSealed
+		return "", false, ErrSealed
 	}
-	for _, k := range s.keys {
+	for i, k := range s.keys {
 		a, err := gcm(k)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if len(data) < a.NonceSize() {
-			return "", ErrSealed
+			return "", false, ErrSealed
 		}
 		if plain, err := a.Open(nil, data[:a.NonceSize()], data[a.NonceSize():], ad(userID)); err == nil {
-			return string(plain), nil
+			return string(plain), i > 0, nil
 		}
 	}
-	return "", ErrSealed
+	return "", false, ErrSealed
 }
 
 func gcm(key []byte) (cipher.AEAD, error) {

@@ -16,18 +16,22 @@ func TestSealOpen(t *testing.T) {
 	if strings.Contains(sealed, "JBSWY3DPEHPK3PXP") {
 		t.Fatal("the sealed value shows the secret")
 	}
-	got, err := NewSealer(cur, old).Open("u1", sealed)
-	if err != nil || got != "JBSWY3DPEHPK3PXP" {
-		t.Fatalf("Open under the old secret = %q, %v", got, err)
+	got, stale, err := NewSealer(cur, old).Open("u1", sealed)
+	if err != nil || got != "JBSWY3DPEHPK3PXP" || !stale {
+		t.Fatalf("Open under the old secret = %q, %v, %v; want the secret, stale", got, stale, err)
 	}
-	if _, err := NewSealer(cur, old).Open("u2", sealed); err != ErrSealed {
+	again, _ := NewSealer(cur, old).Seal("u1", got)
+	if got, stale, err := NewSealer(cur, old).Open("u1", again); err != nil || got != "JBSWY3DPEHPK3PXP" || stale {
+		t.Errorf("sealed anew: %q, %v, %v", got, stale, err)
+	}
+	if _, _, err := NewSealer(cur, old).Open("u2", sealed); err != ErrSealed {
 		t.Errorf("another user's row opened it: %v", err)
 	}
-	if _, err := NewSealer(cur).Open("u1", sealed); err != ErrSealed {
+	if _, _, err := NewSealer(cur).Open("u1", sealed); err != ErrSealed {
 		t.Errorf("opened without the secret that sealed it: %v", err)
 	}
 	for _, bad := range []string{"", "v1:", "v1:!!", "v2:abc", "v1:AAAA"} {
-		if _, err := NewSealer(cur).Open("u1", bad); err != ErrSealed {
+		if _, _, err := NewSealer(cur).Open("u1", bad); err != ErrSealed {
 			t.Errorf("Open(%q) = %v", bad, err)
 		}
 	}
