@@ -321,6 +321,57 @@ func TestTOTP(t *testing.T) {
 			}
 		})
 
+		// The app stands for the current number's PIN in a phone change
+		// (a lost phone), and signs in to the account page.
+		t.Run("PhoneChangeAndAccountSignIn", func(t *testing.T) {
+			f, secret := withTOTP(t, open)
+			sent := len(f.e.Messages())
+			b := f.e.NewBrowser()
+			p := b.Fill(b.Get(f.e.Issuer+"/account/phone"), url.Values{"username": {f.user.Username}, "password": {f.user.Password}})
+			if p.URL.Path != "/login/totp" {
+				t.Fatalf("a phone change of an app user: at %s, want /login/totp", p.URL.Path)
+			}
+			p = b.Fill(p, url.Values{"totp_code": {totpCode(t, f.e, secret)}})
+			if p.URL.Path != "/account/phone/new" {
+				t.Fatalf("after the app's code: at %s, want the new number", p.URL.Path)
+			}
+			if n := len(f.e.Messages()) - sent; n != 0 {
+				t.Errorf("%d SMS sent to the old number, want none", n)
+			}
+			nextStep(f.e)
+			b = f.e.NewBrowser()
+			p = b.Fill(b.Get(f.e.Issuer+"/account/signin"), url.Values{"username": {f.user.Username}, "password": {f.user.Password}})
+			p = b.Fill(p, url.Values{"totp_code": {totpCode(t, f.e, secret)}})
+			if p.URL.Path != "/account" || !strings.Contains(html.UnescapeString(p.Body), ui.T("en", "account.totp_remove")) {
+				t.Fatalf("the account sign-in with the app: at %s (%d)", p.URL.Path, p.Status)
+			}
+		})
+
+		// A live session spares the password, not the second factor (none
+		// remembered here): the app is asked again, with no SMS.
+		t.Run("SessionAsksTheAppAgain", func(t *testing.T) {
+			e := idptest.New(t, open(t), idptest.Options{MFARemember: -1})
+			f := &fixture{e: e, user: e.CreateUser("alice", "correct horse battery", "+819012345678", true),
+				client: e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)}
+			f.rp = newRP(t, e, f.client)
+			b := e.NewBrowser()
+			secret := addTOTP(t, e, b, accountSignIn(t, e, b, f.user))
+			nextStep(e)
+			b = e.NewBrowser()
+			codeFrom(t, b.Fill(f.toTOTP(t, b, oauth2.GenerateVerifier()), url.Values{"totp_code": {totpCode(t, e, secret)}}), "state-0123456789")
+			nextStep(e)
+			sent := len(e.Messages())
+			verifier := oauth2.GenerateVerifier()
+			p := b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", verifier))
+			if p.URL.Path != "/login/totp" || len(e.Messages()) != sent {
+				t.Fatalf("a second sign-in in the same browser: at %s, %d SMS; want /login/totp and none", p.URL.Path, len(e.Messages())-sent)
+			}
+			c := f.rp.claims(t, codeFrom(t, b.Fill(p, url.Values{"totp_code": {totpCode(t, e, secret)}}), "state-0123456789"), verifier)
+			if !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) || c.ACR != idp.ACRMFA {
+				t.Errorf("amr %v acr %q", c.AMR, c.ACR)
+			}
+		})
+
 		// A rotated IDP_SECRET keeps the apps working; a use seals the
 		// secret anew, and then the old secret can go.
 		t.Run("SecretRotation", func(t *testing.T) {
