@@ -116,6 +116,8 @@ var accountActivity = map[string]ui.MsgID{
 	"password.reset/ok":        ui.MsgActivityPasswordReset,
 	"phone.changed/ok":         ui.MsgActivityPhoneChanged,
 	"recovery_codes.made/ok":   ui.MsgActivityRecoveryCodes,
+	"totp.added/ok":            ui.MsgActivityTOTPAdded,
+	"totp.removed/ok":          ui.MsgActivityTOTPRemoved,
 }
 
 // handleAccount shows the account page.
@@ -129,9 +131,10 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	page := ui.AccountPage{Common: s.accountCommon(r, au.sess), Username: au.user.Username, Fresh: s.fresh(au.sess),
 		ConfirmURL: "/account/signin", PhoneChangeURL: "/account/phone", PasswordURL: "/account/password",
 		RecoveryAction: "/account/recovery-codes", SessionRevokeAction: "/account/sessions/revoke", SignOutURL: "/oauth2/logout",
-		Trusting: s.opt.TrustedDeviceTTL > 0, DeviceForgetAction: "/account/devices/forget"}
+		Trusting: s.opt.TrustedDeviceTTL > 0, DeviceForgetAction: "/account/devices/forget",
+		TOTPAddAction: "/account/totp/new", TOTPRemoveAction: "/account/totp/remove"}
 	switch n := r.URL.Query().Get("notice"); ui.MsgID(n) {
-	case ui.MsgPasswordChanged, ui.MsgSessionEnded, ui.MsgDeviceForgotten:
+	case ui.MsgPasswordChanged, ui.MsgSessionEnded, ui.MsgDeviceForgotten, ui.MsgTOTPAdded, ui.MsgTOTPRemoved:
 		page.Notice = ui.MsgID(n)
 	}
 	phone, err := s.store.PhoneOf(ctx, au.user.ID)
@@ -141,6 +144,15 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	if phone != nil {
 		page.Phone = mfa.Masked(phone.Number)
+	}
+	if t, err := s.store.TOTPOf(ctx, au.user.ID); err == nil && t.Confirmed() {
+		page.TOTPAdded, page.TOTPLastUsed = when(*t.ConfirmedAt), when(*t.ConfirmedAt)
+		if t.LastUsedAt != nil {
+			page.TOTPLastUsed = when(*t.LastUsedAt)
+		}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, nil, err)
+		return
 	}
 	left, made, err := s.store.RecoveryCodesLeft(ctx, au.user.ID)
 	if err != nil {

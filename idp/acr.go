@@ -12,8 +12,8 @@ import (
 // factors it used in its amr (RFC 8176); its class is the first of these
 // its amr meets, and the ID token says that class and that amr.
 const (
-	// ACRMFA: a password and any second factor (an SMS PIN, a recovery
-	// code, ...).
+	// ACRMFA: a password and any second factor (an SMS PIN, an
+	// authenticator app's code, a recovery code, ...).
 	ACRMFA = "urn:idp:acr:mfa"
 	// ACRPassword: a password alone, the second factor spared by a
 	// browser the user trusted (see trusted.go).

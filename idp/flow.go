@@ -28,6 +28,7 @@ var pageOf = map[store.FlowState]string{
 	store.FlowAwaitingPhone:     "/login/phone",
 	store.FlowAwaitingPIN:       "/login/pin",
 	store.FlowSendRefused:       "/login/wait",
+	store.FlowAwaitingTOTP:      "/login/totp",
 	store.FlowAwaitingRecovery:  "/login/recovery",
 	store.FlowRecoveryUsed:      "/login/recovery/used",
 	store.FlowAwaitingResetCode: "/login/forgot",
@@ -252,6 +253,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, lf *loginFlow, s
 		s.renderPIN(w, r, lf, status, msg, form)
 	case store.FlowSendRefused:
 		s.renderWait(w, r, lf, status, msg)
+	case store.FlowAwaitingTOTP:
+		s.renderTOTP(w, r, lf, status, msg, form)
 	case store.FlowAwaitingRecovery:
 		s.renderRecovery(w, r, lf, status, msg, form)
 	case store.FlowRecoveryUsed:

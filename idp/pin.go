@@ -220,6 +220,9 @@ func (s *Server) handlePINSubmit(w http.ResponseWriter, r *http.Request) {
 		if err := s.trustThisBrowser(ctx, r, st, *lf.UserID); err != nil {
 			return err
 		}
+		if err := s.store.SetLastFactor(ctx, *lf.UserID, store.FactorSMS); err != nil {
+			return err
+		}
 		s.stats.add("pin_ok")
 		return s.store.Move(ctx, lf.Flow, store.MovePIN, set)
 	})

@@ -88,7 +88,19 @@ type factor struct {
 
 var factors = []factor{
 	{"sms", ui.ActionUseSMS, store.MoveChooseSMS, store.FlowAwaitingPIN, amrPasswordSMS,
-		func(_ context.Context, _ *Server, lf *loginFlow) (bool, error) { return lf.ChallengeID != nil, nil }},
+		func(ctx context.Context, s *Server, lf *loginFlow) (bool, error) {
+			if lf.ChallengeID != nil {
+				return true, nil
+			}
+			// No code was sent yet (the app was asked first): one is sent
+			// when the user chooses it, to the account's number.
+			phone, err := s.store.PhoneOf(ctx, deref(lf.UserID))
+			return phone != nil, err
+		}},
+	{"totp", ui.ActionUseTOTP, store.MoveChooseTOTP, store.FlowAwaitingTOTP, amrPasswordOTP,
+		func(ctx context.Context, s *Server, lf *loginFlow) (bool, error) {
+			return s.hasTOTP(ctx, deref(lf.UserID))
+		}},
 	{"recovery", ui.ActionUseRecoveryCode, store.MoveChooseRecovery, store.FlowAwaitingRecovery, amrPasswordOTP,
 		func(ctx context.Context, s *Server, lf *loginFlow) (bool, error) {
 			left, _, err := s.store.RecoveryCodesLeft(ctx, deref(lf.UserID))
@@ -136,12 +148,41 @@ func (s *Server) handleChooseFactor(w http.ResponseWriter, r *http.Request) {
 		if has, err := f.has(ctx, s, lf); err != nil || !has || !lf.req.acceptsAMR(f.amr) {
 			return errors.Join(store.ErrIllegalMove, err)
 		}
-		var set map[string]any
 		if f.to == store.FlowAwaitingPIN {
-			set = map[string]any{"challenge_id": deref(lf.ChallengeID)}
+			return s.chooseSMS(ctx, r, st)
 		}
-		return s.store.Move(ctx, lf.Flow, f.move, set)
+		return s.store.Move(ctx, lf.Flow, f.move, nil)
 	})
+}
+
+// chooseSMS takes the flow to the PIN: the code sent already, or, when
+// none was (the authenticator app was asked first), a code reserved now
+// and sent once the step commits; a refused send goes to its own page.
+func (s *Server) chooseSMS(ctx context.Context, r *http.Request, st *step) error {
+	lf := st.lf
+	if lf.ChallengeID != nil {
+		return s.store.Move(ctx, lf.Flow, store.MoveChooseSMS, map[string]any{"challenge_id": *lf.ChallengeID})
+	}
+	user, err := s.store.UserByID(ctx, deref(lf.UserID))
+	if err != nil {
+		return err
+	}
+	phone, err := s.store.PhoneOf(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	if phone == nil {
+		return errNoPhone
+	}
+	p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number, phone.Verified())
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return s.store.Move(ctx, lf.Flow, store.MoveChooseSMSRefused, map[string]any{"refusal": refusal, "retry_at": retryAt})
+	}
+	st.send = p
+	return s.store.Move(ctx, lf.Flow, store.MoveChooseSMS, map[string]any{"challenge_id": p.Challenge.ID})
 }
 
 // --- the recovery code page ------------------------------------------------

@@ -11,6 +11,7 @@ import (
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/recovery"
 	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/idp/totp"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/ui"
 )
@@ -18,7 +19,8 @@ import (
 // Password resets, in flows of their own with no client. Two things the
 // user has prove a self-service reset: a recovery code, then a PIN sent
 // to the verified phone; SMS alone never resets a password (a swapped
-// SIM would take the account). A user without recovery codes asks the
+// SIM would take the account); the code of an authenticator app serves
+// as the first as well as a recovery code. A user with neither asks the
 // operator, whose link (idp users reset-password) is the proof instead:
 //
 //	new -> awaiting_reset_code -> awaiting_pin -> awaiting_new_password -> done
@@ -100,11 +102,13 @@ func (s *Server) renderForgot(w http.ResponseWriter, r *http.Request, lf *loginF
 	s.opt.UI.Render(w, status, page)
 }
 
-// handleForgotSubmit checks a username and one of its recovery codes:
-// the try is counted before the one hash, as at sign-in. A right code is
-// used up, and a PIN goes to the account's verified phone; an account
-// without one is told to ask the operator. A wrong username and a wrong
-// code look the same.
+// handleForgotSubmit checks a username and the first proof: one of its
+// recovery codes, or the code of its authenticator app. The try is
+// counted before the check, as at sign-in. A right code is used up (a
+// recovery code) or its time step accepted (an authenticator code), and
+// a PIN goes to the account's verified phone; an account without one is
+// told to ask the operator. A wrong username and a wrong code look the
+// same.
 func (s *Server) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 	lf, ok := s.at(w, r, store.FlowAwaitingResetCode)
 	if !ok {
@@ -114,10 +118,16 @@ func (s *Server) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 	typed := r.PostFormValue("username")
 	form := url.Values{"username": {typed}}
 	username, err := store.NormalizeUsername(typed)
-	code, ok := recovery.Parse(r.PostFormValue("recovery_code"))
-	if err != nil || !ok || !printable(typed) || len(typed) > 256 {
+	typedCode := r.PostFormValue("recovery_code")
+	code, isRecovery := recovery.Parse(typedCode)
+	_, isTOTP := totp.Normalize(typedCode)
+	if err != nil || !(isRecovery || isTOTP) || !printable(typed) || len(typed) > 256 {
 		// No account or no code is named so: refused before anything is counted.
 		s.render(w, r, lf, http.StatusBadRequest, ui.MsgResetRefused, form)
+		return
+	}
+	if !isRecovery {
+		s.forgotWithTOTP(w, r, lf, username, typedCode, form)
 		return
 	}
 	ev := store.AuditEvent{Event: "recovery_code.used", Username: username, FlowID: lf.ID, Detail: "password reset"}
@@ -156,7 +166,57 @@ func (s *Server) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lf, err)
 		return
 	}
-	phone, err := s.store.PhoneOf(ctx, user.ID)
+	s.resetSecondProof(w, r, lf, user, ev, form, []string{keys[0].Key, keys[1].Key}, func(ctx context.Context) (bool, error) {
+		// Used up now: every PIN this reset sends costs a code.
+		return s.store.UseRecoveryCode(ctx, user.ID, code.ID)
+	})
+}
+
+// forgotWithTOTP is handleForgotSubmit for an authenticator code: the
+// try counted first, against the same allowance as at sign-in.
+func (s *Server) forgotWithTOTP(w http.ResponseWriter, r *http.Request, lf *loginFlow, username, typed string, form url.Values) {
+	ctx := r.Context()
+	ev := store.AuditEvent{Event: "totp.verify", Username: username, FlowID: lf.ID, Detail: "password reset"}
+	user, err := s.store.UserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		// Counted as a known name's try would be: a name's allowance does
+		// not tell whether it exists.
+		user, err = &store.User{Username: username}, nil
+	}
+	if err != nil {
+		s.fail(w, r, lf, err)
+		return
+	}
+	ev.UserID = user.ID
+	try, err := s.tryTOTP(ctx, r, user, typed, true)
+	switch {
+	case errors.Is(err, errTOTPWrong):
+		ev.Outcome = "failed"
+		s.audit(r, ev)
+		s.render(w, r, lf, http.StatusUnauthorized, ui.MsgResetRefused, form)
+		return
+	case err != nil:
+		s.fail(w, r, lf, err)
+		return
+	case try.wait > 0:
+		ev.Outcome = "throttled"
+		s.audit(r, ev)
+		w.Header().Set("Retry-After", strconv.Itoa(int(try.wait.Seconds())+1))
+		form.Set("wait_minutes", strconv.Itoa(waitMinutes(try.wait)))
+		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, form)
+		return
+	}
+	s.resetSecondProof(w, r, lf, user, ev, form, try.keys, func(ctx context.Context) (bool, error) {
+		return s.store.UseTOTPStep(ctx, user.ID, try.step)
+	})
+}
+
+// resetSecondProof goes on from a right first proof of a reset: use
+// takes it (false: a parallel request took it first), and a PIN goes to
+// the verified phone for the second; without one the operator is the way.
+func (s *Server) resetSecondProof(w http.ResponseWriter, r *http.Request, lf *loginFlow, user *store.User, ev store.AuditEvent, form url.Values,
+	keys []string, use func(ctx context.Context) (bool, error)) {
+	phone, err := s.store.PhoneOf(r.Context(), user.ID)
 	if err != nil {
 		s.fail(w, r, lf, err)
 		return
@@ -169,19 +229,19 @@ func (s *Server) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
-		st.undo = func(ctx context.Context) { s.untry(ctx, keys[0].Key, keys[1].Key) }
-		if err := s.store.ThrottleSucceeded(ctx, []string{keys[0].Key}, []string{keys[1].Key}); err != nil {
-			return err
-		}
-		// Used up now: every PIN this reset sends costs a code.
-		used, err := s.store.UseRecoveryCode(ctx, user.ID, code.ID)
+		st.undo = func(ctx context.Context) { s.untry(ctx, keys...) }
+		used, err := use(ctx)
 		if err != nil {
 			return err
 		}
 		if !used {
 			st.form = form
 			st.refuse(ui.MsgResetRefused, http.StatusUnauthorized)
-			return nil
+			ev.Outcome, ev.Detail = "failed", "password reset: code used already"
+			return s.auditIn(ctx, r, ev)
+		}
+		if err := s.store.ThrottleSucceeded(ctx, keys[:1], keys[1:]); err != nil {
+			return err
 		}
 		ev.Outcome = "ok"
 		if err := s.auditIn(ctx, r, ev); err != nil {
@@ -249,7 +309,7 @@ func (s *Server) handleNewPasswordSubmit(w http.ResponseWriter, r *http.Request)
 		s.render(w, r, lf, http.StatusBadRequest, msg, nil)
 		return
 	}
-	by := "recovery code and PIN"
+	by := "recovery code or authenticator code, and PIN"
 	if lf.LinkID != nil {
 		by = "operator's link"
 	}

@@ -14,12 +14,12 @@ import (
 )
 
 // moveSet names the moves that begin the second factor, by outcome: a
-// code reserved, the send refused.
-type moveSet struct{ sent, refused store.MoveName }
+// code reserved, the send refused, the authenticator app asked first.
+type moveSet struct{ sent, refused, totp store.MoveName }
 
 var (
-	passwordMoves = moveSet{store.MovePassword, store.MovePasswordRefused}
-	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionRefused}
+	passwordMoves = moveSet{store.MovePassword, store.MovePasswordRefused, store.MovePasswordTOTP}
+	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionRefused, store.MoveSessionTOTP}
 )
 
 // errNoPhone: a phone change for an account that has no number.
@@ -39,6 +39,18 @@ func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, us
 	phone, err := s.store.PhoneOf(ctx, user.ID)
 	if err != nil {
 		return err
+	}
+	// The factor used last is asked first: a user of an authenticator app
+	// (or one with no number left) gets its page, and no SMS is sent until
+	// they choose one.
+	if (phone == nil || user.LastFactor == store.FactorTOTP) && lf.req.acceptsAMR(amrPasswordOTP) {
+		has, err := s.hasTOTP(ctx, user.ID)
+		if err != nil {
+			return err
+		}
+		if has {
+			return s.store.Move(ctx, lf.Flow, moves.totp, set)
+		}
 	}
 	if phone == nil {
 		if moves == sessionMoves {

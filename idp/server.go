@@ -19,6 +19,7 @@ import (
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/idp/totp"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/mfa/sms"
 	"github.com/smspin/idp/ui"
@@ -76,6 +77,7 @@ type Server struct {
 	signer    *keys.Signer
 	stats     counters
 	logouts   *LogoutNotifier
+	totps     *totp.Sealer // seals the users' TOTP secrets
 }
 
 // New composes fosite with only the flows we serve: authorization code
@@ -170,6 +172,7 @@ func New(opt Options) (*Server, error) {
 		now:     opt.Now,
 		issuer:  iss,
 		csrfKey: keys.Derive(opt.Secret, keys.PurposeCSRF),
+		totps:   totp.NewSealer(append([][]byte{opt.Secret}, opt.OldSecrets...)...),
 		csrfOld: keys.DeriveAll(opt.OldSecrets, keys.PurposeCSRF),
 		secure:  iss.Scheme == "https",
 		signer:  signer,
@@ -260,6 +263,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("POST /login/factor/{name}", s.handleChooseFactor)
 	forms("GET /login/recovery", s.handleRecoveryPage)
 	forms("POST /login/recovery", s.handleRecoverySubmit)
+	forms("GET /login/totp", s.handleTOTPPage)
+	forms("POST /login/totp", s.handleTOTPSubmit)
 	forms("GET /login/recovery/used", s.handleRecoveryUsedPage)
 	forms("POST /login/recovery/used", s.handleRecoveryUsedSubmit)
 	forms("GET /password/forgot", s.handleForgot)
@@ -275,6 +280,10 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /account", s.handleAccount)
 	forms("GET /account/signin", s.handleAccountSignIn)
 	forms("POST /account/recovery-codes", s.handleRecoveryCodesMake)
+	forms("POST /account/totp/new", s.handleTOTPNew)
+	forms("GET /account/totp", s.handleTOTPSetupPage)
+	forms("POST /account/totp", s.handleTOTPConfirm)
+	forms("POST /account/totp/remove", s.handleTOTPRemove)
 	forms("POST /account/sessions/revoke", s.handleSessionRevoke)
 	forms("POST /account/devices/forget", s.handleDeviceForget)
 	forms("GET /account/password", s.handlePasswordChangePage)

@@ -73,3 +73,21 @@ func PasswordChanged(product, locale string) string {
 	}
 	return fmt.Sprintf("%s: the password of your account was changed. If this was not you, contact support.", product)
 }
+
+// TOTPAdded is the text sent to a user's phone when an authenticator app
+// was added to the account: one more way in, which its owner should know of.
+func TOTPAdded(product, locale string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントに認証アプリが追加されました。心当たりがない場合はサポートにご連絡ください。", product)
+	}
+	return fmt.Sprintf("%s: an authenticator app was added to your account. If this was not you, contact support.", product)
+}
+
+// TOTPRemoved is the text sent to a user's phone when the authenticator
+// app was removed from the account.
+func TOTPRemoved(product, locale string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントから認証アプリが削除されました。心当たりがない場合はサポートにご連絡ください。", product)
+	}
+	return fmt.Sprintf("%s: the authenticator app was removed from your account. If this was not you, contact support.", product)
+}

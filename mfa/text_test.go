@@ -150,6 +150,8 @@ func TestEveryTextItsEncodingAndSegments(t *testing.T) {
 			"recovery code used":          mfa.RecoveryCodeUsed(lang.product, lang.locale, 10),
 			"password reset":              mfa.PasswordReset(lang.product, lang.locale),
 			"password changed":            mfa.PasswordChanged(lang.product, lang.locale),
+			"totp added":                  mfa.TOTPAdded(lang.product, lang.locale),
+			"totp removed":                mfa.TOTPRemoved(lang.product, lang.locale),
 		}
 		for name, body := range texts {
 			enc, n := segments(body)
@@ -193,6 +195,10 @@ func TestNoticesSayWhatHappened(t *testing.T) {
 		{mfa.PasswordReset("IDP", "ja"), "再設定"},
 		{mfa.PasswordChanged("IDP", "en"), "was changed"},
 		{mfa.PasswordChanged("IDP", "ja"), "変更されました"},
+		{mfa.TOTPAdded("IDP", "en"), "authenticator app was added"},
+		{mfa.TOTPAdded("IDP", "ja"), "認証アプリが追加"},
+		{mfa.TOTPRemoved("IDP", "en"), "authenticator app was removed"},
+		{mfa.TOTPRemoved("IDP", "ja"), "認証アプリが削除"},
 	} {
 		if !strings.Contains(tc.body, tc.want) || strings.Contains(tc.body, "#") || !strings.HasPrefix(tc.body, "IDP: ") {
 			t.Errorf("%q does not say %q (or has a code line)", tc.body, tc.want)

@@ -102,6 +102,16 @@ const (
 	MsgRecoveryCodeInvalid MsgID = "recovery.invalid"
 )
 
+// The authenticator app (TOTP).
+const (
+	// MsgTOTPInvalid: not a code, a wrong one, or one used already.
+	MsgTOTPInvalid MsgID = "totp.invalid"
+	// MsgTOTPAdded: a notice, an authenticator app was added.
+	MsgTOTPAdded MsgID = "account.totp_added"
+	// MsgTOTPRemoved: a notice, the authenticator app was removed.
+	MsgTOTPRemoved MsgID = "account.totp_removed"
+)
+
 // Passwords: resets and changes.
 const (
 	// MsgResetRefused: a username and recovery code that do not match.
@@ -151,6 +161,8 @@ const (
 	MsgActivityPasswordReset   MsgID = "activity.password_reset"
 	MsgActivityPhoneChanged    MsgID = "activity.phone_changed"
 	MsgActivityRecoveryCodes   MsgID = "activity.recovery_codes"
+	MsgActivityTOTPAdded       MsgID = "activity.totp_added"
+	MsgActivityTOTPRemoved     MsgID = "activity.totp_removed"
 )
 
 // Invitations.
@@ -256,6 +268,11 @@ var messages = map[MsgID]msgInfo{
 	MsgPhoneNotEnrolled:        {kind: kindPage},
 	MsgNeedInvitation:          {kind: kindPage},
 	MsgRecoveryCodeInvalid:     {kind: kindField},
+	MsgTOTPInvalid:             {kind: kindField},
+	MsgTOTPAdded:               {kind: kindNotice},
+	MsgTOTPRemoved:             {kind: kindNotice},
+	MsgActivityTOTPAdded:       {kind: kindNotice},
+	MsgActivityTOTPRemoved:     {kind: kindNotice},
 	MsgResetRefused:            {kind: kindField},
 	MsgAccountSignInCancelled:  {kind: kindPage},
 	MsgCurrentPasswordWrong:    {kind: kindField},

@@ -1,5 +1,10 @@
 package ui
 
+import (
+	"html/template"
+	"strings"
+)
+
 // Page is the data of one hosted page. Only this package defines pages: each is
 // a struct below that embeds [Common], filled by the handler and passed to
 // [Renderer.Render].
@@ -65,6 +70,7 @@ const (
 	// The other second factors a page of the second step may offer.
 	ActionUseSMS          ActionID = "action.use_sms"           // the code sent by SMS
 	ActionUseRecoveryCode ActionID = "action.use_recovery_code" // a recovery code instead
+	ActionUseTOTP         ActionID = "action.use_totp"          // the code of an authenticator app
 
 	ActionForgotPassword ActionID = "action.forgot_password" // set a new password with a recovery code
 	ActionAccount        ActionID = "action.account"         // the account page
@@ -72,7 +78,7 @@ const (
 
 // actionIDs lists every ActionID; the catalogue test checks each is in every language.
 var actionIDs = []ActionID{ActionTryAgain, ActionStartAgain, ActionBackToApp, ActionCancel, ActionSendCode, ActionNewCode, ActionOtherPhone,
-	ActionUseSMS, ActionUseRecoveryCode, ActionForgotPassword, ActionAccount}
+	ActionUseSMS, ActionUseRecoveryCode, ActionUseTOTP, ActionForgotPassword, ActionAccount}
 
 // LoginPage asks for username and password. The form posts username,
 // password and csrf_token to Action.
@@ -143,6 +149,55 @@ type RecoveryPage struct {
 
 func (RecoveryPage) templateName() string { return "recovery" }
 
+// TOTPPage asks for the code of the user's authenticator app instead of
+// the SMS PIN. The form posts totp_code and csrf_token to Action.
+type TOTPPage struct {
+	Common
+	Action  string
+	Error   MsgID // zero: none
+	Factors []Action
+	Actions []Action
+}
+
+func (TOTPPage) templateName() string { return "totp" }
+
+// TOTPSetupPage adds an authenticator app on the account page: a QR code
+// of the otpauth URL (QR, a PNG data: URL) and the same secret as text
+// (Secret), then a form that posts totp_code and csrf_token to Action.
+type TOTPSetupPage struct {
+	Common
+	QRCode     string // data:image/png;base64,...
+	Secret     string
+	Action     string
+	Error      MsgID
+	AccountURL string
+}
+
+func (TOTPSetupPage) templateName() string { return "totp_setup" }
+
+// QR is the QR code as a URL the template may put in src: only a PNG
+// data: URL is one (anything else shows no image).
+func (p TOTPSetupPage) QR() template.URL {
+	if strings.HasPrefix(p.QRCode, "data:image/png;base64,") {
+		return template.URL(p.QRCode) //nolint:gosec // a PNG this server drew, checked above
+	}
+	return ""
+}
+
+// SecretGroups is the secret in groups of four, easier to type.
+func (p TOTPSetupPage) SecretGroups() string {
+	var b strings.Builder
+	for i, r := range p.Secret {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (TOTPSetupPage) imageSources() []string { return []string{"data:"} }
+
 // RecoveryUsedPage says a recovery code was used and how many are left,
 // and links to the phone change (a lost phone); its form posts
 // csrf_token to Action to go on.
@@ -199,6 +254,13 @@ type AccountPage struct {
 	RecoveryLeft   int
 	RecoveryMade   string
 	RecoveryAction string
+	// TOTPAdded is when the authenticator app was added (empty: none),
+	// TOTPLastUsed when its code last signed in; TOTPAddAction begins
+	// adding one, TOTPRemoveAction removes it (forms with csrf_token).
+	TOTPAdded        string
+	TOTPLastUsed     string
+	TOTPAddAction    string
+	TOTPRemoveAction string
 	// Sessions are the user's sign-ins; each has a button that posts
 	// session=ID to SessionRevokeAction.
 	Sessions            []AccountSession
@@ -385,4 +447,6 @@ var pageTemplates = []string{
 	AccountPage{}.templateName(),
 	RecoveryCodesPage{}.templateName(),
 	PasswordChangePage{}.templateName(),
+	TOTPPage{}.templateName(),
+	TOTPSetupPage{}.templateName(),
 }

@@ -187,6 +187,7 @@ var pageCases = []pageCase{
 			return ui.AccountPage{Common: c, Username: "alice", Phone: "+81 •• •••• 5678", ConfirmURL: "/account/signin",
 				PhoneChangeURL: "/account/phone", PasswordURL: "/account/password", RecoveryLeft: 2, RecoveryMade: "2026-12-01 10:00 JST",
 				RecoveryAction: "/account/recovery-codes", SessionRevokeAction: "/account/sessions/revoke", SignOutURL: "/oauth2/logout",
+				TOTPAdded: "2026-12-01 10:00 JST", TOTPLastUsed: "2026-12-02 09:00 JST", TOTPRemoveAction: "/account/totp/remove",
 				Notice:   ui.MsgSessionEnded,
 				Sessions: []ui.AccountSession{{ID: "s1", Agent: "Chrome, Windows", Current: true}, {ID: "s2", Agent: "Safari, iPhone"}},
 				Activity: []ui.AccountActivity{{What: ui.MsgActivityWrongPassword, Warning: true}}}
@@ -196,8 +197,34 @@ var pageCases = []pageCase{
 			{"a", `href="/account/signin"`, nil},
 			{"input", `value="s2"`, []string{`type="hidden"`, `name="session"`}},
 			{"p", `class="warn"`, nil},
+			{"form", `action="/account/totp/remove"`, nil},
 		},
-		forms: 3,
+		forms: 4,
+	},
+	{
+		name: "authenticator code",
+		page: func(c ui.Common) ui.Page {
+			return ui.TOTPPage{Common: c, Action: "/login/totp?flow=f1o2w3", Error: ui.MsgTOTPInvalid,
+				Factors: []ui.Action{{Label: ui.ActionUseSMS, URL: "/login/factor/sms?flow=f1o2w3", Post: true, CSRFToken: c.CSRFToken}}}
+		},
+		want: []wantTag{
+			{"input", `name="totp_code"`, []string{`autocomplete="one-time-code"`, `aria-invalid="true"`, `inputmode="numeric"`}},
+			{"form", `action="/login/factor/sms?flow=f1o2w3"`, nil},
+		},
+		forms: 2,
+	},
+	{
+		name: "authenticator setup",
+		page: func(c ui.Common) ui.Page {
+			return ui.TOTPSetupPage{Common: c, QRCode: "data:image/png;base64,iVBORw0KGgo=", Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+				Action: "/account/totp/confirm", AccountURL: "/account"}
+		},
+		want: []wantTag{
+			{"img", `src="data:image/png;base64,iVBORw0KGgo="`, []string{`alt="`}},
+			{"code", `id="totp-secret"`, nil},
+			{"input", `name="totp_code"`, []string{`autocomplete="one-time-code"`}},
+		},
+		forms: 1,
 	},
 	{
 		name: "recovery codes",

@@ -257,6 +257,7 @@ const (
 	PurposeFosite  = "idp fosite hmac v1"  // fosite's token HMACs
 	PurposeCSRF    = "idp csrf v1"         // the hosted forms' CSRF tokens
 	PurposePIN     = "idp sms pin v1"      // the SMS code hashes and send-counter keys
+	PurposeTOTP    = "idp totp secrets v1" // seals the users' TOTP secrets at rest
 )
 
 // Derive gives one use of the system secret (IDP_SECRET) its own 32-byte

@@ -21,6 +21,7 @@ const (
 	FlowAwaitingPIN       FlowState = "awaiting_pin"           // a code was sent (or its send failed): waiting for it
 	FlowSendRefused       FlowState = "send_refused"           // no code could be sent: waiting until retry_at
 	FlowAwaitingRecovery  FlowState = "awaiting_recovery_code" // a recovery code instead of the PIN
+	FlowAwaitingTOTP      FlowState = "awaiting_totp"          // the code of the user's authenticator app instead of the PIN
 	FlowRecoveryUsed      FlowState = "recovery_code_used"     // a recovery code was right: how many are left, before going on
 	FlowAwaitingResetCode FlowState = "awaiting_reset_code"    // forgot password: waiting for the username and a recovery code
 	FlowAwaitingPassword  FlowState = "awaiting_new_password"  // a reset proven (link, or recovery code and PIN): waiting for the new password
@@ -31,8 +32,8 @@ const (
 )
 
 // States lists every state, in the order a login meets them.
-var States = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery,
-	FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword, FlowDone}
+var States = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP,
+	FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword, FlowDone}
 
 // Flow purposes.
 const (
@@ -53,8 +54,10 @@ const (
 	MovePassword         MoveName = "password"                // the password was right; a code is on its way
 	MovePasswordEnrol    MoveName = "password_enrol"          // an invitation's password was right; the user has no number yet
 	MovePasswordRefused  MoveName = "password_refused"        // the password was right; its code could not be sent
+	MovePasswordTOTP     MoveName = "password_totp"           // the password was right; the user last used an authenticator app: no SMS yet
 	MoveSession          MoveName = "session"                 // a live session spared the password; a code is on its way
 	MoveSessionRefused   MoveName = "session_refused"         // a live session spared the password; no code could be sent
+	MoveSessionTOTP      MoveName = "session_totp"            // a live session spared the password; the authenticator app is asked, no SMS yet
 	MoveSessionMFA       MoveName = "session_remembered"      // a live session's PIN is still remembered: nothing to ask
 	MovePasswordTrusted  MoveName = "password_trusted"        // the password was right, on a browser its user trusted: no second factor
 	MoveSessionTrusted   MoveName = "session_trusted"         // a live session, on a browser its user trusted: no second factor
@@ -65,12 +68,16 @@ const (
 	MoveEnrolPIN         MoveName = "enrol_pin"               // an invitation: the first number's code was right, the link used up
 	MoveOldPhonePIN      MoveName = "old_phone_pin"           // phone change: the current number's code was right
 	MoveChooseRecovery   MoveName = "choose_recovery_code"    // the user will type a recovery code instead of the PIN
-	MoveChooseSMS        MoveName = "choose_sms"              // back from a recovery code to the PIN already sent
+	MoveChooseSMS        MoveName = "choose_sms"              // to the PIN: the one sent already, or one sent now
+	MoveChooseSMSRefused MoveName = "choose_sms_refused"      // to the PIN, whose code could not be sent now
+	MoveChooseTOTP       MoveName = "choose_totp"             // the user will type the authenticator app's code instead
+	MoveTOTP             MoveName = "totp"                    // the authenticator app's code was right
+	MoveOldPhoneTOTP     MoveName = "old_phone_totp"          // phone change: the authenticator app stood for the current number's PIN
 	MoveRecoveryCode     MoveName = "recovery_code"           // a recovery code was right (and is used up)
 	MoveOldPhoneRecovery MoveName = "old_phone_recovery_code" // phone change: a recovery code stood for the current number's PIN
 	MoveContinue         MoveName = "continue"                // on from the codes-left page
-	MoveForgot           MoveName = "forgot"                  // forgot password: the reset begins with a recovery code
-	MoveResetCode        MoveName = "reset_code"              // the username's recovery code was right; a code is on its way to the phone
+	MoveForgot           MoveName = "forgot"                  // forgot password: the reset begins with a recovery code or an authenticator code
+	MoveResetCode        MoveName = "reset_code"              // the username's recovery code (or authenticator code) was right; a code is on its way to the phone
 	MoveResetRefused     MoveName = "reset_code_refused"      // the recovery code was right; the phone's code could not be sent
 	MoveResetPIN         MoveName = "reset_pin"               // and the phone's code was right: both proofs are in
 	MoveResetLink        MoveName = "reset_link"              // an operator's reset link was opened
@@ -108,8 +115,8 @@ var (
 	restarting = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeAccount} // flows whose first page is the password
 	account    = []string{PurposeAccount}
 	all        = Purposes
-	inProgress = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery,
-		FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword}
+	inProgress = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP,
+		FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword}
 )
 
 // Moves is the transition table. It is the only description of which
@@ -118,8 +125,10 @@ var Moves = []Move{
 	{MovePassword, []FlowState{FlowNew}, FlowAwaitingPIN, secondStep, []string{"user_id", "amr", "challenge_id"}, nil},
 	{MovePasswordEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, enrol, []string{"user_id", "amr"}, nil},
 	{MovePasswordRefused, []FlowState{FlowNew}, FlowSendRefused, secondStep, []string{"user_id", "amr", "refusal"}, nil},
+	{MovePasswordTOTP, []FlowState{FlowNew}, FlowAwaitingTOTP, secondStep, []string{"user_id", "amr"}, nil},
 	{MoveSession, []FlowState{FlowNew}, FlowAwaitingPIN, login, []string{"user_id", "amr", "session_id", "challenge_id"}, nil},
 	{MoveSessionRefused, []FlowState{FlowNew}, FlowSendRefused, login, []string{"user_id", "amr", "session_id", "refusal"}, nil},
+	{MoveSessionTOTP, []FlowState{FlowNew}, FlowAwaitingTOTP, login, []string{"user_id", "amr", "session_id"}, nil},
 	{MoveSessionMFA, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MovePasswordTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MoveSessionTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
@@ -129,8 +138,12 @@ var Moves = []Move{
 	{MovePIN, []FlowState{FlowAwaitingPIN}, FlowMFAOK, signIn, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveEnrolPIN, []FlowState{FlowAwaitingPIN}, FlowDone, enrol, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveOldPhonePIN, []FlowState{FlowAwaitingPIN}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
-	{MoveChooseRecovery, []FlowState{FlowAwaitingPIN, FlowSendRefused}, FlowAwaitingRecovery, secondStep, nil, nil},
-	{MoveChooseSMS, []FlowState{FlowAwaitingRecovery}, FlowAwaitingPIN, secondStep, []string{"challenge_id"}, nil},
+	{MoveChooseRecovery, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP}, FlowAwaitingRecovery, secondStep, nil, nil},
+	{MoveChooseSMS, []FlowState{FlowAwaitingRecovery, FlowAwaitingTOTP}, FlowAwaitingPIN, secondStep, []string{"challenge_id"}, nil},
+	{MoveChooseSMSRefused, []FlowState{FlowAwaitingRecovery, FlowAwaitingTOTP}, FlowSendRefused, secondStep, []string{"refusal"}, nil},
+	{MoveChooseTOTP, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery}, FlowAwaitingTOTP, secondStep, nil, nil},
+	{MoveTOTP, []FlowState{FlowAwaitingTOTP}, FlowMFAOK, signIn, []string{"amr", "auth_time", "session_id"}, nil},
+	{MoveOldPhoneTOTP, []FlowState{FlowAwaitingTOTP}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
 	{MoveRecoveryCode, []FlowState{FlowAwaitingRecovery}, FlowRecoveryUsed, signIn, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveOldPhoneRecovery, []FlowState{FlowAwaitingRecovery}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
 	{MoveContinue, []FlowState{FlowRecoveryUsed}, FlowMFAOK, signIn, nil, nil},
@@ -146,7 +159,8 @@ var Moves = []Move{
 	{MoveFinish, []FlowState{FlowMFAOK}, FlowDone, login, nil, nil},
 	{MoveOpenAccount, []FlowState{FlowMFAOK}, FlowDone, account, nil, nil},
 	{MoveSessionFresh, []FlowState{FlowNew}, FlowAwaitingNewPhone, change, []string{"user_id", "session_id", "amr", "auth_time"}, nil},
-	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery, FlowAwaitingNewPhone, FlowAwaitingNewPIN}, FlowNew, restarting,
+	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP, FlowAwaitingRecovery, FlowAwaitingNewPhone,
+		FlowAwaitingNewPIN}, FlowNew, restarting,
 		nil, []string{"user_id", "challenge_id", "session_id", "amr", "auth_time", "retry_at", "refusal"}},
 	{MoveCancel, inProgress, FlowDone, all, nil, nil},
 }

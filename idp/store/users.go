@@ -15,8 +15,11 @@ type User struct {
 	Username     string
 	PasswordHash string
 	Locale       string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// LastFactor is the second factor the user last signed in with
+	// ("sms", "totp"; "" before any): offered first next time.
+	LastFactor string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 func (User) TableName() string { return "users" }

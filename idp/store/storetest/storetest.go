@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ConfirmPhone", testConfirmPhone},
 		{"UserLinks", testUserLinks},
 		{"RecoveryCodes", testRecoveryCodes},
+		{"TOTP", testTOTP},
 		{"TrustedDevices", testTrustedDevices},
 		{"FlowRoundTrip", testFlowRoundTrip},
 		{"FlowMoves", testFlowMoves},
