@@ -195,6 +195,9 @@ func (s *Server) forgotWithTOTP(w http.ResponseWriter, r *http.Request, lf *logi
 		s.audit(r, ev)
 		s.render(w, r, lf, http.StatusUnauthorized, ui.MsgResetRefused, form)
 		return
+	case errors.Is(err, errTOTPUnreadable):
+		s.render(w, r, lf, http.StatusConflict, ui.MsgTOTPUnreadable, form)
+		return
 	case err != nil:
 		s.fail(w, r, lf, err)
 		return

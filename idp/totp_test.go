@@ -392,6 +392,35 @@ func TestTOTP(t *testing.T) {
 			codeFrom(t, b.Fill(f.toTOTP(t, b, oauth2.GenerateVerifier()), url.Values{"totp_code": {totpCode(t, f.e, secret)}}), "state-0123456789")
 		})
 
+		// With the secret it was sealed under gone (IDP_SECRET changed, the
+		// old one not kept), the app cannot be checked: the page says so
+		// and offers the text message, which completes the sign-in.
+		t.Run("SecretDropped", func(t *testing.T) {
+			f, secret := withTOTP(t, open)
+			// As if sealed under a secret this server no longer has.
+			row, err := f.e.Store.TOTPOf(t.Context(), f.user.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreign, err := totp.NewSealer([]byte("a-secret-no-longer-configured-0123456789")).Seal(f.user.ID, secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.e.Store.ResealTOTP(t.Context(), f.user.ID, row.SecretSealed, foreign); err != nil {
+				t.Fatal(err)
+			}
+			b := f.e.NewBrowser()
+			p := b.Fill(f.toTOTP(t, b, oauth2.GenerateVerifier()), url.Values{"totp_code": {totpCode(t, f.e, secret)}})
+			if p.Status != http.StatusConflict || !shows(p, ui.MsgTOTPUnreadable) || !strings.Contains(p.Body, "/login/factor/sms") {
+				t.Fatalf("an unreadable app: %d at %s, want 409 with the message and the SMS offered:\n%s", p.Status, p.URL.Path, p.Body)
+			}
+			p = b.Submit("/login/factor/sms?flow="+p.URL.Query().Get("flow"), url.Values{"csrf_token": {p.CSRF(t)}})
+			if p.URL.Path != "/login/pin" {
+				t.Fatalf("choosing SMS: at %s (%d)", p.URL.Path, p.Status)
+			}
+			codeFrom(t, b.Fill(p, url.Values{"code": {f.e.LastCode(f.user.Phone)}}), "state-0123456789")
+		})
+
 		// Forgot password: the app's code is the first proof, the PIN the
 		// second; the code does not serve twice.
 		t.Run("ResetWithTheApp", func(t *testing.T) {

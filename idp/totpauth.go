@@ -64,6 +64,11 @@ func (s *Server) hasTOTP(ctx context.Context, userID string) (bool, error) {
 // is none of its codes in the window.
 var errTOTPWrong = errors.New("authenticator code not right")
 
+// errTOTPUnreadable: the stored secret does not open under IDP_SECRET or
+// IDP_SECRET_OLD (the secret it was sealed under was dropped). No code can
+// be checked; the person is sent to another factor, not to an error page.
+var errTOTPUnreadable = errors.New("authenticator secret cannot be opened")
+
 // totpTry is one try at an authenticator code: its throttle keys, and
 // what the check found.
 type totpTry struct {
@@ -97,7 +102,8 @@ func (s *Server) tryTOTP(ctx context.Context, r *http.Request, user *store.User,
 	secret, stale, err := s.totps.Open(user.ID, row.SecretSealed)
 	if err != nil {
 		s.untry(ctx, t.keys...)
-		return nil, err
+		s.log.ErrorContext(ctx, "a TOTP secret does not open: was it sealed under an IDP_SECRET no longer set? Keep the old one in IDP_SECRET_OLD", "user_id", user.ID, "err", err)
+		return nil, errTOTPUnreadable
 	}
 	if stale {
 		s.reseal(ctx, user.ID, row.SecretSealed, secret)
@@ -171,6 +177,9 @@ func (s *Server) handleTOTPSubmit(w http.ResponseWriter, r *http.Request) {
 		ev.Outcome = "failed"
 		s.audit(r, ev)
 		s.render(w, r, lf, http.StatusUnauthorized, ui.MsgTOTPInvalid, nil)
+		return
+	case errors.Is(err, errTOTPUnreadable):
+		s.render(w, r, lf, http.StatusConflict, ui.MsgTOTPUnreadable, nil)
 		return
 	case err != nil:
 		s.fail(w, r, lf, err)
@@ -321,6 +330,9 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		ev.Outcome = "failed"
 		s.audit(r, ev)
 		s.renderTOTPSetup(w, r, au, http.StatusUnauthorized, ui.MsgTOTPInvalid, nil)
+		return
+	case errors.Is(err, errTOTPUnreadable):
+		s.renderTOTPSetup(w, r, au, http.StatusConflict, ui.MsgTOTPUnreadable, nil)
 		return
 	case err != nil:
 		s.fail(w, r, nil, err)

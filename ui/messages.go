@@ -106,6 +106,9 @@ const (
 const (
 	// MsgTOTPInvalid: not a code, a wrong one, or one used already.
 	MsgTOTPInvalid MsgID = "totp.invalid"
+	// MsgTOTPUnreadable: the stored secret cannot be opened (sealed under
+	// an IDP_SECRET no longer configured): another factor is the way on.
+	MsgTOTPUnreadable MsgID = "totp.unreadable"
 	// MsgTOTPAdded: a notice, an authenticator app was added.
 	MsgTOTPAdded MsgID = "account.totp_added"
 	// MsgTOTPRemoved: a notice, the authenticator app was removed.
@@ -269,6 +272,7 @@ var messages = map[MsgID]msgInfo{
 	MsgNeedInvitation:          {kind: kindPage},
 	MsgRecoveryCodeInvalid:     {kind: kindField},
 	MsgTOTPInvalid:             {kind: kindField},
+	MsgTOTPUnreadable:          {kind: kindField},
 	MsgTOTPAdded:               {kind: kindNotice},
 	MsgTOTPRemoved:             {kind: kindNotice},
 	MsgActivityTOTPAdded:       {kind: kindNotice},
