@@ -1,0 +1,46 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/idp/admin"
+	"github.com/smspin/idp/idp/password"
+	"github.com/smspin/idp/idp/store"
+)
+
+// byOperator names the CLI's actions in the audit log.
+const byOperator = "operator"
+
+// newService is the operator service on st (nil until the store is open).
+func newService(cfg config.Config, st *store.Store) *admin.Service {
+	return &admin.Service{
+		Store: st, Issuer: cfg.Issuer, Phones: phonePolicy(cfg),
+		Passwords: password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1),
+	}
+}
+
+// cliError turns a refusal of the service into a usage error (exit 2)
+// naming the command; anything else keeps its kind.
+func cliError(cmd string, err error) error {
+	if ie, ok := errors.AsType[*admin.InputError](err); ok {
+		return usageError{cmd + ": " + ie.Msg}
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%s: %s", cmd, userFacing(err))
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
+}
+
+// userFacing is the first part of a service error: "no user \"x\"", not
+// the store's wrapping after it.
+func userFacing(err error) string {
+	msg := err.Error()
+	for i := 0; i+2 < len(msg); i++ {
+		if msg[i] == ':' && msg[i+1] == ' ' {
+			return msg[:i]
+		}
+	}
+	return msg
+}
