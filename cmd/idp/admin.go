@@ -105,6 +105,9 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	}
 	defer closeDB(db)
 	svc.Store = st
+	if nu.Password != "" {
+		svc.Passwords = hasherFor(cfg)
+	}
 	created, err := svc.CreateUser(ctx, nu, byOperator)
 	if err != nil {
 		return cliError("users create", err)

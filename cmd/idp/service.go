@@ -13,12 +13,15 @@ import (
 // byOperator names the CLI's actions in the audit log.
 const byOperator = "operator"
 
-// newService is the operator service on st (nil until the store is open).
+// newService is the operator service on st (nil until the store is
+// open). It hashes no passwords until given a hasher (users create).
 func newService(cfg config.Config, st *store.Store) *admin.Service {
-	return &admin.Service{
-		Store: st, Issuer: cfg.Issuer, Phones: phonePolicy(cfg),
-		Passwords: password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1),
-	}
+	return &admin.Service{Store: st, Issuer: cfg.Issuer, Phones: phonePolicy(cfg)}
+}
+
+// hasherFor is the password hasher of the settings.
+func hasherFor(cfg config.Config) *password.Hasher {
+	return password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1)
 }
 
 // cliError turns a refusal of the service into a usage error (exit 2)
