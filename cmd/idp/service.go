@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/idp/admin"
@@ -36,14 +37,9 @@ func cliError(cmd string, err error) error {
 	return fmt.Errorf("%s: %w", cmd, err)
 }
 
-// userFacing is the first part of a service error: "no user \"x\"", not
-// the store's wrapping after it.
+// userFacing is what a service error says before the store's wrapping:
+// "no user \"x\"", "client id \"y\" is taken".
 func userFacing(err error) string {
-	msg := err.Error()
-	for i := 0; i+2 < len(msg); i++ {
-		if msg[i] == ':' && msg[i+1] == ' ' {
-			return msg[:i]
-		}
-	}
+	msg, _, _ := strings.Cut(err.Error(), ": store:")
 	return msg
 }
