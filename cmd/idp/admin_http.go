@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/idp/admin"
+	"github.com/smspin/idp/idp/keys"
+	"github.com/smspin/idp/idp/store"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // adminHandler serves the admin listener: /metrics (Prometheus), and,
@@ -48,6 +51,30 @@ func (a *app) adminAPI(cfg config.Config, logger *slog.Logger) *admin.API {
 	svc := newService(cfg, a.store)
 	svc.Passwords = a.passwords
 	api := admin.NewAPI(svc, cfg.Admin.Token, logger)
+	api.Route("POST /keys/rotate", func(w http.ResponseWriter, r *http.Request) error {
+		var body struct {
+			Alg string `json:"alg"`
+		}
+		if err := admin.DecodeOptional(r, &body); err != nil {
+			return err
+		}
+		if body.Alg == "" {
+			body.Alg = cfg.Keys.SigningAlg
+		}
+		if body.Alg != keys.RS256 && body.Alg != keys.ES256 {
+			return admin.Invalid("alg must be RS256 or ES256")
+		}
+		kid, err := a.keys.Rotate(r.Context(), body.Alg)
+		if err != nil {
+			return err
+		}
+		if err := a.store.Audit(r.Context(), store.AuditEvent{Event: "key.rotated", Outcome: "ok", Detail: body.Alg + " " + kid + " by " + admin.By}); err != nil {
+			return err
+		}
+		admin.WriteJSON(w, http.StatusCreated, map[string]string{"kid": kid, "alg": body.Alg,
+			"previous_key_published_until": time.Now().Add(a.keys.RetireAfter).UTC().Format(time.RFC3339)})
+		return nil
+	})
 	api.Handle("GET /sms/deliveries", http.HandlerFunc(a.handleDeliveries))
 	api.Handle("GET /sms/holds", http.HandlerFunc(a.handleHolds))
 	api.Handle("POST /sms/holds/lift", http.HandlerFunc(a.handleLiftHold))

@@ -36,6 +36,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		{[]string{"users", "delete"}, []string{"--username", "--yes"}, []string{"--dev"}},
 		{[]string{"users", "phone", "set"}, []string{"--username", "--number", "--verified"}, []string{"--dev"}},
 		{[]string{"users", "phone", "clear"}, []string{"--username"}, []string{"--number"}},
+		{[]string{"users", "remove-factor"}, []string{"--username", "--factor"}, []string{"--dev"}},
 		{[]string{"clients", "list"}, []string{"idp clients list"}, []string{"--username"}},
 		{[]string{"clients", "show"}, []string{"--id"}, []string{"--username"}},
 		{[]string{"clients", "update"}, []string{"--id", "--redirect-uri", "--scope", "--grant-type", "--name", "--logo-uri"}, []string{"--username", "--public"}},

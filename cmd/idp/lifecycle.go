@@ -145,6 +145,19 @@ func cmdUsersPhone(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return usageError{fmt.Sprintf("users phone: unknown subcommand %q; give set or clear", args[0])}
 }
 
+func cmdUsersRemoveFactor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var factor *string
+	return userCmd(ctx, "users remove-factor", args, stdout, stderr, func(fs *flag.FlagSet) {
+		factor = fs.String("factor", "", "recovery_codes or trusted_devices (required; the phone: users phone clear)")
+	}, func(svc *admin.Service, user string) (any, error) {
+		n, err := svc.RemoveFactor(ctx, user, *factor, byOperator)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"factor": *factor, "removed": n}, nil
+	})
+}
+
 // clientCmd is a clients command that acts on one client named by --id.
 func clientCmd(ctx context.Context, name string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet),
 	do func(svc *admin.Service, id string, fs *flag.FlagSet) (any, error)) error {

@@ -93,6 +93,11 @@ func TestUsersLifecycleCommands(t *testing.T) {
 	_, _, err = c.run("", "users", "phone", "frob")
 	wantUsage(t, err, "set or clear")
 
+	_, _, err = c.run("", "users", "remove-factor", "--username", "alice", "--factor", "sms")
+	wantUsage(t, err, "its own action")
+	if out, _, err := c.run("", "users", "remove-factor", "--username", "alice", "--factor", "trusted_devices"); err != nil || !strings.Contains(out, `"removed": 0`) {
+		t.Errorf("users remove-factor: %v\n%s", err, out)
+	}
 	_, _, err = c.run("", "users", "delete", "--username", "carol")
 	wantUsage(t, err, "--yes")
 	if _, _, err := c.run("", "users", "delete", "--username", "carol", "--yes"); err != nil {

@@ -67,6 +67,7 @@ var synopses = []struct{ name, text string }{
 	{"users delete", "idp users delete --username NAME|ID --yes          the user and all of theirs, for good"},
 	{"users phone set", "idp users phone set --username NAME|ID --number E164 [--verified]"},
 	{"users phone clear", "idp users phone clear --username NAME|ID          prints a new invitation link"},
+	{"users remove-factor", "idp users remove-factor --username NAME|ID --factor recovery_codes|trusted_devices"},
 	{"users sessions", "idp users sessions --username NAME                 list a user's sign-in sessions"},
 	{"users sessions revoke", "idp users sessions revoke (--id SID | --username NAME --all)"},
 	{"users unlock", "idp users unlock --username NAME                   lift a sign-in throttle"},
@@ -203,6 +204,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			"enable":         func(a []string) error { return cmdUsersEnable(ctx, a, stdout, stderr) },
 			"delete":         func(a []string) error { return cmdUsersDelete(ctx, a, stdout, stderr) },
 			"phone":          func(a []string) error { return cmdUsersPhone(ctx, a, stdout, stderr) },
+			"remove-factor":  func(a []string) error { return cmdUsersRemoveFactor(ctx, a, stdout, stderr) },
 			"invite":         func(a []string) error { return cmdUsersInvite(ctx, a, stdout, stderr) },
 			"reset-password": func(a []string) error { return cmdUsersResetPassword(ctx, a, stdout, stderr) },
 		})

@@ -118,7 +118,7 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	}
 	for _, op := range openapiOps(t, []byte(body)) {
 		method, path, _ := strings.Cut(op, " ")
-		path = strings.NewReplacer("{user}", "nobody", "{id}", "nothing").Replace(path)
+		path = strings.NewReplacer("{user}", "nobody", "{id}", "nothing", "{factor}", "recovery_codes").Replace(path)
 		req, _ := http.NewRequest(method, "http://"+s.admin+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
@@ -135,5 +135,27 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 		case !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !json.Valid(raw):
 			t.Errorf("%s: %d not JSON (%s): %s", op, resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 		}
+	}
+	// The key rotated through the API (an operation above) is published.
+	var rotated struct{ Kid string }
+	req, _ := http.NewRequest("POST", "http://"+s.admin+admin.Prefix+"/keys/rotate", strings.NewReader(`{"alg":"ES256"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&rotated)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || rotated.Kid == "" {
+		t.Fatalf("keys/rotate: %d %+v", resp.StatusCode, rotated)
+	}
+	if _, jwks := get(t, loopbackURL(s.addr, "/.well-known/jwks.json"), ""); !strings.Contains(jwks, rotated.Kid) {
+		t.Errorf("the new key %s is not in the JWKS:\n%s", rotated.Kid, jwks)
+	}
+	req, _ = http.NewRequest("POST", "http://"+s.admin+admin.Prefix+"/keys/rotate", strings.NewReader(`{"alg":"HS256"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("keys/rotate with HS256: %v %v, want 400", resp.StatusCode, err)
 	}
 }

@@ -93,6 +93,9 @@ func WriteError(w http.ResponseWriter, status int, code, desc string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }
 
+// WriteJSON answers v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -156,15 +159,17 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// decodeOptional is decode for a body that may be empty.
-func decodeOptional(r *http.Request, v any) error {
+// DecodeOptional is decode for a body that may be empty.
+func DecodeOptional(r *http.Request, v any) error {
 	if r.ContentLength == 0 && r.Header.Get("Transfer-Encoding") == "" {
 		return nil
 	}
 	return decode(r, v)
 }
 
-func (a *API) route(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
+// Route adds a route whose errors are answered as the API's are: an
+// InputError 400, not found 404, and so on.
+func (a *API) Route(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
 	a.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := f(w, r); err != nil {
 			a.fail(w, r, err)
@@ -179,7 +184,7 @@ func (a *API) routes() {
 	}))
 	named := func(r *http.Request) string { return r.PathValue("user") }
 
-	a.route("GET /users", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /users", func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		limit := 0
 		if v := q.Get("limit"); v != "" {
@@ -200,7 +205,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	})
-	a.route("POST /users", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /users", func(w http.ResponseWriter, r *http.Request) error {
 		var n NewUser
 		if err := decode(r, &n); err != nil {
 			return err
@@ -213,7 +218,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusCreated, c)
 		return nil
 	})
-	a.route("GET /users/{user}", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /users/{user}", func(w http.ResponseWriter, r *http.Request) error {
 		u, err := a.svc.ShowUser(r.Context(), named(r))
 		if err != nil {
 			return err
@@ -221,7 +226,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, u)
 		return nil
 	})
-	a.route("PATCH /users/{user}", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("PATCH /users/{user}", func(w http.ResponseWriter, r *http.Request) error {
 		var ch UserChange
 		if err := decode(r, &ch); err != nil {
 			return err
@@ -236,7 +241,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, u)
 		return nil
 	})
-	a.route("DELETE /users/{user}", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("DELETE /users/{user}", func(w http.ResponseWriter, r *http.Request) error {
 		u, err := a.svc.Delete(r.Context(), named(r), By)
 		if err != nil {
 			return err
@@ -244,7 +249,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]any{"deleted": true, "id": u.ID, "username": u.Username})
 		return nil
 	})
-	a.route("POST /users/{user}/disable", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /users/{user}/disable", func(w http.ResponseWriter, r *http.Request) error {
 		u, n, err := a.svc.Disable(r.Context(), named(r), By)
 		if err != nil {
 			return err
@@ -252,7 +257,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]any{"user": u, "sessions_ended": n})
 		return nil
 	})
-	a.route("POST /users/{user}/enable", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /users/{user}/enable", func(w http.ResponseWriter, r *http.Request) error {
 		u, err := a.svc.Enable(r.Context(), named(r), By)
 		if err != nil {
 			return err
@@ -260,7 +265,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, u)
 		return nil
 	})
-	a.route("PUT /users/{user}/phone", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("PUT /users/{user}/phone", func(w http.ResponseWriter, r *http.Request) error {
 		var body struct {
 			Number   string `json:"number"`
 			Verified bool   `json:"verified"`
@@ -275,7 +280,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, u)
 		return nil
 	})
-	a.route("DELETE /users/{user}/phone", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("DELETE /users/{user}/phone", func(w http.ResponseWriter, r *http.Request) error {
 		out, err := a.svc.ClearPhone(r.Context(), named(r), By)
 		if err != nil {
 			return err
@@ -283,11 +288,11 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	})
-	a.route("POST /users/{user}/reset-link", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /users/{user}/reset-link", func(w http.ResponseWriter, r *http.Request) error {
 		var body struct {
 			ValidFor string `json:"valid_for"`
 		}
-		if err := decodeOptional(r, &body); err != nil {
+		if err := DecodeOptional(r, &body); err != nil {
 			return err
 		}
 		ttl, err := parseTTL(body.ValidFor)
@@ -301,11 +306,11 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusCreated, map[string]any{"username": u.Username, "reset_url": link, "expires_at": until})
 		return nil
 	})
-	a.route("POST /users/{user}/invitation", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /users/{user}/invitation", func(w http.ResponseWriter, r *http.Request) error {
 		var body struct {
 			ValidFor string `json:"valid_for"`
 		}
-		if err := decodeOptional(r, &body); err != nil {
+		if err := DecodeOptional(r, &body); err != nil {
 			return err
 		}
 		ttl, err := parseTTL(body.ValidFor)
@@ -319,7 +324,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusCreated, map[string]any{"username": u.Username, "invitation_url": link, "expires_at": until})
 		return nil
 	})
-	a.route("GET /users/{user}/sessions", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /users/{user}/sessions", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := a.svc.Sessions(r.Context(), named(r))
 		if err != nil {
 			return err
@@ -327,7 +332,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
 		return nil
 	})
-	a.route("DELETE /users/{user}/sessions", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("DELETE /users/{user}/sessions", func(w http.ResponseWriter, r *http.Request) error {
 		n, err := a.svc.EndSessions(r.Context(), named(r), By)
 		if err != nil {
 			return err
@@ -335,7 +340,15 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
 		return nil
 	})
-	a.route("POST /users/{user}/unlock", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("DELETE /users/{user}/factors/{factor}", func(w http.ResponseWriter, r *http.Request) error {
+		n, err := a.svc.RemoveFactor(r.Context(), named(r), r.PathValue("factor"), By)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"factor": r.PathValue("factor"), "removed": n})
+		return nil
+	})
+	a.Route("POST /users/{user}/unlock", func(w http.ResponseWriter, r *http.Request) error {
 		u, was, err := a.svc.Unlock(r.Context(), named(r), By)
 		if err != nil {
 			return err
@@ -344,7 +357,7 @@ func (a *API) routes() {
 		return nil
 	})
 
-	a.route("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := a.svc.ListClients(r.Context())
 		if err != nil {
 			return err
@@ -352,7 +365,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]any{"clients": list})
 		return nil
 	})
-	a.route("POST /clients", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /clients", func(w http.ResponseWriter, r *http.Request) error {
 		var in clientInput
 		if err := decode(r, &in); err != nil {
 			return err
@@ -377,7 +390,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusCreated, out)
 		return nil
 	})
-	a.route("GET /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := a.svc.ShowClient(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return err
@@ -385,7 +398,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, c)
 		return nil
 	})
-	a.route("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		var ch ClientChange
 		if err := decode(r, &ch); err != nil {
 			return err
@@ -397,7 +410,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, c)
 		return nil
 	})
-	a.route("POST /clients/{id}/rotate-secret", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("POST /clients/{id}/rotate-secret", func(w http.ResponseWriter, r *http.Request) error {
 		secret, err := a.svc.RotateSecret(r.Context(), r.PathValue("id"), By)
 		if err != nil {
 			return err
@@ -405,7 +418,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"client_id": r.PathValue("id"), "client_secret": secret})
 		return nil
 	})
-	a.route("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		if err := a.svc.DeleteClient(r.Context(), r.PathValue("id"), By); err != nil {
 			return err
 		}
@@ -413,7 +426,7 @@ func (a *API) routes() {
 		return nil
 	})
 
-	a.route("GET /keys", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /keys", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := a.svc.Keys(r.Context())
 		if err != nil {
 			return err
@@ -421,7 +434,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, map[string]any{"keys": list})
 		return nil
 	})
-	a.route("GET /audit", func(w http.ResponseWriter, r *http.Request) error {
+	a.Route("GET /audit", func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		aq := AuditQuery{User: q.Get("user"), Event: q.Get("event"), Outcome: q.Get("outcome")}
 		if v := q.Get("limit"); v != "" {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -303,6 +304,36 @@ func TestAPIChangesSeenByOIDC(t *testing.T) {
 				t.Fatalf("the reset link: %d", p.Status)
 			}
 			a.ok("POST", "/users/alice/reset-link", "", 201) // the default lifetime
+		})
+
+		t.Run("RemoveFactor", func(t *testing.T) {
+			f := newFixture(t, open)
+			a := newAPI(t, f)
+			f.e.RecoveryCodes(f.user)
+			toPIN := func() *idptest.Page {
+				b := f.e.NewBrowser()
+				p := b.Get(f.oauth(f.client).AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+				return b.Fill(p, url.Values{"username": {"alice"}, "password": {f.user.Password}})
+			}
+			if p := toPIN(); !strings.Contains(p.Body, "/login/factor/recovery") {
+				t.Fatalf("the PIN page does not offer the recovery codes: %d at %s", p.Status, p.URL.Path)
+			}
+			if m := a.ok("DELETE", "/users/alice/factors/recovery_codes", "", 200); m["removed"] != float64(10) {
+				t.Fatalf("remove: %v", m)
+			}
+			if p := toPIN(); p.URL.Path != "/login/pin" || strings.Contains(p.Body, "/login/factor/recovery") {
+				t.Fatalf("the PIN page still offers recovery codes: %d at %s", p.Status, p.URL.Path)
+			}
+			factors := a.ok("GET", "/users/alice", "", 200)["factors"].(map[string]any)
+			if factors["recovery_codes_left"] != float64(0) || factors["sms"] != true {
+				t.Errorf("factors: %v", factors)
+			}
+			if code, m := a.do("DELETE", "/users/alice/factors/sms", adminToken, ""); code != 400 || !strings.Contains(m["error_description"].(string), "phone") {
+				t.Errorf("removing the phone as a factor: %d %v", code, m)
+			}
+			if ev := a.ok("GET", "/audit?event=recovery_codes.removed", "", 200)["events"].([]any); len(ev) != 1 {
+				t.Errorf("audit: %v", ev)
+			}
 		})
 
 		t.Run("Unlock", func(t *testing.T) {

@@ -42,6 +42,9 @@ func (e *InputError) Error() string { return e.Msg }
 
 func invalid(format string, args ...any) error { return &InputError{fmt.Sprintf(format, args...)} }
 
+// Invalid is an InputError saying what is wrong.
+func Invalid(format string, args ...any) error { return invalid(format, args...) }
+
 // ErrNotFound: no such user, client or session (wrapped, with which).
 var ErrNotFound = store.ErrNotFound
 
@@ -593,4 +596,46 @@ func (s *Service) Unlock(ctx context.Context, ref, by string) (*store.User, bool
 		return nil, false, err
 	}
 	return u, n > 0, s.audit(ctx, "account.unlocked", u, "", by, "")
+}
+
+// Factors an operator may remove (the phone has its own action, which
+// issues an invitation).
+const (
+	FactorRecoveryCodes  = "recovery_codes"
+	FactorTrustedDevices = "trusted_devices"
+)
+
+// RemoveFactor removes a user's recovery codes or trusted browsers, and
+// reports how many went. The user's sessions are left alone: neither
+// factor is what a session was proven by after the sign-in.
+func (s *Service) RemoveFactor(ctx context.Context, ref, factor, by string) (int, error) {
+	if factor != FactorRecoveryCodes && factor != FactorTrustedDevices {
+		return 0, invalid("factor %q: give %s or %s (the phone is cleared with its own action, which makes an invitation)",
+			factor, FactorRecoveryCodes, FactorTrustedDevices)
+	}
+	u, err := s.FindUser(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	switch factor {
+	case FactorRecoveryCodes:
+		left, _, err := s.Store.RecoveryCodesLeft(ctx, u.ID)
+		if err != nil {
+			return 0, err
+		}
+		if err := s.Store.ReplaceRecoveryCodes(ctx, u.ID, nil); err != nil {
+			return 0, err
+		}
+		n = left
+		err = s.audit(ctx, "recovery_codes.removed", u, "", by, fmt.Sprintf("%d unused", n))
+		return n, err
+	default:
+		forgot, err := s.Store.ForgetTrustedDevices(ctx, u.ID, "", "")
+		if err != nil {
+			return 0, err
+		}
+		n = int(forgot)
+		return n, s.audit(ctx, "trusted_device.forgotten", u, "", by, fmt.Sprintf("all %d", n))
+	}
 }

@@ -28,6 +28,7 @@ func AuditEventNames() []string {
 		"pin.verify",
 		"recovery_code.used",
 		"recovery_codes.made",
+		"recovery_codes.removed",
 		"session.ended",
 		"sms.held",
 		"sms.hold_lifted",
