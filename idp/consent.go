@@ -132,6 +132,10 @@ func (s *Server) issue(ctx context.Context, r *http.Request, lf *loginFlow, ar f
 	if err != nil {
 		return nil, err
 	}
+	if user.Disabled() {
+		// Disabled while this login was under way: nothing is issued.
+		return &issued{ar: ar, err: fosite.ErrAccessDenied.WithHint("The account is disabled.")}, nil
+	}
 	acr, ok := lf.req.acrFor(strings.Fields(lf.AMR))
 	if !ok {
 		// What was done is not what the RP requires: no token says a

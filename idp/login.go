@@ -111,6 +111,13 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lf, err)
 		return
 	}
+	if user.Disabled() {
+		// Said only to whoever knows the password: to anyone else a
+		// disabled account looks like any other.
+		s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "disabled", UserID: user.ID, Username: user.Username, ClientID: lf.ClientID, FlowID: lf.ID})
+		s.render(w, r, lf, http.StatusForbidden, ui.MsgAccountDisabled, form)
+		return
+	}
 	// The flow moves on bound to a new browser id: an id seen or planted
 	// before the login (session fixation) is worth nothing after it.
 	browser := newBrowserID()

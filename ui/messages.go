@@ -29,6 +29,9 @@ const (
 	MsgMissingCredentials MsgID = "login.missing_credentials"
 	// MsgAccountLocked: sign-in for this account is paused after repeated failures.
 	MsgAccountLocked MsgID = "login.account_locked"
+	// MsgAccountDisabled: the operator disabled this account (said only
+	// after the right password).
+	MsgAccountDisabled MsgID = "login.account_disabled"
 )
 
 // The SMS PIN step.
@@ -234,6 +237,7 @@ var messages = map[MsgID]msgInfo{
 	MsgInvalidCredentials:      {kind: kindField},
 	MsgMissingCredentials:      {kind: kindField},
 	MsgAccountLocked:           {kind: kindPage},
+	MsgAccountDisabled:         {kind: kindPage},
 	MsgPINInvalid:              {kind: kindField},
 	MsgPINFormat:               {kind: kindField},
 	MsgPINExpired:              {kind: kindPage},

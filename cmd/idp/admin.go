@@ -3,22 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/keys"
-	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database"
 )
@@ -77,10 +72,6 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if *username == "" {
 		return usageError{"users create: --username is required"}
 	}
-	name, err := store.NormalizeUsername(*username)
-	if err != nil {
-		return usageError{fmt.Sprintf("users create: --username %q: %v", *username, err)}
-	}
 	switch {
 	case *pwStdin == *hashStdin:
 		return usageError{"users create: give --password-stdin or --password-hash-stdin (the password is never taken from the command line)"}
@@ -93,60 +84,37 @@ func cmdUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
-	if *hashStdin {
-		if err := password.Importable(pw); err != nil {
-			return usageError{fmt.Sprintf("users create: the hash on standard input: %v", err)}
-		}
-	} else if err := password.CheckNew(pw, name); err != nil {
-		return usageError{"users create: " + passwordProblem(err)}
-	}
 	cfg, err := sf.load()
 	if err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	if *phone != "" {
-		n, err := phonePolicy(cfg).Normalise(*phone)
-		if err != nil {
-			return usageError{fmt.Sprintf("users create: --phone %q: %v (give a mobile number, e.g. +819012345678, or a national one in IDP_SMS_DEFAULT_REGION)", *phone, err)}
-		}
-		*phone = n
+	svc := newService(cfg, nil)
+	nu := admin.NewUser{Username: *username, Phone: *phone, PhoneVerified: *verified, Locale: *locale}
+	if *hashStdin {
+		nu.PasswordHash = pw // stored as it is and replaced at the first sign-in
+	} else {
+		nu.Password = pw
 	}
-	hash := pw // an imported hash is stored as it is and replaced at the first sign-in
-	if !*hashStdin {
-		hasher := password.New(password.Params{Memory: cfg.Password.Memory, Time: cfg.Password.Time, Threads: cfg.Password.Threads}, 1)
-		if hash, err = hasher.Hash(ctx, pw); err != nil {
-			return err
-		}
+	// Checked before the database is opened: a typo costs nothing.
+	if err := svc.CheckNewUser(&nu); err != nil {
+		return cliError("users create", err)
 	}
 	db, st, err := openStore(ctx, cfg, newLogger(cfg, stderr), true)
 	if err != nil {
 		return err
 	}
 	defer closeDB(db)
-	u := &store.User{Username: name, PasswordHash: hash, Locale: *locale}
-	var p *store.Phone
-	if *phone != "" {
-		p = &store.Phone{Number: *phone}
-		if *verified {
-			now := st.Now()
-			p.VerifiedAt = &now
-		}
+	svc.Store = st
+	if nu.Password != "" {
+		svc.Passwords = hasherFor(cfg)
 	}
-	if err := st.CreateUser(ctx, u, p); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("users create: username %q is taken", name)
-		}
-		return err
+	created, err := svc.CreateUser(ctx, nu, byOperator)
+	if err != nil {
+		return cliError("users create", err)
 	}
-	st.Audit(ctx, store.AuditEvent{Event: "user.created", Outcome: "ok", UserID: u.ID, Username: u.Username, Detail: "by operator"})
-	out := map[string]any{"id": u.ID, "username": u.Username}
-	if p == nil {
-		// Without a number the user can enrol one only through this link.
-		link, until, err := newInvitation(ctx, st, cfg.Issuer, u, invitationTTL)
-		if err != nil {
-			return fmt.Errorf("users create: %s was created, but its invitation was not (run idp users invite): %w", u.Username, err)
-		}
-		out["invitation_url"], out["invitation_expires_at"] = link, until
+	out := map[string]any{"id": created.ID, "username": created.Username}
+	if created.InvitationURL != "" {
+		out["invitation_url"], out["invitation_expires_at"] = created.InvitationURL, created.InvitationExpiresAt
 	}
 	return printJSON(stdout, out)
 }
@@ -165,25 +133,7 @@ func readPassword(r io.Reader) (string, error) {
 }
 
 // passwordProblem says in plain words why a new password is refused.
-func passwordProblem(err error) string {
-	switch {
-	case errors.Is(err, password.ErrTooShort):
-		return fmt.Sprintf("the password has fewer than %d characters", password.MinLength)
-	case errors.Is(err, password.ErrTooLong):
-		return fmt.Sprintf("the password is longer than %d characters", password.MaxLength)
-	case errors.Is(err, password.ErrCommon):
-		return "the password is one of the most common passwords (found in breaches); choose another"
-	case errors.Is(err, password.ErrContext):
-		return "the password is too close to the username, or one character repeated; choose another"
-	}
-	return err.Error()
-}
-
-var (
-	knownScopes     = []string{"openid", "profile", "phone", "offline_access"}
-	knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
-	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
-)
+func passwordProblem(err error) string { return admin.PasswordProblem(err) }
 
 func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("clients create", stderr)
@@ -213,150 +163,58 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if len(grants) == 0 {
-		grants = multiFlag{"authorization_code", "refresh_token"}
-	}
-	scopes := strings.Fields(*scope)
-	var problems []string
-	if !clientIDPattern.MatchString(*id) {
-		problems = append(problems, "--id is required: 1-128 letters, digits and . _ ~ -")
-	}
-	for _, g := range grants {
-		if !slices.Contains(knownGrantTypes, g) {
-			problems = append(problems, fmt.Sprintf("--grant-type %q is not one of %s", g, strings.Join(knownGrantTypes, ", ")))
-		}
-	}
-	interactive := slices.Contains(grants, "authorization_code")
-	if interactive && len(redirects) == 0 {
-		problems = append(problems, "--redirect-uri is required for the authorization_code grant")
-	}
-	if *atFormat != "opaque" && *atFormat != "jwt" {
-		problems = append(problems, "--access-token-format must be opaque or jwt")
-	}
-	if *atLifespan < 0 || (*atLifespan > 0 && *atLifespan < time.Minute) {
-		problems = append(problems, "--access-token-lifespan must be at least 1m")
-	}
-	for _, u := range []string{*backchannel, *frontchannel} {
-		if u == "" {
-			continue
-		}
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") {
-			problems = append(problems, fmt.Sprintf("logout URI %q must be an http(s) URL", u))
-		} else if msg := checkRedirectURI(u); msg != "" {
-			problems = append(problems, msg)
-		}
-	}
-	for _, u := range append(append([]string{}, redirects...), postLogout...) {
-		if msg := checkRedirectURI(u); msg != "" {
-			problems = append(problems, msg)
-		}
-	}
-	for _, s := range scopes {
-		if !slices.Contains(knownScopes, s) {
-			problems = append(problems, fmt.Sprintf("--scope %q is not one of %s", s, strings.Join(knownScopes, ", ")))
-		}
-	}
-	if *public && slices.Contains(grants, "client_credentials") {
-		problems = append(problems, "a --public client cannot use client_credentials")
-	}
-	if *public && len(resourceFor) > 0 {
-		problems = append(problems, "a --public client cannot introspect tokens, so it cannot be a --resource-server-for")
-	}
-	for _, c := range resourceFor {
-		if c != "*" && !clientIDPattern.MatchString(c) {
-			problems = append(problems, fmt.Sprintf("--resource-server-for %q is not a client id (or *)", c))
-		}
-	}
-	switch *method {
-	case "client_secret_basic", "client_secret_post":
-	case "private_key_jwt":
-		if *jwksFile == "" {
-			problems = append(problems, "private_key_jwt needs --jwks FILE with the client's public keys")
-		}
-	default:
-		problems = append(problems, "--token-endpoint-auth-method must be client_secret_basic, client_secret_post or private_key_jwt")
-	}
-	if *logo != "" {
-		if u, err := url.Parse(*logo); err != nil || u.Scheme != "https" || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("--logo-uri %q must be an https URL", *logo))
-		}
-	}
-	if *idTokenAlg != "" && *idTokenAlg != "RS256" && *idTokenAlg != "ES256" {
-		problems = append(problems, "--id-token-signed-response-alg must be RS256 or ES256")
-	}
 	var jwks []byte
 	if *jwksFile != "" {
 		b, err := os.ReadFile(*jwksFile)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("--jwks: %v", err))
+			return usageError{fmt.Sprintf("clients create: --jwks: %v", err)}
 		}
 		jwks = b
 	}
-	if len(problems) > 0 {
-		return usageError{"clients create:\n  " + strings.Join(problems, "\n  ")}
-	}
-	_, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
 	nc := store.NewClient{
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
-		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: scopes,
+		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: strings.Fields(*scope),
 		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg, LogoURI: *logo,
 		ResourceServerFor:    resourceFor,
 		BackchannelLogoutURI: *backchannel, BackchannelLogoutSessionRequired: *backchannelSID,
 		FrontchannelLogoutURI: *frontchannel, FrontchannelLogoutSessionRequired: *frontchannelSID,
 		AccessTokenFormat: *atFormat, AccessTokenLifespan: *atLifespan,
 	}
-	if interactive {
-		nc.ResponseTypes = []string{"code"}
+	if len(nc.GrantTypes) == 0 {
+		nc.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
-	if *public {
-		nc.TokenEndpointAuthMethod = "none"
-	} else if *method != "private_key_jwt" {
-		// 256 random bits: safe to store as a fast hash (see ClientSecretHasher).
-		b := make([]byte, 32)
-		rand.Read(b)
-		nc.Secret = base64.RawURLEncoding.EncodeToString(b)
+	if p := admin.CheckClient(nc, flagNames); len(p) > 0 {
+		return usageError{"clients create:\n  " + strings.Join(p, "\n  ")}
 	}
-	if err := st.CreateClient(ctx, nc); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("clients create: client id %q is taken", *id)
-		}
+	cfg, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
+	if err != nil {
 		return err
 	}
-	st.Audit(ctx, store.AuditEvent{Event: "client.created", Outcome: "ok", ClientID: nc.ID, Detail: "by operator"})
+	defer closeStore()
+	secret, err := newService(cfg, st).CreateClient(ctx, nc, flagNames, byOperator)
+	if err != nil {
+		return cliError("clients create", err)
+	}
 	out := map[string]string{"client_id": nc.ID}
-	if nc.Secret != "" {
-		out["client_secret"] = nc.Secret
+	if secret != "" {
+		out["client_secret"] = secret
 	}
 	return printJSON(stdout, out)
 }
 
-// checkRedirectURI applies RFC 6749 section 3.1.2 and OAuth 2.0 Security
-// BCP rules: absolute, no fragment, https unless on the loopback (or a
-// private-use scheme for native apps).
-func checkRedirectURI(raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Scheme == "":
-		return fmt.Sprintf("redirect URI %q is not an absolute URI", raw)
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Sprintf("redirect URI %q must not have a fragment", raw)
-	case u.Scheme == "http":
-		h := u.Hostname()
-		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			return fmt.Sprintf("redirect URI %q must use https (http only for localhost)", raw)
-		}
-	case u.Scheme == "https":
-		if u.Host == "" {
-			return fmt.Sprintf("redirect URI %q has no host", raw)
-		}
-	case u.Scheme == "javascript" || u.Scheme == "data" || u.Scheme == "file":
-		return fmt.Sprintf("redirect URI %q uses a forbidden scheme", raw)
+// flagNames spells a client's fields as the clients commands' flags.
+func flagNames(field string) string {
+	switch field {
+	case "redirect_uris":
+		return "--redirect-uri"
+	case "post_logout_redirect_uris":
+		return "--post-logout-redirect-uri"
+	case "grant_types":
+		return "--grant-type"
+	case "scopes":
+		return "--scope"
 	}
-	return ""
+	return "--" + strings.ReplaceAll(field, "_", "-")
 }
 
 func cmdKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/store"
 )
 
@@ -91,14 +91,10 @@ func (s *sinceFlag) Set(v string) error {
 // checkEventFilter refuses an --event that can match nothing, naming the
 // events there are.
 func checkEventFilter(event string) string {
-	names := store.AuditEventNames()
-	for _, n := range names {
-		if n == event || (strings.HasSuffix(event, ".") && strings.HasPrefix(n, event)) {
-			return ""
-		}
+	if msg := admin.CheckEventFilter(event); msg != "" {
+		return "--" + msg
 	}
-	return fmt.Sprintf("--event %q is not an event the provider records; the events are:\n  %s\n(a family ending in \".\", such as pin., selects all of its events)",
-		event, strings.Join(names, "\n  "))
+	return ""
 }
 
 // cmdUsersUnlock lifts the sign-in throttle of an account.
@@ -113,15 +109,14 @@ func cmdUsersUnlock(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *username == "" {
 		return usageError{"users unlock: --username is required"}
 	}
-	st, closeFn, u, err := openForUser(ctx, &sf, stderr, *username)
+	cfg, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	n, err := st.ThrottleReset(ctx, idp.AccountThrottleKey(u.Username))
+	defer closeStore()
+	u, was, err := newService(cfg, st).Unlock(ctx, *username, byOperator)
 	if err != nil {
-		return err
+		return cliError("users unlock", err)
 	}
-	st.Audit(ctx, store.AuditEvent{Event: "account.unlocked", Outcome: "ok", UserID: u.ID, Username: u.Username, Detail: "by operator"})
-	return printJSON(stdout, map[string]any{"username": u.Username, "was_throttled": n > 0})
+	return printJSON(stdout, map[string]any{"username": u.Username, "was_throttled": was})
 }

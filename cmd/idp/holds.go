@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/mfa"
 )
@@ -77,7 +78,7 @@ func liftHold(ctx context.Context, st *store.Store, scope, by string) (bool, err
 func (a *app) handleHolds(w http.ResponseWriter, r *http.Request) {
 	hs, err := a.mfa.Holds(r.Context())
 	if err != nil {
-		http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+		admin.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the database cannot be reached; try again shortly")
 		return
 	}
 	if hs == nil {
@@ -95,15 +96,15 @@ func (a *app) handleLiftHold(w http.ResponseWriter, r *http.Request) {
 		by = "admin-api"
 	}
 	if scope == "" {
-		http.Error(w, `{"error":"scope is required"}`, http.StatusBadRequest)
+		admin.WriteError(w, http.StatusBadRequest, "invalid_request", "scope is required (a form field)")
 		return
 	}
 	lifted, err := liftHold(r.Context(), a.store, scope, by)
 	switch {
 	case err != nil:
-		http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+		admin.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the database cannot be reached; try again shortly")
 	case !lifted:
-		http.Error(w, `{"error":"not held"}`, http.StatusNotFound)
+		admin.WriteError(w, http.StatusNotFound, "not_found", "not held")
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"scope": scope, "lifted": true})

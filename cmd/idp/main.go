@@ -60,6 +60,14 @@ var synopses = []struct{ name, text string }{
 	{"migrate", "idp migrate [--config FILE]"},
 	{"users create", "idp users create --username NAME [--phone E164] [--phone-verified] [--locale en|ja]\n                 (--password-stdin | --password-hash-stdin)"},
 	{"users import", "idp users import [--batch N] [--hash-workers N] [--progress auto|bar|lines|off] FILE|-\n                 (JSON lines or CSV with the columns username, phone, phone_verified, password | password_hash)"},
+	{"users list", "idp users list [--search TEXT] [--limit N] [--after USERNAME]   one JSON object a line"},
+	{"users show", "idp users show --username NAME|ID                  a user, their phone and factors"},
+	{"users disable", "idp users disable --username NAME|ID               no more sign-in; sessions and tokens end now"},
+	{"users enable", "idp users enable --username NAME|ID"},
+	{"users delete", "idp users delete --username NAME|ID --yes          the user and all of theirs, for good"},
+	{"users phone set", "idp users phone set --username NAME|ID --number E164 [--verified]"},
+	{"users phone clear", "idp users phone clear --username NAME|ID          prints a new invitation link"},
+	{"users remove-factor", "idp users remove-factor --username NAME|ID --factor recovery_codes|trusted_devices|totp"},
 	{"users sessions", "idp users sessions --username NAME                 list a user's sign-in sessions"},
 	{"users sessions revoke", "idp users sessions revoke (--id SID | --username NAME --all)"},
 	{"users unlock", "idp users unlock --username NAME                   lift a sign-in throttle"},
@@ -74,7 +82,13 @@ var synopses = []struct{ name, text string }{
                    [--resource-server-for CLIENT ...] [--backchannel-logout-uri URI]
                    [--frontchannel-logout-uri URI]
                    [--access-token-format opaque|jwt] [--access-token-lifespan 5m]`},
+	{"clients list", "idp clients list                                  one JSON object a line"},
+	{"clients show", "idp clients show --id ID"},
+	{"clients update", "idp clients update --id ID [--name NAME] [--logo-uri URL] [--redirect-uri URI ...]\n                   [--post-logout-redirect-uri URI ...] [--scope \"openid ...\"] [--grant-type TYPE ...]"},
+	{"clients rotate-secret", "idp clients rotate-secret --id ID                 a new secret, shown once; the old one stops working"},
+	{"clients delete", "idp clients delete --id ID --yes                  the client, its consents and tokens"},
 	{"logouts", "idp logouts [--status pending|delivered|failed] [--client-id ID] [--limit N]\n                                                 back-channel logout deliveries"},
+	{"keys list", "idp keys list                                    the signing keys, newest first"},
 	{"keys rotate", "idp keys rotate [--alg RS256|ES256]"},
 	{"sms test", "idp sms test --to NUMBER [--provider NAME] [--locale en|ja]   send one PIN message, report each provider's answer"},
 	{"sms holds", "idp sms holds                                    the sends held by the SMS-pumping guard or the budget"},
@@ -184,16 +198,29 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 				return cmdSessionsList(ctx, a, stdout, stderr)
 			},
 			"unlock":         func(a []string) error { return cmdUsersUnlock(ctx, a, stdout, stderr) },
+			"list":           func(a []string) error { return cmdUsersList(ctx, a, stdout, stderr) },
+			"show":           func(a []string) error { return cmdUsersShow(ctx, a, stdout, stderr) },
+			"disable":        func(a []string) error { return cmdUsersDisable(ctx, a, stdout, stderr) },
+			"enable":         func(a []string) error { return cmdUsersEnable(ctx, a, stdout, stderr) },
+			"delete":         func(a []string) error { return cmdUsersDelete(ctx, a, stdout, stderr) },
+			"phone":          func(a []string) error { return cmdUsersPhone(ctx, a, stdout, stderr) },
+			"remove-factor":  func(a []string) error { return cmdUsersRemoveFactor(ctx, a, stdout, stderr) },
 			"invite":         func(a []string) error { return cmdUsersInvite(ctx, a, stdout, stderr) },
 			"reset-password": func(a []string) error { return cmdUsersResetPassword(ctx, a, stdout, stderr) },
 		})
 	case "clients":
 		return group("clients", args[1:], stdout, map[string]func([]string) error{
-			"create": func(a []string) error { return cmdClientsCreate(ctx, a, stdout, stderr) },
+			"create":        func(a []string) error { return cmdClientsCreate(ctx, a, stdout, stderr) },
+			"list":          func(a []string) error { return cmdClientsList(ctx, a, stdout, stderr) },
+			"show":          func(a []string) error { return cmdClientsShow(ctx, a, stdout, stderr) },
+			"update":        func(a []string) error { return cmdClientsUpdate(ctx, a, stdout, stderr) },
+			"rotate-secret": func(a []string) error { return cmdClientsRotateSecret(ctx, a, stdout, stderr) },
+			"delete":        func(a []string) error { return cmdClientsDelete(ctx, a, stdout, stderr) },
 		})
 	case "keys":
 		return group("keys", args[1:], stdout, map[string]func([]string) error{
 			"rotate": func(a []string) error { return cmdKeysRotate(ctx, a, stdout, stderr) },
+			"list":   func(a []string) error { return cmdKeysList(ctx, a, stdout, stderr) },
 		})
 	case "sms":
 		return group("sms", args[1:], stdout, map[string]func([]string) error{

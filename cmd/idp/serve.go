@@ -259,7 +259,7 @@ func (a *app) serve(ctx context.Context, cfg config.Config, logger *slog.Logger,
 		if !loopback && cfg.Admin.Token == "" {
 			logger.Warn("IDP_ADMIN_LISTEN is not a loopback address and IDP_ADMIN_TOKEN is empty: /metrics answers 401 to everyone; set a token for Prometheus to send as a bearer token", "listen", aln.Addr().String())
 		}
-		admin = &http.Server{Handler: a.adminHandler(cfg.Admin.Token, loopback), ReadHeaderTimeout: 10 * time.Second,
+		admin = &http.Server{Handler: a.adminHandler(cfg, logger, loopback), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 		go func() {
 			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {

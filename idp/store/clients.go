@@ -236,6 +236,12 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, notFound("client "+id, err)
 	}
+	return clientOf(row)
+}
+
+// clientOf reads a stored client row.
+func clientOf(row clientRow) (*Client, error) {
+	id := row.ID
 	var redirect, postLogout, grants, responses, resourceFor []string
 	for _, f := range []struct {
 		src string

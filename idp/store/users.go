@@ -18,9 +18,15 @@ type User struct {
 	// LastFactor is the second factor the user last signed in with
 	// ("sms", "totp"; "" before any): offered first next time.
 	LastFactor string
+	// DisabledAt is set while an operator has disabled the account: it
+	// cannot sign in, and it had its sessions and tokens ended.
+	DisabledAt *time.Time
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
+
+// Disabled reports whether an operator disabled the account.
+func (u *User) Disabled() bool { return u != nil && u.DisabledAt != nil }
 
 func (User) TableName() string { return "users" }
 
