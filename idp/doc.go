@@ -24,33 +24,35 @@
 // A flow's purpose says what it is for: login answers an RP; the others
 // have no client: phone_change, enrol (a first phone, through an
 // invitation link), password_reset (an operator's link, or a recovery
-// code and a PIN) and account (a full sign-in to the account page). A
+// code and a PIN), account (a full sign-in to the account page) and
+// device (a device's request, RFC 8628: its user code typed on /device,
+// then the password, the PIN and a consent always asked). A
 // second factor other than the SMS PIN is a state of its own reached by a
 // move that chooses it (choose_recovery_code); the factors a page offers
 // are the table's moves from its state (otherFactors).
 //
 // The table, one line a legal move (state --move--> state [purposes]):
 //
-//	new                    --password--> awaiting_pin  [login, phone_change, account]
+//	new                    --password--> awaiting_pin  [login, phone_change, account, device]
 //	new                    --password_enrol--> awaiting_phone  [enrol]
-//	new                    --password_refused--> send_refused  [login, phone_change, account]
+//	new                    --password_refused--> send_refused  [login, phone_change, account, device]
 //	new                    --session--> awaiting_pin  [login]
 //	new                    --session_refused--> send_refused  [login]
 //	new                    --session_remembered--> mfa_ok  [login]
 //	new                    --password_trusted--> mfa_ok  [login]
 //	new                    --session_trusted--> mfa_ok  [login]
 //	awaiting_phone         --phone_entered--> awaiting_pin  [enrol]
-//	send_refused           --retry_send--> awaiting_pin  [login, phone_change, password_reset, account]
-//	send_refused           --retry_refused--> send_refused  [login, phone_change, password_reset, account]
-//	awaiting_pin           --pin--> mfa_ok  [login, account]
+//	send_refused           --retry_send--> awaiting_pin  [login, phone_change, password_reset, account, device]
+//	send_refused           --retry_refused--> send_refused  [login, phone_change, password_reset, account, device]
+//	awaiting_pin           --pin--> mfa_ok  [login, account, device]
 //	awaiting_pin           --enrol_pin--> done  [enrol]
 //	awaiting_pin           --old_phone_pin--> awaiting_new_phone  [phone_change]
-//	awaiting_pin           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
-//	send_refused           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
-//	awaiting_recovery_code --choose_sms--> awaiting_pin  [login, phone_change, account]
-//	awaiting_recovery_code --recovery_code--> recovery_code_used  [login, account]
+//	awaiting_pin           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account, device]
+//	send_refused           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account, device]
+//	awaiting_recovery_code --choose_sms--> awaiting_pin  [login, phone_change, account, device]
+//	awaiting_recovery_code --recovery_code--> recovery_code_used  [login, account, device]
 //	awaiting_recovery_code --old_phone_recovery_code--> awaiting_new_phone  [phone_change]
-//	recovery_code_used     --continue--> mfa_ok  [login, account]
+//	recovery_code_used     --continue--> mfa_ok  [login, account, device]
 //	new                    --forgot--> awaiting_reset_code  [password_reset]
 //	awaiting_reset_code    --reset_code--> awaiting_pin  [password_reset]
 //	awaiting_reset_code    --reset_code_refused--> send_refused  [password_reset]
@@ -62,24 +64,26 @@
 //	awaiting_new_phone_pin --new_phone_pin--> done  [phone_change]
 //	mfa_ok                 --finish--> done  [login]
 //	mfa_ok                 --open_account--> done  [account]
+//	mfa_ok                 --device_approved--> done  [device]
+//	mfa_ok                 --device_denied--> done  [device]
 //	new                    --session_fresh--> awaiting_new_phone  [phone_change]
-//	awaiting_phone         --restart--> new  [login, phone_change, enrol, account]
-//	awaiting_pin           --restart--> new  [login, phone_change, enrol, account]
-//	send_refused           --restart--> new  [login, phone_change, enrol, account]
-//	awaiting_recovery_code --restart--> new  [login, phone_change, enrol, account]
-//	awaiting_new_phone     --restart--> new  [login, phone_change, enrol, account]
-//	awaiting_new_phone_pin --restart--> new  [login, phone_change, enrol, account]
-//	new                    --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_reset_code    --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_phone         --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_pin           --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	send_refused           --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_recovery_code --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	recovery_code_used     --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	mfa_ok                 --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_new_phone     --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_new_phone_pin --cancel--> done  [login, phone_change, enrol, password_reset, account]
-//	awaiting_new_password  --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_phone         --restart--> new  [login, phone_change, enrol, account, device]
+//	awaiting_pin           --restart--> new  [login, phone_change, enrol, account, device]
+//	send_refused           --restart--> new  [login, phone_change, enrol, account, device]
+//	awaiting_recovery_code --restart--> new  [login, phone_change, enrol, account, device]
+//	awaiting_new_phone     --restart--> new  [login, phone_change, enrol, account, device]
+//	awaiting_new_phone_pin --restart--> new  [login, phone_change, enrol, account, device]
+//	new                    --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_reset_code    --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_phone         --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_pin           --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	send_refused           --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_recovery_code --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	recovery_code_used     --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	mfa_ok                 --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_new_phone     --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_new_phone_pin --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_new_password  --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
 //
 // A new code on a PIN page is no move: a resend (after the cooldown) and
 // a reroute (at once, by another provider, when a delivery receipt says

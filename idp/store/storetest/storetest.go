@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"UserLinks", testUserLinks},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"TrustedDevices", testTrustedDevices},
+		{"DeviceRequests", testDeviceRequests},
 		{"FlowRoundTrip", testFlowRoundTrip},
 		{"FlowMoves", testFlowMoves},
 		{"FlowMoveColumns", testFlowMoveColumns},
