@@ -316,6 +316,10 @@ func (s *Server) flowGone(w http.ResponseWriter, r *http.Request, id string) {
 
 // flowFinished answers a page of a flow that is done.
 func (s *Server) flowFinished(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
+	if lf.Purpose == store.PurposeDevice && lf.State == store.FlowDone {
+		s.deviceDone(w, r, lf) // a reload of the last page says it again
+		return
+	}
 	s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound, s.appActions(r.Context(), lf)...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
@@ -181,7 +182,7 @@ func passwordProblem(err error) string {
 
 var (
 	knownScopes     = []string{"openid", "profile", "phone", "offline_access"}
-	knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+	knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", idp.DeviceGrantType}
 	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 )
 
@@ -208,7 +209,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	var redirects, grants, postLogout, resourceFor multiFlag
 	fs.Var(&resourceFor, "resource-server-for", "a client whose tokens this one may introspect, as their resource server (repeatable; * for all); its own it always may")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
-	fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
+	fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" (device, for TVs and command-line tools) (repeatable)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
