@@ -67,6 +67,12 @@ func (d *deviceEnv) ctx() context.Context {
 func (d *deviceEnv) approve(userCode, answer string) *idptest.Page {
 	d.t.Helper()
 	b := d.e.NewBrowser()
+	return b.Fill(d.consentPage(b, userCode), url.Values{"consent": {answer}})
+}
+
+// consentPage types the user code in b and signs in, up to the consent.
+func (d *deviceEnv) consentPage(b *idptest.Browser, userCode string) *idptest.Page {
+	d.t.Helper()
 	p := b.Get(d.e.Issuer + "/device")
 	p = b.Fill(p, url.Values{"user_code": {userCode}})
 	if p.URL.Path != "/login" || !strings.Contains(p.Body, html.EscapeString(ui.T("en", "login.title_device"))) {
@@ -77,7 +83,7 @@ func (d *deviceEnv) approve(userCode, answer string) *idptest.Page {
 	if p.URL.Path != "/login/consent" || !strings.Contains(p.Body, `name="consent"`) {
 		d.t.Fatalf("after the PIN: %s %d, want the consent page", p.URL, p.Status)
 	}
-	return b.Fill(p, url.Values{"consent": {answer}})
+	return p
 }
 
 // post posts form to path on the provider, with basic authentication
@@ -445,6 +451,33 @@ func TestDevicePageRefusals(t *testing.T) {
 		}, userCode)
 		if p := b.Fill(form, url.Values{"user_code": {wide}}); p.URL.Path != "/login" {
 			t.Errorf("a full-width code: %s %d", p.URL, p.Status)
+		}
+	})
+}
+
+// TestDeviceAnsweredOnce: one code typed in two browsers, both signed in.
+// The first answer stands; the second browser is told the device was not
+// connected there, with a way to type another code. The user's account
+// page lists the device connected.
+func TestDeviceAnsweredOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		d := newDeviceEnv(t, open, idptest.Options{})
+		code, userCode, _ := d.authorize(d.tv)
+		first, second := d.e.NewBrowser(), d.e.NewBrowser()
+		c1 := d.consentPage(first, userCode)
+		c2 := d.consentPage(second, userCode)
+		if p := first.Fill(c1, url.Values{"consent": {"allow"}}); !shows(p, ui.MsgDeviceApproved) {
+			t.Fatalf("first answer: %d\n%s", p.Status, p.Body)
+		}
+		p := second.Fill(c2, url.Values{"consent": {"deny"}})
+		if p.Status != http.StatusOK || !shows(p, ui.MsgDeviceNotConnected) || !strings.Contains(p.Body, `href="/device"`) {
+			t.Fatalf("second answer: %d\n%s", p.Status, p.Body)
+		}
+		if status, body := d.poll(d.tv, code); status != http.StatusOK || body["access_token"] == nil {
+			t.Fatalf("poll after the first answer: %d %v", status, body)
+		}
+		if p := first.Get(d.e.Issuer + "/account"); !strings.Contains(p.Body, ui.T("en", ui.MsgActivityDeviceApproved)+": Test app tv") {
+			t.Errorf("the account page does not list the device connected\n%s", p.Body)
 		}
 	})
 }

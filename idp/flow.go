@@ -346,6 +346,9 @@ func (s *Server) restartActions(r *http.Request, lf *loginFlow) []ui.Action {
 // appActions link to the app of a flow that can no longer move: the
 // origin of its redirect URI (the app's own front door).
 func (s *Server) appActions(ctx context.Context, lf *loginFlow) []ui.Action {
+	if lf.Purpose == store.PurposeDevice {
+		return []ui.Action{{Label: ui.ActionDeviceCode, URL: "/device"}} // the device shows its code again, or a new one
+	}
 	if lf.Purpose != store.PurposeLogin {
 		return nil
 	}

@@ -151,6 +151,7 @@ const (
 	MsgActivityPasswordReset   MsgID = "activity.password_reset"
 	MsgActivityPhoneChanged    MsgID = "activity.phone_changed"
 	MsgActivityRecoveryCodes   MsgID = "activity.recovery_codes"
+	MsgActivityDeviceApproved  MsgID = "activity.device_approved"
 )
 
 // Invitations.
@@ -289,6 +290,7 @@ var messages = map[MsgID]msgInfo{
 	MsgActivityPasswordReset:   {kind: kindNotice},
 	MsgActivityPhoneChanged:    {kind: kindNotice},
 	MsgActivityRecoveryCodes:   {kind: kindNotice},
+	MsgActivityDeviceApproved:  {kind: kindNotice},
 	MsgResetNeedsOperator:      {kind: kindPage},
 	MsgResetLinkInvalid:        {kind: kindPage},
 	MsgPasswordReset:           {kind: kindPage},
