@@ -453,7 +453,8 @@ func TestDevicePageRefusals(t *testing.T) {
 // TestDeviceAnsweredOnce: one code typed in two browsers, both signed in.
 // The first answer stands; the second browser is told the device was not
 // connected there, with a way to type another code. The user's account
-// page lists the device connected.
+// page lists the device connected, and a signed-in browser is still
+// asked for the password for the next device.
 func TestDeviceAnsweredOnce(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
 		d := newDeviceEnv(t, open, idptest.Options{})
@@ -473,6 +474,12 @@ func TestDeviceAnsweredOnce(t *testing.T) {
 		}
 		if p := first.Get(d.e.Issuer + "/account"); !strings.Contains(p.Body, ui.T("en", ui.MsgActivityDeviceApproved)+": Test app tv") {
 			t.Errorf("the account page does not list the device connected\n%s", p.Body)
+		}
+		// The browser is signed in now; another device's code still asks
+		// for the password (and then the PIN): the code could be anyone's.
+		_, next, _ := d.authorize(d.tv)
+		if p := first.Fill(first.Get(d.e.Issuer+"/device"), url.Values{"user_code": {next}}); p.URL.Path != "/login" || !strings.Contains(p.Body, `name="password"`) {
+			t.Errorf("a second device in a signed-in browser: %s %d, want the password", p.URL, p.Status)
 		}
 	})
 }
