@@ -108,6 +108,10 @@ type TTL struct {
 	IDToken      time.Duration `env:"IDP_ID_TOKEN_TTL" min:"1m" max:"24h" help:"ID token lifetime"`
 	AuthCode     time.Duration `env:"IDP_AUTH_CODE_TTL" min:"10s" max:"10m" help:"authorization code lifetime"`
 	LoginFlow    time.Duration `env:"IDP_LOGIN_FLOW_TTL" min:"1m" max:"24h" help:"time a user has to finish signing in"`
+	DeviceCode   time.Duration `env:"IDP_DEVICE_CODE_TTL" min:"1m" max:"30m" help:"lifetime of a device grant's device and user codes (RFC 8628)"`
+	// DevicePoll is the least time a device leaves between polls; one
+	// that polls sooner is told slow_down, and its interval grows by 5 s.
+	DevicePoll time.Duration `env:"IDP_DEVICE_POLL_INTERVAL" min:"1s" max:"1m" help:"least time a device leaves between polls of the token endpoint; sooner is slow_down"`
 }
 
 // Keys chooses how tokens are signed.
@@ -268,6 +272,8 @@ func Default() Config {
 			IDToken:      time.Hour,
 			AuthCode:     time.Minute,
 			LoginFlow:    30 * time.Minute,
+			DeviceCode:   10 * time.Minute,
+			DevicePoll:   5 * time.Second,
 		},
 		Keys: Keys{SigningAlg: "RS256"},
 		// OWASP's argon2id baseline: m=19 MiB, t=2, p=1.

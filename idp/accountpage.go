@@ -109,6 +109,7 @@ func (s *Server) handleAccountSignIn(w http.ResponseWriter, r *http.Request) {
 // activity, with their words.
 var accountActivity = map[string]ui.MsgID{
 	"login.completed/ok":       ui.MsgActivitySignedIn,
+	"device.approved/ok":       ui.MsgActivityDeviceApproved,
 	"login.password/failed":    ui.MsgActivityWrongPassword,
 	"login.password/throttled": ui.MsgActivityThrottled,
 	"recovery_code.used/ok":    ui.MsgActivityRecoveryCode,

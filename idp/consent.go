@@ -32,7 +32,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int) {
-	if lf.Purpose != store.PurposeLogin {
+	if lf.Purpose != store.PurposeLogin && lf.Purpose != store.PurposeDevice {
 		s.flowFinished(w, r, lf)
 		return
 	}
@@ -49,6 +49,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, lf *login
 	s.opt.UI.Render(w, status, ui.ConsentPage{
 		Common: s.commonToRP(r, lf), Action: stepURL("/login/consent", lf.ID),
 		ClientName: client.Name, ClientID: client.GetID(), LogoURL: client.LogoURI, Scopes: lf.req.Scopes, Username: user.Username,
+		Device: lf.Purpose == store.PurposeDevice,
 	})
 }
 
@@ -58,6 +59,11 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allow := r.PostFormValue("consent") == "allow"
+	if lf.Purpose == store.PurposeDevice {
+		// Asked every time, and not remembered: each device is its own.
+		s.run(w, r, lf, func(ctx context.Context, st *step) error { return s.answerDevice(ctx, r, lf, allow) })
+		return
+	}
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
 		if allow {
 			if err := s.store.GrantConsent(ctx, *lf.UserID, lf.ClientID, lf.req.Scopes); err != nil {
@@ -287,6 +293,9 @@ func (s *Server) doneNotice(w http.ResponseWriter, r *http.Request, lf *loginFlo
 	switch {
 	case lf.Purpose == store.PurposeLogin:
 		s.flowFinished(w, r, lf)
+		return
+	case lf.Purpose == store.PurposeDevice:
+		s.deviceDone(w, r, lf)
 		return
 	case lf.Made(store.MoveOpenAccount):
 		http.Redirect(w, r, "/account", http.StatusSeeOther)

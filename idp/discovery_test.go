@@ -14,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database/dbtest"
@@ -170,6 +171,23 @@ func TestDiscoveryIsTruthful(t *testing.T) {
 						}
 					case "client_credentials":
 						ownToken("client_secret_basic")
+					case idp.DeviceGrantType:
+						// A device's whole grant: codes, the user's approval
+						// on /device, a token.
+						e.CreateClient("tv", "", "", false, idp.DeviceGrantType)
+						status, _, da := endpointCall{form: url.Values{"client_id": {"tv"}, "scope": {"openid"}}}.do(t, e, "/oauth2/device/auth")
+						if status != http.StatusOK {
+							t.Fatalf("device authorization: %d %v", status, da)
+						}
+						bb := e.NewBrowser()
+						p := bb.Fill(bb.Get(ocString(da["verification_uri_complete"])), url.Values{"user_code": {ocString(da["user_code"])}})
+						if p, _ = o.drive(bb, p); !strings.Contains(p.Body, "Device connected") {
+							t.Fatalf("approving the device ended at %s %d", p.URL, p.Status)
+						}
+						status, _, tok := endpointCall{form: url.Values{"client_id": {"tv"}, "grant_type": {g}, "device_code": {ocString(da["device_code"])}}}.do(t, e, "/oauth2/token")
+						if status != http.StatusOK || tok["id_token"] == nil {
+							t.Errorf("device code grant: %d %v", status, tok)
+						}
 					default:
 						t.Errorf("grant type %q has no check", g)
 					}

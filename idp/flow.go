@@ -319,6 +319,10 @@ func (s *Server) flowGone(w http.ResponseWriter, r *http.Request, id string) {
 
 // flowFinished answers a page of a flow that is done.
 func (s *Server) flowFinished(w http.ResponseWriter, r *http.Request, lf *loginFlow) {
+	if lf.Purpose == store.PurposeDevice && lf.State == store.FlowDone {
+		s.deviceDone(w, r, lf) // a reload of the last page says it again
+		return
+	}
 	s.errorPage(w, r, http.StatusConflict, ui.MsgFlowNotFound, s.appActions(r.Context(), lf)...)
 }
 
@@ -345,6 +349,9 @@ func (s *Server) restartActions(r *http.Request, lf *loginFlow) []ui.Action {
 // appActions link to the app of a flow that can no longer move: the
 // origin of its redirect URI (the app's own front door).
 func (s *Server) appActions(ctx context.Context, lf *loginFlow) []ui.Action {
+	if lf.Purpose == store.PurposeDevice {
+		return []ui.Action{{Label: ui.ActionDeviceCode, URL: "/device"}} // the device shows its code again, or a new one
+	}
 	if lf.Purpose != store.PurposeLogin {
 		return nil
 	}

@@ -500,6 +500,8 @@ func FuzzToken(f *testing.F) {
 		{"grant_type=client_credentials&client_id=shop&client_secret=" + secret, false},
 		{"grant_type=password&username=alice&password=correct+horse+battery", true},
 		{"grant_type=authorization_code&client_id=spa&code=x&code_verifier=short", false},
+		{"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=abc", true},
+		{"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=spa&device_code=", false},
 		{"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=eyJhbGciOiJub25lIn0.e30.", false},
 		{"client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x.y.z&grant_type=client_credentials", false},
 		{"%zz", false},

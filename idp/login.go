@@ -45,6 +45,8 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, lf *loginFl
 		page.For, page.ForgotURL = ui.LoginForAccount, "/password/forgot"
 	case store.PurposePhoneChange:
 		page.For, page.ForgotURL = ui.LoginForPhoneChange, "/password/forgot"
+	case store.PurposeDevice:
+		page.For, page.Actions, page.ForgotURL = ui.LoginForDevice, s.restartActions(r, lf), "/password/forgot"
 	}
 	s.opt.UI.Render(w, status, page)
 }

@@ -57,6 +57,51 @@ func TestNodeOpenIDClient(t *testing.T) {
 	})
 }
 
+// TestNodeOpenIDClientDevice runs openid-client as a device (RFC 8628):
+// it finds the device authorization endpoint by discovery, asks for
+// codes and polls, while the test, as the user, types the code on
+// /device, signs in with the password and the PIN and allows the device.
+// The library must then hold verified tokens of that user.
+func TestNodeOpenIDClientDevice(t *testing.T) {
+	node := nodeForRP(t)
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{DevicePollInterval: time.Second})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		e.CreateClient("node-tv", "", "", false, idp.DeviceGrantType, "refresh_token")
+		dev := startNodeScript(t, node, "device.mjs", map[string]string{"IDP_ISSUER": e.Issuer, "RP_CLIENT_ID": "node-tv"})
+		var codes struct {
+			Advertised              string `json:"advertised"`
+			UserCode                string `json:"user_code"`
+			VerificationURIComplete string `json:"verification_uri_complete"`
+			Interval                int    `json:"interval"`
+		}
+		dev.next("device", &codes)
+		if codes.Advertised != e.Issuer+"/oauth2/device/auth" || codes.UserCode == "" || codes.Interval != 1 {
+			t.Fatalf("what the library got: %+v", codes)
+		}
+		b := e.NewBrowser()
+		p := b.Get(codes.VerificationURIComplete)
+		p = b.Fill(p, url.Values{"user_code": {codes.UserCode}})
+		p = b.Fill(p, url.Values{"username": {user.Username}, "password": {user.Password}})
+		p = b.Fill(p, url.Values{"code": {e.LastCode(user.Phone)}})
+		if p = b.Fill(p, url.Values{"consent": {"allow"}}); !strings.Contains(p.Body, "Device connected") {
+			t.Fatalf("the user's approval ended at %s %d", p.URL, p.Status)
+		}
+		var got struct {
+			Sub             string   `json:"sub"`
+			AMR             []string `json:"amr"`
+			ACR             string   `json:"acr"`
+			HasRefreshToken bool     `json:"has_refresh_token"`
+			UserinfoSub     string   `json:"userinfo_sub"`
+		}
+		dev.next("tokens", &got)
+		if got.Sub != user.ID || got.UserinfoSub != user.ID || got.ACR != idp.ACRPasswordSMS || !slices.Equal(got.AMR, []string{"pwd", "sms", "mfa"}) ||
+			!got.HasRefreshToken {
+			t.Errorf("openid-client as a device got %+v; want the user's verified tokens with pwd, sms, mfa and a refresh token", got)
+		}
+	})
+}
+
 // nodeRPRun is one run of the Node RP: signIn plays the browser (nil: a
 // password and the PIN), and the library must report wantACR and wantAMR.
 func nodeRPRun(t *testing.T, node string, open func(*testing.T) *dbtest.DB, acrValues string,
@@ -232,9 +277,15 @@ type nodeRP struct {
 
 func startNodeRP(t *testing.T, node string, env map[string]string) *nodeRP {
 	t.Helper()
+	return startNodeScript(t, node, "rp.mjs", env)
+}
+
+// startNodeScript runs one script of nodeRPDir with env.
+func startNodeScript(t *testing.T, node, script string, env map[string]string) *nodeRP {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, node, "rp.mjs")
+	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = nodeRPDir
 	cmd.Env = os.Environ()
 	for k, v := range env {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,7 +46,8 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
 		"acr_values_supported":                                     acrValuesSupported(),
 		"display_values_supported":                                 []string{"page"},
-		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials", DeviceGrantType},
+		"device_authorization_endpoint":                            s.url("/oauth2/device/auth"),
 		"subject_types_supported":                                  []string{"public"},
 		"id_token_signing_alg_values_supported":                    []string{"RS256", "ES256"},
 		"token_endpoint_auth_methods_supported":                    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
@@ -340,7 +342,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 // handleToken is the token endpoint (RFC 6749 section 3.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if r.PostFormValue("grant_type") == "authorization_code" {
+	if gt := r.PostFormValue("grant_type"); gt == "authorization_code" || gt == DeviceGrantType {
 		s.exchangeCode(w, r)
 		return
 	}
@@ -378,6 +380,9 @@ func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.A
 	rfc := fosite.ErrorToRFC6749Error(err)
 	s.stats.add("token_refused." + rfc.ErrorField)
 	level := slogLevelFor(rfc.CodeField)
+	if rfc.ErrorField == errAuthorizationPending.ErrorField || rfc.ErrorField == errSlowDown.ErrorField {
+		level = slog.LevelDebug // a device polling, every few seconds: not news
+	}
 	s.log.Log(r.Context(), level, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 	s.oauth.WriteAccessError(r.Context(), w, ar, err)
 }

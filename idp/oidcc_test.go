@@ -644,7 +644,8 @@ func TestOIDCC(t *testing.T) {
 				}
 				method := http.MethodGet
 				switch k {
-				case "token_endpoint", "introspection_endpoint", "revocation_endpoint", "pushed_authorization_request_endpoint":
+				case "token_endpoint", "introspection_endpoint", "revocation_endpoint", "pushed_authorization_request_endpoint",
+					"device_authorization_endpoint":
 					method = http.MethodPost
 				}
 				req, _ := http.NewRequest(method, v.(string), strings.NewReader(""))

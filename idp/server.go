@@ -49,9 +49,13 @@ type Options struct {
 	// TrustedDeviceTTL, when not 0, lets a user trust a browser to spare
 	// the second factor for that long (see trusted.go).
 	TrustedDeviceTTL time.Duration
-	SigningAlg       string
-	DefaultLocale    string
-	ProductName      string // named in notices sent by SMS
+	// DeviceCodeTTL and DevicePollInterval are the device authorization
+	// grant's code lifetime (default 10 minutes) and the least time a
+	// device leaves between polls (default 5 s).
+	DeviceCodeTTL, DevicePollInterval time.Duration
+	SigningAlg                        string
+	DefaultLocale                     string
+	ProductName                       string // named in notices sent by SMS
 
 	// TrustedProxies may set X-Forwarded-For (see clientIP).
 	TrustedProxies []netip.Prefix
@@ -78,12 +82,19 @@ type Server struct {
 	stats     counters
 	logouts   *LogoutNotifier
 	totps     *totp.Sealer // seals the users' TOTP secrets
+
+	// The device grant's: the keys of user code hashes (current, old),
+	// and the token strategies it issues with.
+	userCodeKey []byte
+	userCodeOld [][]byte
+	access      *accessTokenStrategy
+	idTokens    *openid.IDTokenHandleHelper
 }
 
 // New composes fosite with only the flows we serve: authorization code
 // with PKCE, refresh tokens, client credentials, OpenID Connect (code
-// flow), introspection and revocation. Not implicit, not the password
-// grant.
+// flow), introspection and revocation, and our device authorization
+// grant (RFC 8628). Not implicit, not the password grant.
 func New(opt Options) (*Server, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -131,16 +142,17 @@ func New(opt Options) (*Server, error) {
 		CoreStrategy: oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg),
 		keys:         opt.Keys, issuer: opt.Issuer, defaultAlg: keys.ES256,
 	}
-	strategy := &compose.CommonStrategy{
-		CoreStrategy: access,
-		OpenIDConnectTokenStrategy: &idTokenStrategy{
-			defaultAlg: opt.SigningAlg,
-			byAlg: map[string]*openid.DefaultStrategy{
-				keys.RS256: {Signer: &keys.Signer{Keys: opt.Keys, Alg: keys.RS256}, Config: cfg},
-				keys.ES256: {Signer: &keys.Signer{Keys: opt.Keys, Alg: keys.ES256}, Config: cfg},
-			},
+	idTokens := &idTokenStrategy{
+		defaultAlg: opt.SigningAlg,
+		byAlg: map[string]*openid.DefaultStrategy{
+			keys.RS256: {Signer: &keys.Signer{Keys: opt.Keys, Alg: keys.RS256}, Config: cfg},
+			keys.ES256: {Signer: &keys.Signer{Keys: opt.Keys, Alg: keys.ES256}, Config: cfg},
 		},
-		Signer: signer,
+	}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               access,
+		OpenIDConnectTokenStrategy: idTokens,
+		Signer:                     signer,
 	}
 	provider := compose.Compose(cfg, opt.Store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -176,7 +188,13 @@ func New(opt Options) (*Server, error) {
 		csrfOld: keys.DeriveAll(opt.OldSecrets, keys.PurposeCSRF),
 		secure:  iss.Scheme == "https",
 		signer:  signer,
+
+		userCodeKey: keys.Derive(opt.Secret, keys.PurposeUserCode),
+		userCodeOld: keys.DeriveAll(opt.OldSecrets, keys.PurposeUserCode),
+		access:      access,
+		idTokens:    &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
 	}
+	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, &deviceGrant{s: s})
 	s.logouts = NewLogoutNotifier(opt.Store, opt.Keys, opt.Issuer, opt.SigningAlg, opt.Logger)
 	if s.opt.SessionTTL <= 0 {
 		s.opt.SessionTTL = 24 * time.Hour
@@ -236,6 +254,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth2/auth", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth2/token", s.handleToken)
 	mux.HandleFunc("POST /oauth2/par", s.handlePAR)
+	mux.HandleFunc("POST /oauth2/device/auth", s.handleDeviceAuthorization)
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	mux.Handle("GET /oauth2/logout", http.HandlerFunc(s.handleLogout))
@@ -248,6 +267,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	// not covered, since cross-origin calls to it are legitimate.
 	cop := http.NewCrossOriginProtection()
 	forms := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, cop.Handler(h)) }
+	forms("GET /device", s.handleDevicePage)
+	forms("POST /device", s.handleDeviceSubmit)
 	forms("GET /login", s.handleLoginPage)
 	forms("POST /login", s.handleLoginSubmit)
 	forms("GET /login/pin", s.handlePINPage)

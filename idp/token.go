@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ory/fosite"
 
 	"github.com/smspin/idp/idp/store"
 )
 
-// exchangeCode is the authorization code grant (RFC 6749 section 4.1.3)
-// in one transaction: fosite's reads and writes (the PKCE session spent,
+// exchangeCode is the authorization code grant (RFC 6749 section 4.1.3),
+// and the device code grant (RFC 8628 section 3.4), in one transaction: fosite's reads and writes (the PKCE session spent,
 // the code invalidated, the tokens stored, the OpenID Connect session
 // spent) commit once. fosite's own transactions become savepoints in it,
 // so each of its units still rolls back alone; what fosite keeps when it
@@ -38,7 +39,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request) {
 	case ferr != nil:
 		s.accessError(w, r, ar, ferr)
 	default:
-		s.stats.add("token_issued.authorization_code")
+		s.stats.add("token_issued." + strings.Join(ar.GetGrantTypes(), "+"))
 		s.oauth.WriteAccessResponse(r.Context(), w, ar, resp)
 	}
 }

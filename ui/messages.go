@@ -169,6 +169,7 @@ const (
 	MsgActivityRecoveryCodes   MsgID = "activity.recovery_codes"
 	MsgActivityTOTPAdded       MsgID = "activity.totp_added"
 	MsgActivityTOTPRemoved     MsgID = "activity.totp_removed"
+	MsgActivityDeviceApproved  MsgID = "activity.device_approved"
 )
 
 // Invitations.
@@ -181,6 +182,25 @@ const (
 	MsgInvitationInvalid MsgID = "invitation.invalid"
 	// MsgAlreadyHasPhone: an invitation for an account that has a number.
 	MsgAlreadyHasPhone MsgID = "invitation.has_phone"
+)
+
+// Devices (RFC 8628): the code typed on /device, and what became of it.
+const (
+	// MsgDeviceCodeInvalid: no device waits for the code typed (wrong,
+	// expired, or answered already).
+	MsgDeviceCodeInvalid MsgID = "device.code_invalid"
+	// MsgDeviceCodeThrottled: too many codes tried from the network; its
+	// next step takes the minutes to wait ([Common.WaitMinutes]).
+	MsgDeviceCodeThrottled MsgID = "device.throttled"
+	// MsgDeviceApproved: the device may use the account; {0} is the
+	// app's name. Shown on a [NoticePage].
+	MsgDeviceApproved MsgID = "device.approved"
+	// MsgDeviceDenied: the user refused the device; {0} is the app's
+	// name. Shown on a [NoticePage].
+	MsgDeviceDenied MsgID = "device.denied"
+	// MsgDeviceNotConnected: the sign-in was given up, or the device's
+	// code expired meanwhile. Shown on a [NoticePage].
+	MsgDeviceNotConnected MsgID = "device.not_connected"
 )
 
 // Flow and request errors, mostly shown on an [ErrorPage].
@@ -295,6 +315,7 @@ var messages = map[MsgID]msgInfo{
 	MsgActivityPasswordReset:   {kind: kindNotice},
 	MsgActivityPhoneChanged:    {kind: kindNotice},
 	MsgActivityRecoveryCodes:   {kind: kindNotice},
+	MsgActivityDeviceApproved:  {kind: kindNotice},
 	MsgResetNeedsOperator:      {kind: kindPage},
 	MsgResetLinkInvalid:        {kind: kindPage},
 	MsgPasswordReset:           {kind: kindPage},
@@ -307,6 +328,11 @@ var messages = map[MsgID]msgInfo{
 	MsgPasswordInvalid:         {kind: kindField},
 	MsgInvitationInvalid:       {kind: kindPage},
 	MsgAlreadyHasPhone:         {kind: kindPage},
+	MsgDeviceCodeInvalid:       {kind: kindField},
+	MsgDeviceCodeThrottled:     {kind: kindPage},
+	MsgDeviceApproved:          {kind: kindPage, args: 1},
+	MsgDeviceDenied:            {kind: kindPage, args: 1},
+	MsgDeviceNotConnected:      {kind: kindPage},
 }
 
 // Known reports whether id is one of the MsgID constants.

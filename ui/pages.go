@@ -74,11 +74,12 @@ const (
 
 	ActionForgotPassword ActionID = "action.forgot_password" // set a new password with a recovery code
 	ActionAccount        ActionID = "action.account"         // the account page
+	ActionDeviceCode     ActionID = "action.device_code"     // type a device's code (/device)
 )
 
 // actionIDs lists every ActionID; the catalogue test checks each is in every language.
 var actionIDs = []ActionID{ActionTryAgain, ActionStartAgain, ActionBackToApp, ActionCancel, ActionSendCode, ActionNewCode, ActionOtherPhone,
-	ActionUseSMS, ActionUseRecoveryCode, ActionUseTOTP, ActionForgotPassword, ActionAccount}
+	ActionUseSMS, ActionUseRecoveryCode, ActionUseTOTP, ActionForgotPassword, ActionAccount, ActionDeviceCode}
 
 // LoginPage asks for username and password. The form posts username,
 // password and csrf_token to Action.
@@ -100,6 +101,7 @@ const (
 	LoginForPhoneChange = "phone_change"
 	LoginForEnrol       = "enrol"
 	LoginForAccount     = "account"
+	LoginForDevice      = "device"
 )
 
 func (LoginPage) templateName() string { return "login" }
@@ -346,9 +348,23 @@ type ConsentPage struct {
 	LogoURL    string // the client's logo; shown only if it is an https URL (or a path on this server)
 	Scopes     []string
 	Username   string // who is signed in
+	// Device: the request comes from a device whose code the user typed
+	// (RFC 8628), and the page warns against codes from someone else.
+	Device bool
 }
 
 func (ConsentPage) templateName() string { return "consent" }
+
+// DevicePage asks for the code a device shows (RFC 8628 section 3.3).
+// The form posts user_code and csrf_token to Action.
+type DevicePage struct {
+	Common
+	Action   string
+	UserCode string // prefilled: from verification_uri_complete, or as typed
+	Error    MsgID  // zero: none
+}
+
+func (DevicePage) templateName() string { return "device" }
 
 func (p ConsentPage) imageSources() []string {
 	if _, src, ok := imageURL(p.LogoURL, false); ok && src != "" {
@@ -449,4 +465,5 @@ var pageTemplates = []string{
 	PasswordChangePage{}.templateName(),
 	TOTPPage{}.templateName(),
 	TOTPSetupPage{}.templateName(),
+	DevicePage{}.templateName(),
 }

@@ -109,6 +109,30 @@ var pageCases = []pageCase{
 		forms: 1,
 	},
 	{
+		name: "device",
+		page: func(c ui.Common) ui.Page {
+			return ui.DevicePage{Common: c, Action: "/device", UserCode: "BCDF-GHJK", Error: ui.MsgDeviceCodeInvalid}
+		},
+		want: []wantTag{
+			{"form", `action="/device"`, []string{`method="post"`}},
+			{"input", `name="user_code"`, []string{`value="BCDF-GHJK"`, `aria-invalid="true"`, `autocomplete="off"`, `id="user_code"`}},
+			{"label", `for="user_code"`, nil},
+		},
+		forms: 1,
+	},
+	{
+		name: "device consent",
+		page: func(c ui.Common) ui.Page {
+			return ui.ConsentPage{Common: c, Action: "/login/consent?flow=f1o2w3", ClientName: "Living-room TV", ClientID: "tv",
+				Scopes: []string{"openid", "offline_access"}, Device: true}
+		},
+		want: []wantTag{
+			{"button", `value="allow"`, []string{`name="consent"`, `type="submit"`}},
+			{"button", `value="deny"`, []string{`name="consent"`, `type="submit"`}},
+		},
+		forms: 1,
+	},
+	{
 		name: "consent",
 		page: func(c ui.Common) ui.Page {
 			return ui.ConsentPage{Common: c, Action: "/consent?flow=f1o2w3", ClientName: "Photo Album", ClientID: "photos",

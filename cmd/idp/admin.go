@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smspin/idp/config"
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/store"
@@ -158,7 +159,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	var redirects, grants, postLogout, resourceFor multiFlag
 	fs.Var(&resourceFor, "resource-server-for", "a client whose tokens this one may introspect, as their resource server (repeatable; * for all); its own it always may")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
-	fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
+	fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" (device, for TVs and command-line tools) (repeatable)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/admin"
 )
 
@@ -230,7 +231,7 @@ func cmdClientsUpdate(ctx context.Context, args []string, stdout, stderr io.Writ
 		scope = fs.String("scope", "", `scopes the client may ask for, e.g. "openid profile"`)
 		fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable; replaces them all)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable; replaces them all)")
-		fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable; replaces them all)")
+		fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" (repeatable; replaces them all)")
 	}, func(svc *admin.Service, id string, fs *flag.FlagSet) (any, error) {
 		var ch admin.ClientChange
 		fs.Visit(func(f *flag.Flag) {

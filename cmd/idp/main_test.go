@@ -164,7 +164,16 @@ func TestClientsCreate(t *testing.T) {
 		"--backchannel-logout-uri", "https://bc.example/logout", "--frontchannel-logout-uri", "https://bc.example/fc"); err != nil {
 		t.Fatalf("client with logout URIs: %v", err)
 	}
+	// A device app (RFC 8628), public, needs no redirect URI either.
+	tvOut, _, err := c.run("", "clients", "create", "--id", "tv", "--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
+		"--grant-type", "refresh_token")
+	if err != nil || !strings.Contains(tvOut, `"client_id": "tv"`) || strings.Contains(tvOut, "client_secret") {
+		t.Fatalf("device client: %q, %v", tvOut, err)
+	}
 	st := c.store()
+	if tv, err := st.Client(t.Context(), "tv"); err != nil || !tv.GetGrantTypes().Has("urn:ietf:params:oauth:grant-type:device_code") || !tv.IsPublic() {
+		t.Errorf("client tv = %+v, %v", tv, err)
+	}
 	api, err := st.Client(t.Context(), "api")
 	if err != nil || !slices.Equal(api.ResourceServerFor, []string{"shop"}) || api.AccessTokenFormat != "jwt" || api.AccessTokenLifespan != 5*time.Minute {
 		t.Errorf("client api = %+v, %v", api, err)

@@ -210,8 +210,8 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		Store: st, Keys: km, MFA: svc, Receipts: prov.reports, Passwords: hasher, UI: renderer, Logger: logger,
 		AccessTokenTTL: cfg.TTL.AccessToken, RefreshTokenTTL: cfg.TTL.RefreshToken, IDTokenTTL: cfg.TTL.IDToken,
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
-		TrustedDeviceTTL: cfg.TrustedDeviceTTL,
-		SigningAlg:       cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
+		TrustedDeviceTTL: cfg.TrustedDeviceTTL, DeviceCodeTTL: cfg.TTL.DeviceCode, DevicePollInterval: cfg.TTL.DevicePoll,
+		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
 		TrustedProxies: trustedProxies(cfg.TrustedProxies),
 	})
 	if err != nil {

@@ -12,13 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/store"
 )
 
 // What a client may be registered with.
 var (
 	KnownScopes     = []string{"openid", "profile", "phone", "offline_access"}
-	KnownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+	KnownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", idp.DeviceGrantType}
 	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 )
 

@@ -88,6 +88,9 @@ type Options struct {
 	TuneMFA func(*mfa.Service)
 	// TrustedDeviceTTL offers "don't ask for a code on this browser".
 	TrustedDeviceTTL time.Duration
+	// DeviceCodeTTL and DevicePollInterval set the device grant's code
+	// lifetime and polling interval (defaults 10 minutes, 5 s).
+	DeviceCodeTTL, DevicePollInterval time.Duration
 }
 
 // New starts a provider on db.
@@ -195,6 +198,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
 		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember), TrustedDeviceTTL: o.TrustedDeviceTTL,
+		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval,
 	})
 	if err != nil {
 		t.Fatal(err)

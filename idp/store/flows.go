@@ -28,6 +28,7 @@ type Flow struct {
 	RetryAt      *time.Time // send_refused: when a send may succeed again
 	Refusal      string     // send_refused: why ("limit:phone", "number")
 	LinkID       *string    // the user link (invitation, reset) the flow was opened with
+	DeviceID     *string    `gorm:"column:device_request_id"` // a device flow: the device request it answers
 	RequestedAt  time.Time
 	ExpiresAt    time.Time
 	CreatedAt    time.Time
@@ -56,7 +57,8 @@ var ErrIllegalMove = errors.New("login flow move not in the table")
 
 // CreateFlow stores a new flow. Every flow is born in FlowNew: a flow
 // that a session carries further gets there by a move of the table. A
-// flow opened with a user link (LinkID) keeps it for its life.
+// flow opened with a user link (LinkID), or for a device request
+// (DeviceID), keeps it for its life.
 // Its times are stored in UTC, whatever zone they come in: on SQLite
 // times are text, and the expiry test compares text, which orders as
 // time only when every value is in one zone.

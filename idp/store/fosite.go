@@ -404,5 +404,6 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		}
 		total += res.RowsAffected
 	}
-	return total, nil
+	n, err := s.deleteExpiredDeviceRequests(ctx, now)
+	return total + n, err
 }

@@ -42,10 +42,11 @@ const (
 	PurposeEnrol       = "enrol"          // a first phone, enrolled through an invitation link; no client
 	PurposeReset       = "password_reset" // a new password, through an operator's link or a recovery code and a PIN; no client
 	PurposeAccount     = "account"        // a full sign-in to the account page; no client
+	PurposeDevice      = "device"         // approves a device's request (RFC 8628) whose user code was typed
 )
 
 // Purposes lists every purpose a flow can have.
-var Purposes = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeReset, PurposeAccount}
+var Purposes = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeReset, PurposeAccount, PurposeDevice}
 
 // MoveName names a move of the table.
 type MoveName string
@@ -83,6 +84,8 @@ const (
 	MoveResetLink        MoveName = "reset_link"              // an operator's reset link was opened
 	MoveNewPassword      MoveName = "new_password"            // the new password was set
 	MoveOpenAccount      MoveName = "open_account"            // a full sign-in to the account page is done: the page opens
+	MoveDeviceApprove    MoveName = "device_approved"         // the user allowed the device: it gets its tokens at its next poll
+	MoveDeviceDeny       MoveName = "device_denied"           // the user refused the device: it is told access_denied
 	MoveSessionFresh     MoveName = "session_fresh"           // phone change: a full sign-in minutes ago spares the password and the current number's PIN
 	MoveNewPhoneEntered  MoveName = "new_phone_entered"       // phone change: a new number was typed; its code is on its way
 	MoveNewPhoneAgain    MoveName = "new_phone_again"         // phone change: back to type another new number
@@ -109,11 +112,12 @@ var (
 	change     = []string{PurposePhoneChange}
 	enrol      = []string{PurposeEnrol}
 	reset      = []string{PurposeReset}
-	secondStep = []string{PurposeLogin, PurposePhoneChange, PurposeAccount}               // sign-ins with a password and a second factor
-	signIn     = []string{PurposeLogin, PurposeAccount}                                   // sign-ins that make a session
-	sending    = []string{PurposeLogin, PurposePhoneChange, PurposeReset, PurposeAccount} // flows that send a code to a known number
-	restarting = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeAccount} // flows whose first page is the password
+	secondStep = []string{PurposeLogin, PurposePhoneChange, PurposeAccount, PurposeDevice}               // sign-ins with a password and a second factor
+	signIn     = []string{PurposeLogin, PurposeAccount, PurposeDevice}                                   // sign-ins that make a session
+	sending    = []string{PurposeLogin, PurposePhoneChange, PurposeReset, PurposeAccount, PurposeDevice} // flows that send a code to a known number
+	restarting = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeAccount, PurposeDevice} // flows whose first page is the password
 	account    = []string{PurposeAccount}
+	device     = []string{PurposeDevice}
 	all        = Purposes
 	inProgress = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP,
 		FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword}
@@ -158,6 +162,8 @@ var Moves = []Move{
 	{MoveNewPhonePIN, []FlowState{FlowAwaitingNewPIN}, FlowDone, change, nil, nil},
 	{MoveFinish, []FlowState{FlowMFAOK}, FlowDone, login, nil, nil},
 	{MoveOpenAccount, []FlowState{FlowMFAOK}, FlowDone, account, nil, nil},
+	{MoveDeviceApprove, []FlowState{FlowMFAOK}, FlowDone, device, nil, nil},
+	{MoveDeviceDeny, []FlowState{FlowMFAOK}, FlowDone, device, nil, nil},
 	{MoveSessionFresh, []FlowState{FlowNew}, FlowAwaitingNewPhone, change, []string{"user_id", "session_id", "amr", "auth_time"}, nil},
 	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP, FlowAwaitingRecovery, FlowAwaitingNewPhone,
 		FlowAwaitingNewPIN}, FlowNew, restarting,

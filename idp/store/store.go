@@ -1,7 +1,7 @@
 // Package store persists everything the provider keeps, through GORM:
-// users and phones, clients, consents, login flows, signing keys and the
-// fosite token storage (authorize codes, access and refresh tokens, PKCE
-// and OpenID Connect sessions).
+// users and phones, clients, consents, login flows, device authorization
+// requests, signing keys and the fosite token storage (authorize codes,
+// access and refresh tokens, PKCE and OpenID Connect sessions).
 //
 // Tables come from the SQL in migrations/; the row structs here only map
 // them. Single-use changes are conditional updates that check the number

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/mfa"
 	"github.com/smspin/idp/ui"
@@ -228,6 +230,46 @@ func TestAccessibility(t *testing.T) {
 			checkAlert(t, ctx, l, "pin.too_many_attempts")
 			checkA11y(t, ctx, "too many tries")
 			screenshot(t, ctx, shots, "pin-too-many-"+l+".png")
+
+			// A device (RFC 8628): its code typed wrong (the alert), then
+			// right; the sign-in for a device, its consent, and the page
+			// that sends the user back to the device.
+			tv := "tv-" + l
+			e.CreateClient(tv, "", "", false, idp.DeviceGrantType)
+			resp, err := e.Server.Client().PostForm(e.Issuer+"/oauth2/device/auth", url.Values{"client_id": {tv}, "scope": {"openid profile"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var da struct {
+				UserCode string `json:"user_code"`
+			}
+			json.NewDecoder(resp.Body).Decode(&da)
+			resp.Body.Close()
+			ctx = newTab(t, browser, l)
+			navigate(t, ctx, e.Issuer+"/device")
+			checkPage(t, ctx, l, tr(l, "device.title"))
+			checkA11y(t, ctx, "device code")
+			do(t, ctx, "type a wrong device code", chromedp.SendKeys(chromedp.ID("user_code"), "ZZZZ-ZZZZ"))
+			submitBy(t, ctx, "submit a wrong device code", chromedp.Click(chromedp.CSS(submit)))
+			checkAlert(t, ctx, l, "device.code_invalid")
+			checkA11y(t, ctx, "device code with an error")
+			screenshot(t, ctx, shots, "device-error-"+l+".png")
+			do(t, ctx, "type the device code", chromedp.SetValue(chromedp.ID("user_code"), da.UserCode))
+			submitBy(t, ctx, "submit the device code", chromedp.Click(chromedp.CSS(submit)))
+			checkPage(t, ctx, l, tr(l, "login.title_device"))
+			checkA11y(t, ctx, "device sign-in")
+			do(t, ctx, "type username and password",
+				chromedp.SendKeys(chromedp.ID("username"), alice.Username),
+				chromedp.SendKeys(chromedp.ID("password"), alice.Password))
+			submitBy(t, ctx, "submit the password", chromedp.Click(chromedp.CSS(submit)))
+			do(t, ctx, "type the code", chromedp.SendKeys(chromedp.ID("code"), e.LastCode(newPhone)))
+			submitBy(t, ctx, "submit the code", chromedp.Click(chromedp.CSS(submit)))
+			checkPage(t, ctx, l, tr(l, "consent.heading_device", "Test app "+tv))
+			checkA11y(t, ctx, "device consent")
+			screenshot(t, ctx, shots, "device-consent-"+l+".png")
+			submitBy(t, ctx, "allow the device", chromedp.Click(chromedp.CSS(`button[value="allow"]`)))
+			checkPage(t, ctx, l, tr(l, string(ui.MsgDeviceApproved)+".title"))
+			checkA11y(t, ctx, "device connected")
 		})
 	}
 

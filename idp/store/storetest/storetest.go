@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"RecoveryCodes", testRecoveryCodes},
 		{"TOTP", testTOTP},
 		{"TrustedDevices", testTrustedDevices},
+		{"DeviceRequests", testDeviceRequests},
 		{"FlowRoundTrip", testFlowRoundTrip},
 		{"FlowMoves", testFlowMoves},
 		{"FlowMoveColumns", testFlowMoveColumns},
