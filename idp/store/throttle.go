@@ -141,16 +141,21 @@ func (s *Store) countTry(ctx context.Context, k ThrottleKey, now time.Time) (boo
 
 // ThrottleSucceeded undoes the try counted against each key: the account
 // key is forgotten (its owner got in), a network key loses one count (a
-// shared address keeps what others failed).
+// shared address keeps what others failed). The keys are taken one
+// statement each in the order ThrottleTry locks them: inside a step's
+// transaction, a statement over several rows at once could lock them
+// crosswise to a parallel try and deadlock.
 func (s *Store) ThrottleSucceeded(ctx context.Context, forget []string, uncount []string) error {
-	if len(forget) > 0 {
-		if err := s.conn(ctx).Where("key IN ?", forget).Delete(&throttleRow{}).Error; err != nil {
-			return fmt.Errorf("store: throttle: %w", err)
+	all := append(slices.Clone(forget), uncount...)
+	slices.Sort(all)
+	for _, key := range slices.Compact(all) {
+		var err error
+		if slices.Contains(forget, key) {
+			err = s.conn(ctx).Where("key = ?", key).Delete(&throttleRow{}).Error
+		} else {
+			err = s.conn(ctx).Model(&throttleRow{}).Where("key = ? AND failures > 0", key).
+				Update("failures", gorm.Expr("failures - 1")).Error
 		}
-	}
-	if len(uncount) > 0 {
-		err := s.conn(ctx).Model(&throttleRow{}).Where("key IN ? AND failures > 0", uncount).
-			Update("failures", gorm.Expr("failures - 1")).Error
 		if err != nil {
 			return fmt.Errorf("store: throttle: %w", err)
 		}
