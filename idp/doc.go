@@ -26,12 +26,15 @@
 // invitation link), password_reset (an operator's link, or a recovery
 // code and a PIN) and account (a full sign-in to the account page). A
 // second factor other than the SMS PIN is a state of its own reached by a
-// move that chooses it (choose_recovery_code, choose_totp); the factors a
+// move that chooses it (choose_recovery_code, choose_totp, choose_passkey); the factors a
 // page offers are the table's moves from its state (otherFactors). The
 // factor a user signed in with last is asked first: a user of an
 // authenticator app goes from the password to awaiting_totp
 // (password_totp, session_totp) and no SMS is sent until they choose it
-// (choose_sms sends it then, or choose_sms_refused says why not).
+// (choose_sms sends it then, or choose_sms_refused says why not); a user
+// of a passkey likewise goes to awaiting_passkey (password_passkey,
+// session_passkey), and so does one whose RP asks for the
+// phishing-resistant class.
 //
 // The table, one line a legal move (state --move--> state [purposes]):
 //
@@ -39,9 +42,11 @@
 //	new                    --password_enrol--> awaiting_phone  [enrol]
 //	new                    --password_refused--> send_refused  [login, phone_change, account]
 //	new                    --password_totp--> awaiting_totp  [login, phone_change, account]
+//	new                    --password_passkey--> awaiting_passkey  [login, phone_change, account]
 //	new                    --session--> awaiting_pin  [login]
 //	new                    --session_refused--> send_refused  [login]
 //	new                    --session_totp--> awaiting_totp  [login]
+//	new                    --session_passkey--> awaiting_passkey  [login]
 //	new                    --session_remembered--> mfa_ok  [login]
 //	new                    --password_trusted--> mfa_ok  [login]
 //	new                    --session_trusted--> mfa_ok  [login]
@@ -54,13 +59,23 @@
 //	awaiting_pin           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
 //	send_refused           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
 //	awaiting_totp          --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
+//	awaiting_passkey       --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account]
 //	awaiting_recovery_code --choose_sms--> awaiting_pin  [login, phone_change, account]
 //	awaiting_totp          --choose_sms--> awaiting_pin  [login, phone_change, account]
+//	awaiting_passkey       --choose_sms--> awaiting_pin  [login, phone_change, account]
 //	awaiting_recovery_code --choose_sms_refused--> send_refused  [login, phone_change, account]
 //	awaiting_totp          --choose_sms_refused--> send_refused  [login, phone_change, account]
+//	awaiting_passkey       --choose_sms_refused--> send_refused  [login, phone_change, account]
 //	awaiting_pin           --choose_totp--> awaiting_totp  [login, phone_change, account]
 //	send_refused           --choose_totp--> awaiting_totp  [login, phone_change, account]
 //	awaiting_recovery_code --choose_totp--> awaiting_totp  [login, phone_change, account]
+//	awaiting_passkey       --choose_totp--> awaiting_totp  [login, phone_change, account]
+//	awaiting_pin           --choose_passkey--> awaiting_passkey  [login, phone_change, account]
+//	send_refused           --choose_passkey--> awaiting_passkey  [login, phone_change, account]
+//	awaiting_totp          --choose_passkey--> awaiting_passkey  [login, phone_change, account]
+//	awaiting_recovery_code --choose_passkey--> awaiting_passkey  [login, phone_change, account]
+//	awaiting_passkey       --passkey--> mfa_ok  [login, account]
+//	awaiting_passkey       --old_phone_passkey--> awaiting_new_phone  [phone_change]
 //	awaiting_totp          --totp--> mfa_ok  [login, account]
 //	awaiting_totp          --old_phone_totp--> awaiting_new_phone  [phone_change]
 //	awaiting_recovery_code --recovery_code--> recovery_code_used  [login, account]
@@ -82,6 +97,7 @@
 //	awaiting_pin           --restart--> new  [login, phone_change, enrol, account]
 //	send_refused           --restart--> new  [login, phone_change, enrol, account]
 //	awaiting_totp          --restart--> new  [login, phone_change, enrol, account]
+//	awaiting_passkey       --restart--> new  [login, phone_change, enrol, account]
 //	awaiting_recovery_code --restart--> new  [login, phone_change, enrol, account]
 //	awaiting_new_phone     --restart--> new  [login, phone_change, enrol, account]
 //	awaiting_new_phone_pin --restart--> new  [login, phone_change, enrol, account]
@@ -91,6 +107,7 @@
 //	awaiting_pin           --cancel--> done  [login, phone_change, enrol, password_reset, account]
 //	send_refused           --cancel--> done  [login, phone_change, enrol, password_reset, account]
 //	awaiting_totp          --cancel--> done  [login, phone_change, enrol, password_reset, account]
+//	awaiting_passkey       --cancel--> done  [login, phone_change, enrol, password_reset, account]
 //	awaiting_recovery_code --cancel--> done  [login, phone_change, enrol, password_reset, account]
 //	recovery_code_used     --cancel--> done  [login, phone_change, enrol, password_reset, account]
 //	mfa_ok                 --cancel--> done  [login, phone_change, enrol, password_reset, account]

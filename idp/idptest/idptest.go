@@ -13,6 +13,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -88,6 +89,9 @@ type Options struct {
 	TuneMFA func(*mfa.Service)
 	// TrustedDeviceTTL offers "don't ask for a code on this browser".
 	TrustedDeviceTTL time.Duration
+	// Localhost names the issuer http://localhost:port instead of by its
+	// IP address: a WebAuthn relying party needs a domain name.
+	Localhost bool
 }
 
 // New starts a provider on db.
@@ -107,6 +111,10 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 		scheme = "https://"
 	}
 	e.Issuer = scheme + srv.Listener.Addr().String()
+	if o.Localhost {
+		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		e.Issuer = scheme + "localhost:" + port
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
