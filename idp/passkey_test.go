@@ -486,6 +486,59 @@ func TestPasskeys(t *testing.T) {
 			f.toPIN(t, f.e.NewBrowser(), oauth2.GenerateVerifier())
 		})
 
+		// A passkey stands for the current number's PIN in a phone change
+		// (a lost phone), and signs in to the account page.
+		t.Run("PhoneChangeAndAccountSignIn", func(t *testing.T) {
+			f := passkeyFixture(t, open)
+			b := f.e.NewBrowser()
+			k, _ := addPasskey(t, f.e, b, accountSignIn(t, f.e, b, f.user), "laptop")
+			sent := len(f.e.Messages())
+			b = f.e.NewBrowser()
+			p := b.Fill(b.Get(f.e.Issuer+"/account/phone"), url.Values{"username": {f.user.Username}, "password": {f.user.Password}})
+			if p.URL.Path != "/login/passkey" {
+				t.Fatalf("a phone change of a passkey user: at %s, want /login/passkey", p.URL.Path)
+			}
+			if p = b.Fill(p, url.Values{"passkey_assertion": {k.get(t, loginOptions(t, b, p))}}); p.URL.Path != "/account/phone/new" {
+				t.Fatalf("after the passkey: at %s (%d), want the new number", p.URL.Path, p.Status)
+			}
+			if n := len(f.e.Messages()) - sent; n != 0 {
+				t.Errorf("%d SMS sent to the old number, want none", n)
+			}
+			b = f.e.NewBrowser()
+			p = b.Fill(b.Get(f.e.Issuer+"/account/signin"), url.Values{"username": {f.user.Username}, "password": {f.user.Password}})
+			if p.URL.Path != "/login/passkey" {
+				t.Fatalf("the account sign-in of a passkey user: at %s", p.URL.Path)
+			}
+			p = b.Fill(p, url.Values{"passkey_assertion": {k.get(t, loginOptions(t, b, p))}})
+			if p.URL.Path != "/account" || !strings.Contains(html.UnescapeString(p.Body), "laptop") {
+				t.Fatalf("the account sign-in with a passkey: at %s (%d)", p.URL.Path, p.Status)
+			}
+		})
+
+		// A live session spares the password, not the second factor (none
+		// remembered here): the passkey is asked again, with no SMS.
+		t.Run("SessionAsksThePasskeyAgain", func(t *testing.T) {
+			e := idptest.New(t, open(t), idptest.Options{Localhost: true, MFARemember: -1})
+			f := &fixture{e: e, user: e.CreateUser("alice", "correct horse battery", "+819012345678", true),
+				client: e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, true)}
+			f.rp = newRP(t, e, f.client)
+			b := e.NewBrowser()
+			k, _ := addPasskey(t, e, b, accountSignIn(t, e, b, f.user), "laptop")
+			b = e.NewBrowser()
+			p := f.toPasskey(t, b, f.user, oauth2.GenerateVerifier())
+			codeFrom(t, b.Fill(p, url.Values{"passkey_assertion": {k.get(t, loginOptions(t, b, p))}}), "state-0123456789")
+			sent := len(e.Messages())
+			verifier := oauth2.GenerateVerifier()
+			p = b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", verifier))
+			if p.URL.Path != "/login/passkey" || len(e.Messages()) != sent {
+				t.Fatalf("a second sign-in in the same browser: at %s, %d SMS; want /login/passkey and none", p.URL.Path, len(e.Messages())-sent)
+			}
+			c := f.rp.claims(t, codeFrom(t, b.Fill(p, url.Values{"passkey_assertion": {k.get(t, loginOptions(t, b, p))}}), "state-0123456789"), verifier)
+			if !slices.Equal(c.AMR, []string{"pwd", "swk", "user", "mfa"}) || c.ACR != idp.ACRPhishingResistant {
+				t.Errorf("amr %v acr %q", c.AMR, c.ACR)
+			}
+		})
+
 		t.Run("Japanese", func(t *testing.T) {
 			f := passkeyFixture(t, open)
 			b := f.e.NewBrowser()
