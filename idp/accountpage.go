@@ -119,6 +119,8 @@ var accountActivity = map[string]ui.MsgID{
 	"recovery_codes.made/ok":   ui.MsgActivityRecoveryCodes,
 	"totp.added/ok":            ui.MsgActivityTOTPAdded,
 	"totp.removed/ok":          ui.MsgActivityTOTPRemoved,
+	"passkey.added/ok":         ui.MsgActivityPasskeyAdded,
+	"passkey.removed/ok":       ui.MsgActivityPasskeyRemoved,
 }
 
 // handleAccount shows the account page.
@@ -133,9 +135,14 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		ConfirmURL: "/account/signin", PhoneChangeURL: "/account/phone", PasswordURL: "/account/password",
 		RecoveryAction: "/account/recovery-codes", SessionRevokeAction: "/account/sessions/revoke", SignOutURL: "/oauth2/logout",
 		Trusting: s.opt.TrustedDeviceTTL > 0, DeviceForgetAction: "/account/devices/forget",
-		TOTPAddAction: "/account/totp/new", TOTPRemoveAction: "/account/totp/remove"}
+		TOTPAddAction: "/account/totp/new", TOTPRemoveAction: "/account/totp/remove",
+		PasskeyRenameAction: "/account/passkeys/rename", PasskeyRemoveAction: "/account/passkeys/remove"}
+	if s.webauthn != nil {
+		page.PasskeyAddAction, page.PasskeyOptionsURL = "/account/passkeys", "/account/passkeys/options"
+	}
 	switch n := r.URL.Query().Get("notice"); ui.MsgID(n) {
-	case ui.MsgPasswordChanged, ui.MsgSessionEnded, ui.MsgDeviceForgotten, ui.MsgTOTPAdded, ui.MsgTOTPRemoved:
+	case ui.MsgPasswordChanged, ui.MsgSessionEnded, ui.MsgDeviceForgotten, ui.MsgTOTPAdded, ui.MsgTOTPRemoved,
+		ui.MsgPasskeyAdded, ui.MsgPasskeyRemoved, ui.MsgPasskeyRenamed:
 		page.Notice = ui.MsgID(n)
 	}
 	phone, err := s.store.PhoneOf(ctx, au.user.ID)
@@ -154,6 +161,18 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.fail(w, r, nil, err)
 		return
+	}
+	passkeys, err := s.store.PasskeysOf(ctx, au.user.ID)
+	if err != nil {
+		s.fail(w, r, nil, err)
+		return
+	}
+	for _, p := range passkeys {
+		ap := ui.AccountPasskey{ID: p.CredentialID, Name: p.Name, Added: when(p.CreatedAt), Synced: p.BackupState}
+		if p.LastUsedAt != nil {
+			ap.LastUsed = when(*p.LastUsedAt)
+		}
+		page.Passkeys = append(page.Passkeys, ap)
 	}
 	left, made, err := s.store.RecoveryCodesLeft(ctx, au.user.ID)
 	if err != nil {

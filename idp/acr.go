@@ -15,6 +15,10 @@ const (
 	// ACRMFA: a password and any second factor (an SMS PIN, an
 	// authenticator app's code, a recovery code, ...).
 	ACRMFA = "urn:idp:acr:mfa"
+	// ACRPhishingResistant: a password and a passkey (WebAuthn), an
+	// authenticator bound to this origin that a look-alike site cannot
+	// relay (NIST SP 800-63B-4 phishing resistance).
+	ACRPhishingResistant = "urn:idp:acr:phr"
 	// ACRPassword: a password alone, the second factor spared by a
 	// browser the user trusted (see trusted.go).
 	ACRPassword = "urn:idp:acr:pwd"
@@ -30,6 +34,9 @@ var acrClasses = []struct {
 	meets func(amr []string) bool
 }{
 	{ACRPasswordSMS, func(amr []string) bool { return slices.Contains(amr, "pwd") && slices.Contains(amr, "sms") }},
+	{ACRPhishingResistant, func(amr []string) bool {
+		return slices.Contains(amr, "pwd") && (slices.Contains(amr, "swk") || slices.Contains(amr, "hwk"))
+	}},
 	{ACRMFA, func(amr []string) bool { return slices.Contains(amr, "pwd") && slices.Contains(amr, "mfa") }},
 	{ACRPassword, func(amr []string) bool { return slices.Contains(amr, "pwd") }},
 }
@@ -107,7 +114,7 @@ func (a authRequest) acceptsAMR(amr []string) bool {
 // requires: not when it names only classes this provider does not have.
 func (a authRequest) meetable() bool {
 	wanted := a.acrWanted()
-	return len(wanted) == 0 || slices.ContainsFunc(wanted, func(acr string) bool { return meetsACR(acr, []string{"pwd", "sms", "otp", "mfa"}) })
+	return len(wanted) == 0 || slices.ContainsFunc(wanted, func(acr string) bool { return meetsACR(acr, []string{"pwd", "sms", "otp", "swk", "user", "mfa"}) })
 }
 
 // acrFor is the class an ID token says for a login that proved amr: the

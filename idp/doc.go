@@ -28,12 +28,16 @@
 // device (a device's request, RFC 8628: its user code typed on /device,
 // then the password, the PIN and a consent always asked). A
 // second factor other than the SMS PIN is a state of its own reached by a
-// move that chooses it (choose_recovery_code, choose_totp); the factors a
-// page offers are the table's moves from its state (otherFactors). The
+// move that chooses it (choose_recovery_code, choose_totp,
+// choose_passkey); the factors a page offers are the table's moves from
+// its state (otherFactors). The
 // factor a user signed in with last is asked first: a user of an
 // authenticator app goes from the password to awaiting_totp
 // (password_totp, session_totp) and no SMS is sent until they choose it
-// (choose_sms sends it then, or choose_sms_refused says why not).
+// (choose_sms sends it then, or choose_sms_refused says why not); a user
+// of a passkey likewise goes to awaiting_passkey (password_passkey,
+// session_passkey), and so does one whose RP asks for the
+// phishing-resistant class.
 //
 // The table, one line a legal move (state --move--> state [purposes]):
 //
@@ -41,9 +45,11 @@
 //	new                    --password_enrol--> awaiting_phone  [enrol]
 //	new                    --password_refused--> send_refused  [login, phone_change, account, device]
 //	new                    --password_totp--> awaiting_totp  [login, phone_change, account, device]
+//	new                    --password_passkey--> awaiting_passkey  [login, phone_change, account, device]
 //	new                    --session--> awaiting_pin  [login]
 //	new                    --session_refused--> send_refused  [login]
 //	new                    --session_totp--> awaiting_totp  [login]
+//	new                    --session_passkey--> awaiting_passkey  [login]
 //	new                    --session_remembered--> mfa_ok  [login]
 //	new                    --password_trusted--> mfa_ok  [login]
 //	new                    --session_trusted--> mfa_ok  [login]
@@ -56,13 +62,23 @@
 //	awaiting_pin           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account, device]
 //	send_refused           --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account, device]
 //	awaiting_totp          --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account, device]
+//	awaiting_passkey       --choose_recovery_code--> awaiting_recovery_code  [login, phone_change, account, device]
 //	awaiting_recovery_code --choose_sms--> awaiting_pin  [login, phone_change, account, device]
 //	awaiting_totp          --choose_sms--> awaiting_pin  [login, phone_change, account, device]
+//	awaiting_passkey       --choose_sms--> awaiting_pin  [login, phone_change, account, device]
 //	awaiting_recovery_code --choose_sms_refused--> send_refused  [login, phone_change, account, device]
 //	awaiting_totp          --choose_sms_refused--> send_refused  [login, phone_change, account, device]
+//	awaiting_passkey       --choose_sms_refused--> send_refused  [login, phone_change, account, device]
 //	awaiting_pin           --choose_totp--> awaiting_totp  [login, phone_change, account, device]
 //	send_refused           --choose_totp--> awaiting_totp  [login, phone_change, account, device]
 //	awaiting_recovery_code --choose_totp--> awaiting_totp  [login, phone_change, account, device]
+//	awaiting_passkey       --choose_totp--> awaiting_totp  [login, phone_change, account, device]
+//	awaiting_pin           --choose_passkey--> awaiting_passkey  [login, phone_change, account, device]
+//	send_refused           --choose_passkey--> awaiting_passkey  [login, phone_change, account, device]
+//	awaiting_totp          --choose_passkey--> awaiting_passkey  [login, phone_change, account, device]
+//	awaiting_recovery_code --choose_passkey--> awaiting_passkey  [login, phone_change, account, device]
+//	awaiting_passkey       --passkey--> mfa_ok  [login, account, device]
+//	awaiting_passkey       --old_phone_passkey--> awaiting_new_phone  [phone_change]
 //	awaiting_totp          --totp--> mfa_ok  [login, account, device]
 //	awaiting_totp          --old_phone_totp--> awaiting_new_phone  [phone_change]
 //	awaiting_recovery_code --recovery_code--> recovery_code_used  [login, account, device]
@@ -86,6 +102,7 @@
 //	awaiting_pin           --restart--> new  [login, phone_change, enrol, account, device]
 //	send_refused           --restart--> new  [login, phone_change, enrol, account, device]
 //	awaiting_totp          --restart--> new  [login, phone_change, enrol, account, device]
+//	awaiting_passkey       --restart--> new  [login, phone_change, enrol, account, device]
 //	awaiting_recovery_code --restart--> new  [login, phone_change, enrol, account, device]
 //	awaiting_new_phone     --restart--> new  [login, phone_change, enrol, account, device]
 //	awaiting_new_phone_pin --restart--> new  [login, phone_change, enrol, account, device]
@@ -95,6 +112,7 @@
 //	awaiting_pin           --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
 //	send_refused           --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
 //	awaiting_totp          --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
+//	awaiting_passkey       --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
 //	awaiting_recovery_code --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
 //	recovery_code_used     --cancel--> done  [login, phone_change, enrol, password_reset, account, device]
 //	mfa_ok                 --cancel--> done  [login, phone_change, enrol, password_reset, account, device]

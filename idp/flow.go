@@ -29,6 +29,7 @@ var pageOf = map[store.FlowState]string{
 	store.FlowAwaitingPIN:       "/login/pin",
 	store.FlowSendRefused:       "/login/wait",
 	store.FlowAwaitingTOTP:      "/login/totp",
+	store.FlowAwaitingPasskey:   "/login/passkey",
 	store.FlowAwaitingRecovery:  "/login/recovery",
 	store.FlowRecoveryUsed:      "/login/recovery/used",
 	store.FlowAwaitingResetCode: "/login/forgot",
@@ -255,6 +256,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, lf *loginFlow, s
 		s.renderWait(w, r, lf, status, msg)
 	case store.FlowAwaitingTOTP:
 		s.renderTOTP(w, r, lf, status, msg, form)
+	case store.FlowAwaitingPasskey:
+		s.renderPasskey(w, r, lf, status, msg)
 	case store.FlowAwaitingRecovery:
 		s.renderRecovery(w, r, lf, status, msg, form)
 	case store.FlowRecoveryUsed:

@@ -35,24 +35,36 @@ const nodeRPDir = "testdata/node-rp"
 // introspection, refresh and RP-initiated logout. The test plays the
 // browser (password and PIN) and checks what the library reports.
 //
-// It runs twice: a plain sign-in (password and SMS PIN), and one whose RP
-// asks for any second factor (acr_values) where the user types a
-// recovery code instead of the PIN; the library reports the acr and amr
-// of each.
+// It runs three times: a plain sign-in (password and SMS PIN), one whose
+// RP asks for any second factor (acr_values) where the user types a
+// recovery code instead of the PIN, and one whose RP requires a passkey;
+// the library reports the acr and amr of each.
 func TestNodeOpenIDClient(t *testing.T) {
 	node := nodeForRP(t)
 	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
 		t.Run("PasswordAndSMS", func(t *testing.T) {
-			nodeRPRun(t, node, open, "", nil, idp.ACRPasswordSMS, []string{"pwd", "sms", "mfa"})
+			nodeRPRun(t, node, open, idptest.Options{}, "", nil, idp.ACRPasswordSMS, []string{"pwd", "sms", "mfa"})
 		})
 		t.Run("RecoveryCode", func(t *testing.T) {
-			nodeRPRun(t, node, open, idp.ACRMFA, func(e *idptest.Env, b *idptest.Browser, authURL string, user idptest.User) *idptest.Page {
+			nodeRPRun(t, node, open, idptest.Options{}, idp.ACRMFA, func(e *idptest.Env, b *idptest.Browser, authURL string, user idptest.User) *idptest.Page {
 				codes := e.RecoveryCodes(user)
 				p := b.Get(authURL)
 				p = b.Fill(p, url.Values{"username": {user.Username}, "password": {user.Password}})
 				p = b.Fill(chooseFactor(t, b, p, "recovery"), url.Values{"recovery_code": {codes[0]}})
 				return b.Fill(p, nil)
 			}, idp.ACRMFA, []string{"pwd", "otp", "mfa"})
+		})
+		// The RP requires the phishing-resistant class; the user signs in
+		// with a passkey added on the account page (a software key).
+		t.Run("Passkey", func(t *testing.T) {
+			nodeRPRun(t, node, open, idptest.Options{Localhost: true}, idp.ACRPhishingResistant,
+				func(e *idptest.Env, b *idptest.Browser, authURL string, user idptest.User) *idptest.Page {
+					ab := e.NewBrowser()
+					k, _ := addPasskey(t, e, ab, accountSignIn(t, e, ab, user), "laptop")
+					p := b.Get(authURL)
+					p = b.Fill(p, url.Values{"username": {user.Username}, "password": {user.Password}})
+					return b.Fill(p, url.Values{"passkey_assertion": {k.get(t, loginOptions(t, b, p))}})
+				}, idp.ACRPhishingResistant, []string{"pwd", "swk", "user", "mfa"})
 		})
 	})
 }
@@ -104,10 +116,10 @@ func TestNodeOpenIDClientDevice(t *testing.T) {
 
 // nodeRPRun is one run of the Node RP: signIn plays the browser (nil: a
 // password and the PIN), and the library must report wantACR and wantAMR.
-func nodeRPRun(t *testing.T, node string, open func(*testing.T) *dbtest.DB, acrValues string,
+func nodeRPRun(t *testing.T, node string, open func(*testing.T) *dbtest.DB, o idptest.Options, acrValues string,
 	signIn func(e *idptest.Env, b *idptest.Browser, authURL string, user idptest.User) *idptest.Page, wantACR string, wantAMR []string) {
 	{
-		e := idptest.New(t, open(t), idptest.Options{})
+		e := idptest.New(t, open(t), o)
 		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
 		const secret = "node-secret-0123456789-0123456789-0123456789"
 		if err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "node-rp", Name: "Node RP", Secret: secret, FirstParty: true,

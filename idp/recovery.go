@@ -101,6 +101,10 @@ var factors = []factor{
 		func(ctx context.Context, s *Server, lf *loginFlow) (bool, error) {
 			return s.hasTOTP(ctx, deref(lf.UserID))
 		}},
+	{"passkey", ui.ActionUsePasskey, store.MoveChoosePasskey, store.FlowAwaitingPasskey, amrPasskey,
+		func(ctx context.Context, s *Server, lf *loginFlow) (bool, error) {
+			return s.hasPasskey(ctx, deref(lf.UserID))
+		}},
 	{"recovery", ui.ActionUseRecoveryCode, store.MoveChooseRecovery, store.FlowAwaitingRecovery, amrPasswordOTP,
 		func(ctx context.Context, s *Server, lf *loginFlow) (bool, error) {
 			left, _, err := s.store.RecoveryCodesLeft(ctx, deref(lf.UserID))

@@ -15,11 +15,11 @@ import (
 
 // moveSet names the moves that begin the second factor, by outcome: a
 // code reserved, the send refused, the authenticator app asked first.
-type moveSet struct{ sent, refused, totp store.MoveName }
+type moveSet struct{ sent, refused, totp, passkey store.MoveName }
 
 var (
-	passwordMoves = moveSet{store.MovePassword, store.MovePasswordRefused, store.MovePasswordTOTP}
-	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionRefused, store.MoveSessionTOTP}
+	passwordMoves = moveSet{store.MovePassword, store.MovePasswordRefused, store.MovePasswordTOTP, store.MovePasswordPasskey}
+	sessionMoves  = moveSet{store.MoveSession, store.MoveSessionRefused, store.MoveSessionTOTP, store.MoveSessionPasskey}
 )
 
 // errNoPhone: a phone change for an account that has no number.
@@ -39,6 +39,23 @@ func (s *Server) secondFactor(ctx context.Context, r *http.Request, st *step, us
 	phone, err := s.store.PhoneOf(ctx, user.ID)
 	if err != nil {
 		return err
+	}
+	// A passkey is asked first when it was used last, when the RP takes
+	// nothing less (acr phr), or when there is no number; no SMS is sent
+	// until the user chooses one. An RP that takes only a passkey, of a
+	// user who has none, is told at once that its class cannot be met.
+	smsTaken, otpTaken := lf.req.acceptsAMR(amrPasswordSMS), lf.req.acceptsAMR(amrPasswordOTP)
+	if lf.req.acceptsAMR(amrPasskey) && (user.LastFactor == store.FactorPasskey || phone == nil || (!smsTaken && !otpTaken)) {
+		has, err := s.hasPasskey(ctx, user.ID)
+		if err != nil {
+			return err
+		}
+		if has {
+			return s.store.Move(ctx, lf.Flow, moves.passkey, set)
+		}
+	}
+	if !smsTaken && !otpTaken && lf.Purpose == store.PurposeLogin {
+		return s.unmet(ctx, r, st, user)
 	}
 	// The factor used last is asked first: a user of an authenticator app
 	// (or one with no number left) gets its page, and no SMS is sent until
@@ -236,4 +253,28 @@ func (s *Server) handleWaitSubmit(w http.ResponseWriter, r *http.Request) {
 		st.send = p
 		return s.store.Move(ctx, lf.Flow, store.MoveRetrySend, map[string]any{"challenge_id": p.Challenge.ID})
 	})
+}
+
+// unmet ends a login whose RP requires a class no factor of the user can
+// meet: the RP is told unmet_authentication_requirements, and nothing is
+// sent (OpenID Connect Core Unmet Authentication Requirements 1.0).
+func (s *Server) unmet(ctx context.Context, r *http.Request, st *step, user *store.User) error {
+	lf := st.lf
+	if err := s.store.Move(ctx, lf.Flow, store.MoveCancel, nil); err != nil {
+		return err
+	}
+	ctx, _, err := s.clientOf(ctx, lf)
+	if err != nil {
+		return err
+	}
+	ar, err := s.rebuildAuthorize(ctx, r, lf)
+	if err != nil && (ar == nil || !ar.IsRedirectURIValid()) {
+		return err
+	}
+	if err == nil {
+		err = errUnmetACR.WithHint("The user has no factor of the authentication context class required.")
+	}
+	st.issued = &issued{ar: ar, err: err}
+	return s.auditIn(ctx, r, store.AuditEvent{Event: "login.completed", Outcome: "unmet_acr", UserID: user.ID, Username: user.Username,
+		ClientID: lf.ClientID, FlowID: lf.ID, Detail: "no factor the RP requires"})
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
@@ -89,6 +91,7 @@ type Server struct {
 	userCodeOld [][]byte
 	access      *accessTokenStrategy
 	idTokens    *openid.IDTokenHandleHelper
+	webauthn    *webauthn.WebAuthn
 }
 
 // New composes fosite with only the flows we serve: authorization code
@@ -195,6 +198,12 @@ func New(opt Options) (*Server, error) {
 		idTokens:    &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
 	}
 	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, &deviceGrant{s: s})
+	if net.ParseIP(iss.Hostname()) != nil {
+		// WebAuthn has no relying party on an IP address: browsers refuse it.
+		s.log.Warn("passkeys are off: the issuer's host is an IP address, not a domain name", "issuer", opt.Issuer)
+	} else if s.webauthn, err = newWebAuthn(iss, s.productName()); err != nil {
+		return nil, err
+	}
 	s.logouts = NewLogoutNotifier(opt.Store, opt.Keys, opt.Issuer, opt.SigningAlg, opt.Logger)
 	if s.opt.SessionTTL <= 0 {
 		s.opt.SessionTTL = 24 * time.Hour
@@ -286,6 +295,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("POST /login/recovery", s.handleRecoverySubmit)
 	forms("GET /login/totp", s.handleTOTPPage)
 	forms("POST /login/totp", s.handleTOTPSubmit)
+	forms("GET /login/passkey", s.handlePasskeyPage)
+	forms("POST /login/passkey", s.handlePasskeySubmit)
+	forms("POST /login/passkey/options", s.handlePasskeyOptions)
 	forms("GET /login/recovery/used", s.handleRecoveryUsedPage)
 	forms("POST /login/recovery/used", s.handleRecoveryUsedSubmit)
 	forms("GET /password/forgot", s.handleForgot)
@@ -305,6 +317,10 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /account/totp", s.handleTOTPSetupPage)
 	forms("POST /account/totp", s.handleTOTPConfirm)
 	forms("POST /account/totp/remove", s.handleTOTPRemove)
+	forms("POST /account/passkeys/options", s.handlePasskeyRegisterOptions)
+	forms("POST /account/passkeys", s.handlePasskeyRegister)
+	forms("POST /account/passkeys/rename", s.handlePasskeyRename)
+	forms("POST /account/passkeys/remove", s.handlePasskeyRemove)
 	forms("POST /account/sessions/revoke", s.handleSessionRevoke)
 	forms("POST /account/devices/forget", s.handleDeviceForget)
 	forms("GET /account/password", s.handlePasswordChangePage)

@@ -91,3 +91,21 @@ func TOTPRemoved(product, locale string) string {
 	}
 	return fmt.Sprintf("%s: the authenticator app was removed from your account. If this was not you, contact support.", product)
 }
+
+// PasskeyAdded is the text sent to a user's phone when a passkey was
+// added to the account.
+func PasskeyAdded(product, locale string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントにパスキーが追加されました。心当たりがない場合はサポートにご連絡ください。", product)
+	}
+	return fmt.Sprintf("%s: a passkey was added to your account. If this was not you, contact support.", product)
+}
+
+// PasskeyRemoved is the text sent to a user's phone when a passkey was
+// removed from the account.
+func PasskeyRemoved(product, locale string) string {
+	if locale == "ja" {
+		return fmt.Sprintf("%s: アカウントからパスキーが削除されました。心当たりがない場合はサポートにご連絡ください。", product)
+	}
+	return fmt.Sprintf("%s: a passkey was removed from your account. If this was not you, contact support.", product)
+}

@@ -152,6 +152,8 @@ func TestEveryTextItsEncodingAndSegments(t *testing.T) {
 			"password changed":            mfa.PasswordChanged(lang.product, lang.locale),
 			"totp added":                  mfa.TOTPAdded(lang.product, lang.locale),
 			"totp removed":                mfa.TOTPRemoved(lang.product, lang.locale),
+			"passkey added":               mfa.PasskeyAdded(lang.product, lang.locale),
+			"passkey removed":             mfa.PasskeyRemoved(lang.product, lang.locale),
 		}
 		for name, body := range texts {
 			enc, n := segments(body)
@@ -199,6 +201,10 @@ func TestNoticesSayWhatHappened(t *testing.T) {
 		{mfa.TOTPAdded("IDP", "ja"), "認証アプリが追加"},
 		{mfa.TOTPRemoved("IDP", "en"), "authenticator app was removed"},
 		{mfa.TOTPRemoved("IDP", "ja"), "認証アプリが削除"},
+		{mfa.PasskeyAdded("IDP", "en"), "passkey was added"},
+		{mfa.PasskeyAdded("IDP", "ja"), "パスキーが追加"},
+		{mfa.PasskeyRemoved("IDP", "en"), "passkey was removed"},
+		{mfa.PasskeyRemoved("IDP", "ja"), "パスキーが削除"},
 	} {
 		if !strings.Contains(tc.body, tc.want) || strings.Contains(tc.body, "#") || !strings.HasPrefix(tc.body, "IDP: ") {
 			t.Errorf("%q does not say %q (or has a code line)", tc.body, tc.want)

@@ -118,6 +118,20 @@ const (
 	MsgTOTPRemoved MsgID = "account.totp_removed"
 )
 
+// Passkeys (WebAuthn).
+const (
+	// MsgPasskeyInvalid: the browser's answer was not a valid assertion of
+	// one of this account's passkeys for this sign-in (or it was used).
+	MsgPasskeyInvalid MsgID = "passkey.invalid"
+	// MsgPasskeyNotAdded: a passkey could not be added (no answer from
+	// the browser, an expired or used ceremony, a credential not valid).
+	MsgPasskeyNotAdded MsgID = "account.passkey_not_added"
+	// MsgPasskeyAdded, MsgPasskeyRemoved, MsgPasskeyRenamed: notices.
+	MsgPasskeyAdded   MsgID = "account.passkey_added"
+	MsgPasskeyRemoved MsgID = "account.passkey_removed"
+	MsgPasskeyRenamed MsgID = "account.passkey_renamed"
+)
+
 // Passwords: resets and changes.
 const (
 	// MsgResetRefused: a username and recovery code that do not match.
@@ -170,6 +184,8 @@ const (
 	MsgActivityTOTPAdded       MsgID = "activity.totp_added"
 	MsgActivityTOTPRemoved     MsgID = "activity.totp_removed"
 	MsgActivityDeviceApproved  MsgID = "activity.device_approved"
+	MsgActivityPasskeyAdded    MsgID = "activity.passkey_added"
+	MsgActivityPasskeyRemoved  MsgID = "activity.passkey_removed"
 )
 
 // Invitations.
@@ -301,6 +317,13 @@ var messages = map[MsgID]msgInfo{
 	MsgTOTPRemoved:             {kind: kindNotice},
 	MsgActivityTOTPAdded:       {kind: kindNotice},
 	MsgActivityTOTPRemoved:     {kind: kindNotice},
+	MsgPasskeyInvalid:          {kind: kindField},
+	MsgPasskeyNotAdded:         {kind: kindPage},
+	MsgPasskeyAdded:            {kind: kindNotice},
+	MsgPasskeyRemoved:          {kind: kindNotice},
+	MsgPasskeyRenamed:          {kind: kindNotice},
+	MsgActivityPasskeyAdded:    {kind: kindNotice},
+	MsgActivityPasskeyRemoved:  {kind: kindNotice},
 	MsgResetRefused:            {kind: kindField},
 	MsgAccountSignInCancelled:  {kind: kindPage},
 	MsgCurrentPasswordWrong:    {kind: kindField},

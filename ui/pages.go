@@ -71,6 +71,7 @@ const (
 	ActionUseSMS          ActionID = "action.use_sms"           // the code sent by SMS
 	ActionUseRecoveryCode ActionID = "action.use_recovery_code" // a recovery code instead
 	ActionUseTOTP         ActionID = "action.use_totp"          // the code of an authenticator app
+	ActionUsePasskey      ActionID = "action.use_passkey"       // a passkey
 
 	ActionForgotPassword ActionID = "action.forgot_password" // set a new password with a recovery code
 	ActionAccount        ActionID = "action.account"         // the account page
@@ -79,7 +80,7 @@ const (
 
 // actionIDs lists every ActionID; the catalogue test checks each is in every language.
 var actionIDs = []ActionID{ActionTryAgain, ActionStartAgain, ActionBackToApp, ActionCancel, ActionSendCode, ActionNewCode, ActionOtherPhone,
-	ActionUseSMS, ActionUseRecoveryCode, ActionUseTOTP, ActionForgotPassword, ActionAccount, ActionDeviceCode}
+	ActionUseSMS, ActionUseRecoveryCode, ActionUseTOTP, ActionUsePasskey, ActionForgotPassword, ActionAccount, ActionDeviceCode}
 
 // LoginPage asks for username and password. The form posts username,
 // password and csrf_token to Action.
@@ -162,6 +163,22 @@ type TOTPPage struct {
 }
 
 func (TOTPPage) templateName() string { return "totp" }
+
+// PasskeyPage asks for the user's passkey instead of the SMS PIN. Its
+// script (passkey.js) posts csrf_token to OptionsURL for the ceremony's
+// options, asks the browser for an assertion, and posts it as
+// passkey_assertion with csrf_token to Action.
+type PasskeyPage struct {
+	Common
+	Action     string
+	OptionsURL string
+	Error      MsgID // zero: none
+	Factors    []Action
+	Actions    []Action
+}
+
+func (PasskeyPage) templateName() string { return "passkey" }
+func (PasskeyPage) fetchesSelf()         {}
 
 // TOTPSetupPage adds an authenticator app on the account page: a QR code
 // of the otpauth URL (QR, a PNG data: URL) and the same secret as text
@@ -263,6 +280,16 @@ type AccountPage struct {
 	TOTPLastUsed     string
 	TOTPAddAction    string
 	TOTPRemoveAction string
+	// Passkeys are the user's passkeys. PasskeyAddAction takes the form
+	// (csrf_token, passkey_name, passkey_credential) whose script gets the
+	// options from PasskeyOptionsURL (empty: passkeys are off, no form);
+	// each passkey has a rename form
+	// (credential, passkey_name) and a remove form (credential).
+	Passkeys            []AccountPasskey
+	PasskeyAddAction    string
+	PasskeyOptionsURL   string
+	PasskeyRenameAction string
+	PasskeyRemoveAction string
 	// Sessions are the user's sign-ins; each has a button that posts
 	// session=ID to SessionRevokeAction.
 	Sessions            []AccountSession
@@ -275,6 +302,12 @@ type AccountPage struct {
 	DeviceForgetAction string
 	Activity           []AccountActivity
 	SignOutURL         string
+}
+
+// AccountPasskey is one passkey on the account page.
+type AccountPasskey struct {
+	ID, Name, Added, LastUsed string // LastUsed empty: never
+	Synced                    bool   // backed up by its provider (a synced passkey)
 }
 
 // AccountDevice is one trusted browser on the account page.
@@ -297,6 +330,7 @@ type AccountActivity struct {
 }
 
 func (AccountPage) templateName() string { return "account" }
+func (AccountPage) fetchesSelf()         {}
 
 // RecoveryCodesPage shows a new set of recovery codes, this once.
 type RecoveryCodesPage struct {
@@ -464,6 +498,7 @@ var pageTemplates = []string{
 	RecoveryCodesPage{}.templateName(),
 	PasswordChangePage{}.templateName(),
 	TOTPPage{}.templateName(),
+	PasskeyPage{}.templateName(),
 	TOTPSetupPage{}.templateName(),
 	DevicePage{}.templateName(),
 }

@@ -194,6 +194,10 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, p Page) {
 			csp += "; frame-src " + strings.Join(frames, " ")
 		}
 	}
+	if _, ok := p.(fetcher); ok && err == nil {
+		// The passkey script asks this server for a ceremony's options.
+		csp += "; connect-src 'self'"
+	}
 	setPageHeaders(w.Header(), csp)
 	if err != nil {
 		r.logger.Error("ui: render page", "template", name, "request_id", c.RequestID, "err", err)
@@ -272,6 +276,11 @@ type imageSourcer interface{ imageSources() []string }
 // (the signed-out page, for front-channel logout); every other page allows
 // no frames at all (default-src 'none').
 type frameSourcer interface{ frameSources() []string }
+
+// fetcher is implemented by the pages whose script fetches from this
+// origin (the passkey pages: a WebAuthn ceremony's options); every other
+// page may connect nowhere.
+type fetcher interface{ fetchesSelf() }
 
 // csp builds the Content-Security-Policy for a page with Common c that shows
 // images from pageImg. Everything is denied by

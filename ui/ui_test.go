@@ -212,6 +212,9 @@ var pageCases = []pageCase{
 				PhoneChangeURL: "/account/phone", PasswordURL: "/account/password", RecoveryLeft: 2, RecoveryMade: "2026-12-01 10:00 JST",
 				RecoveryAction: "/account/recovery-codes", SessionRevokeAction: "/account/sessions/revoke", SignOutURL: "/oauth2/logout",
 				TOTPAdded: "2026-12-01 10:00 JST", TOTPLastUsed: "2026-12-02 09:00 JST", TOTPRemoveAction: "/account/totp/remove",
+				Passkeys:         []ui.AccountPasskey{{ID: "cred-1", Name: "work laptop", Added: "2026-12-01 10:00 JST", Synced: true}},
+				PasskeyAddAction: "/account/passkeys", PasskeyOptionsURL: "/account/passkeys/options",
+				PasskeyRenameAction: "/account/passkeys/rename", PasskeyRemoveAction: "/account/passkeys/remove",
 				Notice:   ui.MsgSessionEnded,
 				Sessions: []ui.AccountSession{{ID: "s1", Agent: "Chrome, Windows", Current: true}, {ID: "s2", Agent: "Safari, iPhone"}},
 				Activity: []ui.AccountActivity{{What: ui.MsgActivityWrongPassword, Warning: true}}}
@@ -222,8 +225,26 @@ var pageCases = []pageCase{
 			{"input", `value="s2"`, []string{`type="hidden"`, `name="session"`}},
 			{"p", `class="warn"`, nil},
 			{"form", `action="/account/totp/remove"`, nil},
+			{"form", `action="/account/passkeys"`, []string{`data-passkey="create"`, `data-options="/account/passkeys/options"`}},
+			{"input", `name="passkey_credential"`, []string{`type="hidden"`}},
+			{"input", `id="rename-cred-1"`, []string{`name="passkey_name"`, `value="work laptop"`}},
+			{"form", `action="/account/passkeys/remove"`, nil},
 		},
-		forms: 4,
+		forms: 7,
+	},
+	{
+		name: "passkey",
+		page: func(c ui.Common) ui.Page {
+			return ui.PasskeyPage{Common: c, Action: "/login/passkey?flow=f1o2w3", OptionsURL: "/login/passkey/options?flow=f1o2w3",
+				Error:   ui.MsgPasskeyInvalid,
+				Factors: []ui.Action{{Label: ui.ActionUseSMS, URL: "/login/factor/sms?flow=f1o2w3", Post: true, CSRFToken: c.CSRFToken}}}
+		},
+		want: []wantTag{
+			{"form", `action="/login/passkey?flow=f1o2w3"`, []string{`data-passkey="get"`, `data-options="/login/passkey/options?flow=f1o2w3"`}},
+			{"input", `name="passkey_assertion"`, []string{`type="hidden"`}},
+			{"form", `action="/login/factor/sms?flow=f1o2w3"`, nil},
+		},
+		forms: 2,
 	},
 	{
 		name: "authenticator code",

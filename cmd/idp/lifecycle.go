@@ -149,7 +149,7 @@ func cmdUsersPhone(ctx context.Context, args []string, stdout, stderr io.Writer)
 func cmdUsersRemoveFactor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var factor *string
 	return userCmd(ctx, "users remove-factor", args, stdout, stderr, func(fs *flag.FlagSet) {
-		factor = fs.String("factor", "", "recovery_codes, trusted_devices or totp (required; the phone: users phone clear)")
+		factor = fs.String("factor", "", "recovery_codes, trusted_devices, totp or passkeys (required; the phone: users phone clear)")
 	}, func(svc *admin.Service, user string) (any, error) {
 		n, err := svc.RemoveFactor(ctx, user, *factor, byOperator)
 		if err != nil {

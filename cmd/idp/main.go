@@ -67,7 +67,7 @@ var synopses = []struct{ name, text string }{
 	{"users delete", "idp users delete --username NAME|ID --yes          the user and all of theirs, for good"},
 	{"users phone set", "idp users phone set --username NAME|ID --number E164 [--verified]"},
 	{"users phone clear", "idp users phone clear --username NAME|ID          prints a new invitation link"},
-	{"users remove-factor", "idp users remove-factor --username NAME|ID --factor recovery_codes|trusted_devices|totp"},
+	{"users remove-factor", "idp users remove-factor --username NAME|ID --factor recovery_codes|trusted_devices|totp|passkeys"},
 	{"users sessions", "idp users sessions --username NAME                 list a user's sign-in sessions"},
 	{"users sessions revoke", "idp users sessions revoke (--id SID | --username NAME --all)"},
 	{"users unlock", "idp users unlock --username NAME                   lift a sign-in throttle"},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -360,6 +361,28 @@ func TestAPIChangesSeenByOIDC(t *testing.T) {
 			}
 			if ev := a.ok("GET", "/audit?event=totp.removed", "", 200)["events"].([]any); len(ev) != 1 {
 				t.Errorf("audit of the app's removal: %v", ev)
+			}
+
+			// A lost security key: the operator removes the passkeys. (The
+			// sign-in's side of it is in idp's passkey tests: passkeys need
+			// an issuer with a host name, which this fixture has not.)
+			for _, id := range []string{"cred-one", "cred-two"} {
+				if err := f.e.Store.AddPasskey(t.Context(), &store.Passkey{CredentialID: id, UserID: f.user.ID, Name: id,
+					PublicKey: []byte{1}, CreatedAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if keys := a.ok("GET", "/users/alice", "", 200)["factors"].(map[string]any)["passkeys"].([]any); len(keys) != 2 {
+				t.Errorf("passkeys shown: %v", keys)
+			}
+			if m := a.ok("DELETE", "/users/alice/factors/passkeys", "", 200); m["removed"] != float64(2) {
+				t.Fatalf("remove the passkeys: %v", m)
+			}
+			if keys, err := f.e.Store.PasskeysOf(t.Context(), f.user.ID); err != nil || len(keys) != 0 {
+				t.Fatalf("passkeys left: %v, %v", keys, err)
+			}
+			if ev := a.ok("GET", "/audit?event=passkey.removed", "", 200)["events"].([]any); len(ev) != 1 {
+				t.Errorf("audit of the passkeys' removal: %v", ev)
 			}
 		})
 

@@ -79,6 +79,15 @@ type Factors struct {
 	RecoveryMadeAt *time.Time `json:"recovery_codes_made_at,omitempty"`
 	TrustedDevices int        `json:"trusted_devices"`
 	TOTP           bool       `json:"totp"` // an authenticator app, confirmed
+	Passkeys       []Passkey  `json:"passkeys"`
+}
+
+// Passkey is one of a user's WebAuthn credentials, as an operator sees it.
+type Passkey struct {
+	ID         string     `json:"id"` // base64url credential id
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 func userOf(u *store.User, p *store.Phone) User {
@@ -191,6 +200,14 @@ func (s *Service) view(ctx context.Context, u *store.User) (*User, error) {
 		return nil, err
 	}
 	f.TrustedDevices = len(devices)
+	keys, err := s.Store.PasskeysOf(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	f.Passkeys = []Passkey{}
+	for _, k := range keys {
+		f.Passkeys = append(f.Passkeys, Passkey{ID: k.CredentialID, Name: k.Name, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt})
+	}
 	switch t, err := s.Store.TOTPOf(ctx, u.ID); {
 	case err == nil:
 		f.TOTP = t.Confirmed()
@@ -611,16 +628,18 @@ const (
 	FactorRecoveryCodes  = "recovery_codes"
 	FactorTrustedDevices = "trusted_devices"
 	FactorTOTP           = "totp"
+	FactorPasskeys       = "passkeys"
 )
 
-// RemoveFactor removes a user's recovery codes, trusted browsers or
-// authenticator app (a lost phone), and reports how many went. The user's
+// RemoveFactor removes a user's recovery codes, trusted browsers,
+// authenticator app or passkeys (a lost phone or key), and reports how
+// many went. The user's
 // sessions are left alone: a browser's session does not live on the
 // factor it was proven by.
 func (s *Service) RemoveFactor(ctx context.Context, ref, factor, by string) (int, error) {
-	if factor != FactorRecoveryCodes && factor != FactorTrustedDevices && factor != FactorTOTP {
-		return 0, invalid("factor %q: give %s, %s or %s (the phone is cleared with its own action, which makes an invitation)",
-			factor, FactorRecoveryCodes, FactorTrustedDevices, FactorTOTP)
+	if factor != FactorRecoveryCodes && factor != FactorTrustedDevices && factor != FactorTOTP && factor != FactorPasskeys {
+		return 0, invalid("factor %q: give %s, %s, %s or %s (the phone is cleared with its own action, which makes an invitation)",
+			factor, FactorRecoveryCodes, FactorTrustedDevices, FactorTOTP, FactorPasskeys)
 	}
 	u, err := s.FindUser(ctx, ref)
 	if err != nil {
@@ -639,6 +658,21 @@ func (s *Service) RemoveFactor(ctx context.Context, ref, factor, by string) (int
 		n = left
 		err = s.audit(ctx, "recovery_codes.removed", u, "", by, fmt.Sprintf("%d unused", n))
 		return n, err
+	case FactorPasskeys:
+		keys, err := s.Store.PasskeysOf(ctx, u.ID)
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range keys {
+			removed, err := s.Store.RemovePasskey(ctx, u.ID, k.CredentialID)
+			if err != nil {
+				return n, err
+			}
+			if removed {
+				n++
+			}
+		}
+		return n, s.audit(ctx, "passkey.removed", u, "", by, fmt.Sprintf("all %d, by operator", n))
 	case FactorTOTP:
 		removed, err := s.Store.RemoveTOTP(ctx, u.ID)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -91,6 +92,9 @@ type Options struct {
 	// DeviceCodeTTL and DevicePollInterval set the device grant's code
 	// lifetime and polling interval (defaults 10 minutes, 5 s).
 	DeviceCodeTTL, DevicePollInterval time.Duration
+	// Localhost names the issuer http://localhost:port instead of by its
+	// IP address: a WebAuthn relying party needs a domain name.
+	Localhost bool
 }
 
 // New starts a provider on db.
@@ -110,6 +114,10 @@ func New(t testing.TB, db *dbtest.DB, o Options) *Env {
 		scheme = "https://"
 	}
 	e.Issuer = scheme + srv.Listener.Addr().String()
+	if o.Localhost {
+		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		e.Issuer = scheme + "localhost:" + port
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -397,7 +397,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
 	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens",
-		"user_links", "trusted_devices"} {
+		"user_links", "trusted_devices", "webauthn_ceremonies"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {
 			return total, fmt.Errorf("store: delete expired %s: %w", t, res.Error)

@@ -22,6 +22,7 @@ const (
 	FlowSendRefused       FlowState = "send_refused"           // no code could be sent: waiting until retry_at
 	FlowAwaitingRecovery  FlowState = "awaiting_recovery_code" // a recovery code instead of the PIN
 	FlowAwaitingTOTP      FlowState = "awaiting_totp"          // the code of the user's authenticator app instead of the PIN
+	FlowAwaitingPasskey   FlowState = "awaiting_passkey"       // the user's passkey (WebAuthn) instead of the PIN
 	FlowRecoveryUsed      FlowState = "recovery_code_used"     // a recovery code was right: how many are left, before going on
 	FlowAwaitingResetCode FlowState = "awaiting_reset_code"    // forgot password: waiting for the username and a recovery code
 	FlowAwaitingPassword  FlowState = "awaiting_new_password"  // a reset proven (link, or recovery code and PIN): waiting for the new password
@@ -33,7 +34,7 @@ const (
 
 // States lists every state, in the order a login meets them.
 var States = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP,
-	FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword, FlowDone}
+	FlowAwaitingPasskey, FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword, FlowDone}
 
 // Flow purposes.
 const (
@@ -56,9 +57,11 @@ const (
 	MovePasswordEnrol    MoveName = "password_enrol"          // an invitation's password was right; the user has no number yet
 	MovePasswordRefused  MoveName = "password_refused"        // the password was right; its code could not be sent
 	MovePasswordTOTP     MoveName = "password_totp"           // the password was right; the user last used an authenticator app: no SMS yet
+	MovePasswordPasskey  MoveName = "password_passkey"        // the password was right; the user's passkey is asked first: no SMS yet
 	MoveSession          MoveName = "session"                 // a live session spared the password; a code is on its way
 	MoveSessionRefused   MoveName = "session_refused"         // a live session spared the password; no code could be sent
 	MoveSessionTOTP      MoveName = "session_totp"            // a live session spared the password; the authenticator app is asked, no SMS yet
+	MoveSessionPasskey   MoveName = "session_passkey"         // a live session spared the password; the passkey is asked, no SMS yet
 	MoveSessionMFA       MoveName = "session_remembered"      // a live session's PIN is still remembered: nothing to ask
 	MovePasswordTrusted  MoveName = "password_trusted"        // the password was right, on a browser its user trusted: no second factor
 	MoveSessionTrusted   MoveName = "session_trusted"         // a live session, on a browser its user trusted: no second factor
@@ -72,6 +75,9 @@ const (
 	MoveChooseSMS        MoveName = "choose_sms"              // to the PIN: the one sent already, or one sent now
 	MoveChooseSMSRefused MoveName = "choose_sms_refused"      // to the PIN, whose code could not be sent now
 	MoveChooseTOTP       MoveName = "choose_totp"             // the user will type the authenticator app's code instead
+	MoveChoosePasskey    MoveName = "choose_passkey"          // the user will use a passkey instead
+	MovePasskey          MoveName = "passkey"                 // the passkey's assertion was verified
+	MoveOldPhonePasskey  MoveName = "old_phone_passkey"       // phone change: the passkey stood for the current number's PIN
 	MoveTOTP             MoveName = "totp"                    // the authenticator app's code was right
 	MoveOldPhoneTOTP     MoveName = "old_phone_totp"          // phone change: the authenticator app stood for the current number's PIN
 	MoveRecoveryCode     MoveName = "recovery_code"           // a recovery code was right (and is used up)
@@ -120,7 +126,7 @@ var (
 	device     = []string{PurposeDevice}
 	all        = Purposes
 	inProgress = []FlowState{FlowNew, FlowAwaitingResetCode, FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP,
-		FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword}
+		FlowAwaitingPasskey, FlowAwaitingRecovery, FlowRecoveryUsed, FlowMFAOK, FlowAwaitingNewPhone, FlowAwaitingNewPIN, FlowAwaitingPassword}
 )
 
 // Moves is the transition table. It is the only description of which
@@ -130,9 +136,11 @@ var Moves = []Move{
 	{MovePasswordEnrol, []FlowState{FlowNew}, FlowAwaitingPhone, enrol, []string{"user_id", "amr"}, nil},
 	{MovePasswordRefused, []FlowState{FlowNew}, FlowSendRefused, secondStep, []string{"user_id", "amr", "refusal"}, nil},
 	{MovePasswordTOTP, []FlowState{FlowNew}, FlowAwaitingTOTP, secondStep, []string{"user_id", "amr"}, nil},
+	{MovePasswordPasskey, []FlowState{FlowNew}, FlowAwaitingPasskey, secondStep, []string{"user_id", "amr"}, nil},
 	{MoveSession, []FlowState{FlowNew}, FlowAwaitingPIN, login, []string{"user_id", "amr", "session_id", "challenge_id"}, nil},
 	{MoveSessionRefused, []FlowState{FlowNew}, FlowSendRefused, login, []string{"user_id", "amr", "session_id", "refusal"}, nil},
 	{MoveSessionTOTP, []FlowState{FlowNew}, FlowAwaitingTOTP, login, []string{"user_id", "amr", "session_id"}, nil},
+	{MoveSessionPasskey, []FlowState{FlowNew}, FlowAwaitingPasskey, login, []string{"user_id", "amr", "session_id"}, nil},
 	{MoveSessionMFA, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MovePasswordTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MoveSessionTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
@@ -142,10 +150,13 @@ var Moves = []Move{
 	{MovePIN, []FlowState{FlowAwaitingPIN}, FlowMFAOK, signIn, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveEnrolPIN, []FlowState{FlowAwaitingPIN}, FlowDone, enrol, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveOldPhonePIN, []FlowState{FlowAwaitingPIN}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
-	{MoveChooseRecovery, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP}, FlowAwaitingRecovery, secondStep, nil, nil},
-	{MoveChooseSMS, []FlowState{FlowAwaitingRecovery, FlowAwaitingTOTP}, FlowAwaitingPIN, secondStep, []string{"challenge_id"}, nil},
-	{MoveChooseSMSRefused, []FlowState{FlowAwaitingRecovery, FlowAwaitingTOTP}, FlowSendRefused, secondStep, []string{"refusal"}, nil},
-	{MoveChooseTOTP, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery}, FlowAwaitingTOTP, secondStep, nil, nil},
+	{MoveChooseRecovery, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP, FlowAwaitingPasskey}, FlowAwaitingRecovery, secondStep, nil, nil},
+	{MoveChooseSMS, []FlowState{FlowAwaitingRecovery, FlowAwaitingTOTP, FlowAwaitingPasskey}, FlowAwaitingPIN, secondStep, []string{"challenge_id"}, nil},
+	{MoveChooseSMSRefused, []FlowState{FlowAwaitingRecovery, FlowAwaitingTOTP, FlowAwaitingPasskey}, FlowSendRefused, secondStep, []string{"refusal"}, nil},
+	{MoveChooseTOTP, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingRecovery, FlowAwaitingPasskey}, FlowAwaitingTOTP, secondStep, nil, nil},
+	{MoveChoosePasskey, []FlowState{FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP, FlowAwaitingRecovery}, FlowAwaitingPasskey, secondStep, nil, nil},
+	{MovePasskey, []FlowState{FlowAwaitingPasskey}, FlowMFAOK, signIn, []string{"amr", "auth_time", "session_id"}, nil},
+	{MoveOldPhonePasskey, []FlowState{FlowAwaitingPasskey}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
 	{MoveTOTP, []FlowState{FlowAwaitingTOTP}, FlowMFAOK, signIn, []string{"amr", "auth_time", "session_id"}, nil},
 	{MoveOldPhoneTOTP, []FlowState{FlowAwaitingTOTP}, FlowAwaitingNewPhone, change, []string{"amr", "auth_time"}, nil},
 	{MoveRecoveryCode, []FlowState{FlowAwaitingRecovery}, FlowRecoveryUsed, signIn, []string{"amr", "auth_time", "session_id"}, nil},
@@ -165,7 +176,7 @@ var Moves = []Move{
 	{MoveDeviceApprove, []FlowState{FlowMFAOK}, FlowDone, device, nil, nil},
 	{MoveDeviceDeny, []FlowState{FlowMFAOK}, FlowDone, device, nil, nil},
 	{MoveSessionFresh, []FlowState{FlowNew}, FlowAwaitingNewPhone, change, []string{"user_id", "session_id", "amr", "auth_time"}, nil},
-	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP, FlowAwaitingRecovery, FlowAwaitingNewPhone,
+	{MoveRestart, []FlowState{FlowAwaitingPhone, FlowAwaitingPIN, FlowSendRefused, FlowAwaitingTOTP, FlowAwaitingPasskey, FlowAwaitingRecovery, FlowAwaitingNewPhone,
 		FlowAwaitingNewPIN}, FlowNew, restarting,
 		nil, []string{"user_id", "challenge_id", "session_id", "amr", "auth_time", "retry_at", "refusal"}},
 	{MoveCancel, inProgress, FlowDone, all, nil, nil},

@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"UserLinks", testUserLinks},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"TOTP", testTOTP},
+		{"Passkeys", testPasskeys},
+		{"Ceremonies", testCeremonies},
 		{"TrustedDevices", testTrustedDevices},
 		{"DeviceRequests", testDeviceRequests},
 		{"FlowRoundTrip", testFlowRoundTrip},
