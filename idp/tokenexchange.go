@@ -101,6 +101,11 @@ func (h *tokenExchange) HandleTokenEndpointRequest(ctx context.Context, ar fosit
 	// client's. Absent, the subject token's that the client may have.
 	// No refresh token is issued, so offline_access is never granted.
 	var scopes []string
+	keep := func(sc string) {
+		if sc != "offline_access" && !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
 	if asked := ar.GetRequestedScopes(); len(asked) > 0 {
 		for _, sc := range asked {
 			switch {
@@ -109,12 +114,12 @@ func (h *tokenExchange) HandleTokenEndpointRequest(ctx context.Context, ar fosit
 			case !fosite.ExactScopeStrategy(c.GetScopes(), sc):
 				return fosite.ErrInvalidScope.WithHintf("The client may not ask for scope %q.", sc)
 			}
-			scopes = append(scopes, sc)
+			keep(sc)
 		}
 	} else {
 		for _, sc := range subject.GetGrantedScopes() {
 			if fosite.ExactScopeStrategy(c.GetScopes(), sc) {
-				scopes = append(scopes, sc)
+				keep(sc)
 			}
 		}
 	}

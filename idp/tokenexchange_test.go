@@ -230,12 +230,38 @@ func TestTokenExchange(t *testing.T) {
 				t.Errorf("another client's JWT: %d %v", status, out)
 			}
 		})
+		t.Run("no longer than the subject token", func(t *testing.T) {
+			// A service whose tokens live 2 minutes; its resource server's
+			// live an hour, but not those it exchanges from it.
+			if err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "brief", Secret: exchangeSecret, GrantTypes: []string{"client_credentials"},
+				TokenEndpointAuthMethod: "client_secret_basic", AccessTokenLifespan: 2 * time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "brief-rs", Secret: exchangeSecret, GrantTypes: grants,
+				TokenEndpointAuthMethod: "client_secret_basic", ResourceServerFor: []string{"brief"}}); err != nil {
+				t.Fatal(err)
+			}
+			subject := serviceToken(t, e, "brief", exchangeSecret)
+			status, out := exchangeAs(t, e, "brief-rs", exchangeForm(subject))
+			if exp, _ := out["expires_in"].(float64); status != 200 || exp <= 0 || exp > 120 {
+				t.Errorf("exchange of a 2-minute token: %d %v", status, out)
+			}
+			in := introspect(t, e, idptest.Client{ID: "brief-rs", Secret: exchangeSecret}, ocString(out["access_token"]))
+			if exp, _ := in["exp"].(float64); in["active"] != true || in["sub"] != "brief" || int64(exp) > time.Now().Add(2*time.Minute).Unix() {
+				t.Errorf("introspection of a token exchanged from a 2-minute one: %v", in)
+			}
+		})
 		t.Run("revoked subject", func(t *testing.T) {
 			b2 := e.NewBrowser()
 			a2 := o.auth(o.client, "openid profile offline_access")
 			tk2 := o.exchange(a2, o.codeOf(b2, a2))
 			status, out := exchangeAs(t, e, "orders", exchangeForm(tk2.refresh))
 			refused("a refresh token", status, out, 400, "invalid_grant")
+			// offline_access is never granted: no refresh token comes of it.
+			status, out = exchangeAs(t, e, "orders", exchangeForm(tk2.access, "scope", "openid offline_access"))
+			if status != 200 || out["scope"] != "openid" || out["refresh_token"] != nil {
+				t.Errorf("exchange asking offline_access: %d %v", status, out)
+			}
 			revoke(t, e, o.client.idp(), tk2.access)
 			status, out = exchangeAs(t, e, "orders", exchangeForm(tk2.access))
 			refused("a revoked token", status, out, 400, "invalid_grant")
