@@ -238,7 +238,9 @@ func (h *tokenExchange) PopulateTokenEndpointResponse(ctx context.Context, ar fo
 	resp.SetAccessToken(access)
 	resp.SetTokenType("Bearer")
 	resp.SetExpiresIn(time.Until(ar.GetSession().GetExpiresAt(fosite.AccessToken)).Round(time.Second))
-	resp.SetScopes(ar.GetGrantedScopes())
+	if len(ar.GetGrantedScopes()) > 0 {
+		resp.SetScopes(ar.GetGrantedScopes())
+	}
 	resp.SetExtra("issued_token_type", AccessTokenType)
 	return nil
 }
@@ -275,7 +277,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Detail = strings.Join(detail, " ")
 	s.audit(r, ev)
-	s.stats.add("token_issued.token_exchange")
+	s.stats.add("token_issued." + TokenExchangeGrantType)
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
