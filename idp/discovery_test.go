@@ -188,6 +188,16 @@ func TestDiscoveryIsTruthful(t *testing.T) {
 						if status != http.StatusOK || tok["id_token"] == nil {
 							t.Errorf("device code grant: %d %v", status, tok)
 						}
+					case idp.TokenExchangeGrantType:
+						// A service's token (the user's was rotated by the
+						// refresh above), traded by its resource server for
+						// another audience.
+						noErr(e.Store.CreateClient(t.Context(), store.NewClient{ID: "exchanger", Secret: exchangeSecret, GrantTypes: []string{g},
+							TokenEndpointAuthMethod: "client_secret_basic", ResourceServerFor: []string{"basic"}, TokenExchangeAudiences: []string{"inventory"}}))
+						status, out := exchangeAs(t, e, "exchanger", exchangeForm(serviceToken(t, e, "basic", secret), "audience", "inventory"))
+						if status != http.StatusOK || out["issued_token_type"] != idp.AccessTokenType {
+							t.Errorf("token exchange grant: %d %v", status, out)
+						}
 					default:
 						t.Errorf("grant type %q has no check", g)
 					}

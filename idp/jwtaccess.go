@@ -72,6 +72,9 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 		if sid, _ := ds.Claims.Extra["sid"].(string); sid != "" {
 			claims["sid"] = sid
 		}
+		if act := ds.Claims.Extra["act"]; act != nil {
+			claims["act"] = act // a token exchanged by delegation (RFC 8693 section 4.1)
+		}
 		if !ds.Claims.AuthTime.IsZero() {
 			claims["auth_time"] = ds.Claims.AuthTime.Unix()
 		}

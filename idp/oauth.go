@@ -46,7 +46,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
 		"acr_values_supported":                                     acrValuesSupported(),
 		"display_values_supported":                                 []string{"page"},
-		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials", DeviceGrantType},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials", DeviceGrantType, TokenExchangeGrantType},
 		"device_authorization_endpoint":                            s.url("/oauth2/device/auth"),
 		"subject_types_supported":                                  []string{"public"},
 		"id_token_signing_alg_values_supported":                    []string{"RS256", "ES256"},
@@ -345,6 +345,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if gt := r.PostFormValue("grant_type"); gt == "authorization_code" || gt == DeviceGrantType {
 		s.exchangeCode(w, r)
 		return
+	} else if gt == TokenExchangeGrantType {
+		s.exchangeToken(w, r)
+		return
 	}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
@@ -429,6 +432,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(ctx, "introspection of another client's token", "client_id", caller.GetID(), "token_client_id", ar.GetClient().GetID())
 		s.oauth.WriteIntrospectionResponse(ctx, w, inactive)
 		return
+	}
+	if ds, ok := ar.GetSession().(*openid.DefaultSession); ok && ds.Claims != nil && ds.Claims.Extra["act"] != nil {
+		ar.SetSession(actSession{ds}) // a delegated token says who acts (RFC 8693 section 4.1)
 	}
 	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
 	if tu == fosite.AccessToken {

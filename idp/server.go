@@ -97,7 +97,7 @@ type Server struct {
 // New composes fosite with only the flows we serve: authorization code
 // with PKCE, refresh tokens, client credentials, OpenID Connect (code
 // flow), introspection and revocation, and our device authorization
-// grant (RFC 8628). Not implicit, not the password grant.
+// grant (RFC 8628) and token exchange (RFC 8693). Not implicit, not the password grant.
 func New(opt Options) (*Server, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -197,7 +197,7 @@ func New(opt Options) (*Server, error) {
 		access:      access,
 		idTokens:    &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
 	}
-	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, &deviceGrant{s: s})
+	cfg.TokenEndpointHandlers = append(cfg.TokenEndpointHandlers, &deviceGrant{s: s}, &tokenExchange{s: s})
 	if net.ParseIP(iss.Hostname()) != nil {
 		// WebAuthn has no relying party on an IP address: browsers refuse it.
 		s.log.Warn("passkeys are off: the issuer's host is an IP address, not a domain name", "issuer", opt.Issuer)

@@ -156,10 +156,11 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	backchannelSID := fs.Bool("backchannel-logout-session-required", false, "the client needs sid in logout tokens (always sent)")
 	frontchannel := fs.String("frontchannel-logout-uri", "", "loaded in a frame of the signed-out page, with iss and sid (Front-Channel Logout 1.0)")
 	frontchannelSID := fs.Bool("frontchannel-logout-session-required", false, "the client needs iss and sid on its front-channel URI (always sent)")
-	var redirects, grants, postLogout, resourceFor multiFlag
+	var redirects, grants, postLogout, resourceFor, exchangeAud multiFlag
+	fs.Var(&exchangeAud, "token-exchange-audience", "a client id or resource server URI this client may ask tokens for by token exchange (repeatable; needs --grant-type "+idp.TokenExchangeGrantType+")")
 	fs.Var(&resourceFor, "resource-server-for", "a client whose tokens this one may introspect, as their resource server (repeatable; * for all); its own it always may")
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable, at least one)")
-	fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" (device, for TVs and command-line tools) (repeatable)")
+	fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" (device, for TVs and command-line tools) or "+idp.TokenExchangeGrantType+" (token exchange, for services) (repeatable)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -176,7 +177,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		ID: *id, Name: *name, Public: *public, FirstParty: *firstParty,
 		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants, Scopes: strings.Fields(*scope),
 		TokenEndpointAuthMethod: *method, RequirePAR: *requirePAR, JWKS: string(jwks), IDTokenAlg: *idTokenAlg, LogoURI: *logo,
-		ResourceServerFor:    resourceFor,
+		ResourceServerFor: resourceFor, TokenExchangeAudiences: exchangeAud,
 		BackchannelLogoutURI: *backchannel, BackchannelLogoutSessionRequired: *backchannelSID,
 		FrontchannelLogoutURI: *frontchannel, FrontchannelLogoutSessionRequired: *frontchannelSID,
 		AccessTokenFormat: *atFormat, AccessTokenLifespan: *atLifespan,

@@ -224,14 +224,15 @@ func cmdClientsShow(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func cmdClientsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var name, logo, scope *string
-	var redirects, postLogout, grants multiFlag
+	var redirects, postLogout, grants, exchangeAud multiFlag
 	return clientCmd(ctx, "clients update", args, stdout, stderr, func(fs *flag.FlagSet) {
 		name = fs.String("name", "", "name shown on the consent page")
 		logo = fs.String("logo-uri", "", `https URL of the client's logo ("" removes it)`)
 		scope = fs.String("scope", "", `scopes the client may ask for, e.g. "openid profile"`)
 		fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable; replaces them all)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "where logout may return (repeatable; replaces them all)")
-		fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" (repeatable; replaces them all)")
+		fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+idp.DeviceGrantType+" or "+idp.TokenExchangeGrantType+" (repeatable; replaces them all)")
+		fs.Var(&exchangeAud, "token-exchange-audience", "a client id or resource server URI this client may ask tokens for by token exchange (repeatable; replaces them all; \"\" for none)")
 	}, func(svc *admin.Service, id string, fs *flag.FlagSet) (any, error) {
 		var ch admin.ClientChange
 		fs.Visit(func(f *flag.Flag) {
@@ -252,6 +253,14 @@ func cmdClientsUpdate(ctx context.Context, args []string, stdout, stderr io.Writ
 			case "grant-type":
 				v := []string(grants)
 				ch.GrantTypes = &v
+			case "token-exchange-audience":
+				v := []string{}
+				for _, a := range exchangeAud {
+					if a != "" {
+						v = append(v, a)
+					}
+				}
+				ch.TokenExchangeAudiences = &v
 			}
 		})
 		return svc.UpdateClient(ctx, id, ch, flagNames, byOperator)

@@ -134,6 +134,11 @@ func TestClientsAndKeysCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "https://shop.example.com/new") || strings.Contains(out, "https://shop.example.com/cb") || !strings.Contains(out, `"Shop"`) {
 		t.Fatalf("clients update: %v\n%s", err, out)
 	}
+	out, _, err = c.run("", "clients", "update", "--id", "shop", "--grant-type", "authorization_code",
+		"--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange", "--token-exchange-audience", "inventory")
+	if err != nil || !strings.Contains(out, "token-exchange") || !strings.Contains(out, `"inventory"`) {
+		t.Fatalf("clients update for token exchange: %v\n%s", err, out)
+	}
 	_, _, err = c.run("", "clients", "update", "--id", "shop", "--redirect-uri", "http://shop.example.com/cb")
 	wantUsage(t, err, "https")
 	_, _, err = c.run("", "clients", "update", "--id", "shop", "--scope", "openid admin")

@@ -142,6 +142,8 @@ func TestClientsCreate(t *testing.T) {
 		{"bad token format", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--access-token-format", "paseto"}, "opaque or jwt"},
 		{"too short a lifespan", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--access-token-lifespan", "5s"}, "at least 1m"},
 		{"http back-channel", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--backchannel-logout-uri", "http://rp.example/bc"}, "https"},
+		{"public token exchange", []string{"--id", "x", "--public", "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange"}, "cannot use token exchange"},
+		{"bad exchange audience", []string{"--id", "x", "--grant-type", "client_credentials", "--token-exchange-audience", "a b"}, "--token-exchange-audience"},
 		{"front-channel fragment", []string{"--id", "x", "--redirect-uri", "https://a.example/cb", "--frontchannel-logout-uri", "https://rp.example/fc#x"}, "fragment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,6 +179,15 @@ func TestClientsCreate(t *testing.T) {
 	api, err := st.Client(t.Context(), "api")
 	if err != nil || !slices.Equal(api.ResourceServerFor, []string{"shop"}) || api.AccessTokenFormat != "jwt" || api.AccessTokenLifespan != 5*time.Minute {
 		t.Errorf("client api = %+v, %v", api, err)
+	}
+	// A service that may trade users' tokens (RFC 8693) for one audience.
+	if _, _, err := c.run("", "clients", "create", "--id", "orders", "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange",
+		"--resource-server-for", "shop", "--token-exchange-audience", "inventory"); err != nil {
+		t.Fatalf("token exchange client: %v", err)
+	}
+	if orders, err := st.Client(t.Context(), "orders"); err != nil || !slices.Equal(orders.TokenExchangeAudiences, []string{"inventory"}) ||
+		!orders.GetGrantTypes().Has("urn:ietf:params:oauth:grant-type:token-exchange") {
+		t.Errorf("client orders = %+v, %v", orders, err)
 	}
 	bc, err := st.Client(t.Context(), "bc")
 	if err != nil || bc.BackchannelLogoutURI != "https://bc.example/logout" || bc.FrontchannelLogoutURI != "https://bc.example/fc" {

@@ -510,6 +510,7 @@ type clientInput struct {
 	LogoURI                           string          `json:"logo_uri"`
 	IDTokenAlg                        string          `json:"id_token_signed_response_alg"`
 	ResourceServerFor                 []string        `json:"resource_server_for"`
+	TokenExchangeAudiences            []string        `json:"token_exchange_audiences"`
 	BackchannelLogoutURI              string          `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri"`
@@ -523,7 +524,7 @@ func (in clientInput) newClient() (store.NewClient, error) {
 		ID: in.ID, Name: in.Name, Public: in.Public, FirstParty: in.FirstParty,
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes,
 		TokenEndpointAuthMethod: in.TokenEndpointAuthMethod, RequirePAR: in.RequirePAR, LogoURI: in.LogoURI, IDTokenAlg: in.IDTokenAlg,
-		ResourceServerFor: in.ResourceServerFor, BackchannelLogoutURI: in.BackchannelLogoutURI, BackchannelLogoutSessionRequired: in.BackchannelLogoutSessionRequired,
+		ResourceServerFor: in.ResourceServerFor, TokenExchangeAudiences: in.TokenExchangeAudiences, BackchannelLogoutURI: in.BackchannelLogoutURI, BackchannelLogoutSessionRequired: in.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI: in.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: in.FrontchannelLogoutSessionRequired,
 		AccessTokenFormat: in.AccessTokenFormat,
 	}

@@ -160,6 +160,8 @@ func TestAPIBadInput(t *testing.T) {
 			{"POST", "/clients", `{"id":"x","redirect_uris":["https://a.example/cb"],"access_token_lifespan":"soon"}`, 400, "access_token_lifespan"},
 			{"PATCH", "/clients/shop", `{"redirect_uris":["https://a.example/cb#frag"]}`, 400, "fragment"},
 			{"PATCH", "/clients/shop", `{"grant_types":["password"]}`, 400, "grant_types"},
+			{"PATCH", "/clients/shop", `{"token_exchange_audiences":["a b"]}`, 400, "token_exchange_audiences"},
+			{"POST", "/clients", `{"id":"x","public":true,"grant_types":["urn:ietf:params:oauth:grant-type:token-exchange"]}`, 400, "token exchange"},
 			{"PATCH", "/clients/shop", `{"secret":"mine"}`, 400, "secret"},
 			{"PATCH", "/clients/nope", `{"name":"x"}`, 404, "nope"},
 			{"DELETE", "/clients/nope", "", 404, "nope"},
@@ -452,6 +454,12 @@ func TestAPIChangesSeenByOIDC(t *testing.T) {
 			ev := a.ok("GET", "/audit?event=client.", "", 200)["events"].([]any)
 			if len(ev) != 4 {
 				t.Errorf("client events: %d, want updated, secret_rotated, deleted, created", len(ev))
+			}
+			// Token exchange (RFC 8693) is turned on per client, with the
+			// audiences it may ask for.
+			m = a.ok("PATCH", "/clients/app", `{"grant_types":["authorization_code","urn:ietf:params:oauth:grant-type:token-exchange"],"token_exchange_audiences":["inventory"]}`, 200)
+			if aud, _ := m["token_exchange_audiences"].([]any); len(aud) != 1 || aud[0] != "inventory" {
+				t.Errorf("token exchange audiences: %v", m)
 			}
 		})
 

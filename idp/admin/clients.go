@@ -19,7 +19,7 @@ import (
 // What a client may be registered with.
 var (
 	KnownScopes     = []string{"openid", "profile", "phone", "offline_access"}
-	KnownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", idp.DeviceGrantType}
+	KnownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", idp.DeviceGrantType, idp.TokenExchangeGrantType}
 	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 )
 
@@ -79,6 +79,14 @@ func CheckClient(c store.NewClient, name Names) []string {
 	}
 	if c.Public && len(c.ResourceServerFor) > 0 {
 		problems = append(problems, "a "+name("public")+" client cannot introspect tokens, so it cannot be a "+name("resource_server_for"))
+	}
+	if c.Public && slices.Contains(c.GrantTypes, idp.TokenExchangeGrantType) {
+		problems = append(problems, "a "+name("public")+" client cannot use token exchange")
+	}
+	for _, a := range c.TokenExchangeAudiences {
+		if a == "" || strings.ContainsAny(a, " \t\n") || len(a) > 512 {
+			problems = append(problems, fmt.Sprintf("%s %q must be a client id or a resource server URI, without spaces", name("token_exchange_audiences"), a))
+		}
 	}
 	for _, r := range c.ResourceServerFor {
 		if r != "*" && !clientIDPattern.MatchString(r) {
@@ -189,6 +197,7 @@ type Client struct {
 	LogoURI                 string    `json:"logo_uri,omitempty"`
 	IDTokenAlg              string    `json:"id_token_signed_response_alg,omitempty"`
 	ResourceServerFor       []string  `json:"resource_server_for"`
+	TokenExchangeAudiences  []string  `json:"token_exchange_audiences"`
 	BackchannelLogoutURI    string    `json:"backchannel_logout_uri,omitempty"`
 	FrontchannelLogoutURI   string    `json:"frontchannel_logout_uri,omitempty"`
 	AccessTokenFormat       string    `json:"access_token_format"`
@@ -202,7 +211,8 @@ func clientOf(c *store.Client) Client {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		RequirePAR: c.RequirePAR, LogoURI: c.LogoURI, IDTokenAlg: c.IDTokenAlg, ResourceServerFor: nonNil(c.ResourceServerFor),
-		BackchannelLogoutURI: c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
+		TokenExchangeAudiences: nonNil(c.TokenExchangeAudiences),
+		BackchannelLogoutURI:   c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
 		AccessTokenFormat: c.AccessTokenFormat, CreatedAt: c.CreatedAt,
 	}
 	if c.AccessTokenLifespan > 0 {
@@ -263,6 +273,7 @@ type ClientChange struct {
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
 	Scopes                 *[]string `json:"scopes"`
 	GrantTypes             *[]string `json:"grant_types"`
+	TokenExchangeAudiences *[]string `json:"token_exchange_audiences"`
 }
 
 // UpdateClient changes a client. The client as the change would leave it
@@ -275,7 +286,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 	after := store.NewClient{
 		ID: c.GetID(), Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, LogoURI: c.LogoURI,
-		IDTokenAlg: c.IDTokenAlg, ResourceServerFor: c.ResourceServerFor, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		IDTokenAlg: c.IDTokenAlg, ResourceServerFor: c.ResourceServerFor, TokenExchangeAudiences: c.TokenExchangeAudiences, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifespan: c.AccessTokenLifespan,
 		JWKS: "-", // registered already; not checked again
 	}
@@ -298,14 +309,18 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 	if ch.GrantTypes != nil {
 		after.GrantTypes, changed = *ch.GrantTypes, append(changed, "grant_types")
 	}
+	if ch.TokenExchangeAudiences != nil {
+		after.TokenExchangeAudiences, changed = *ch.TokenExchangeAudiences, append(changed, "token_exchange_audiences")
+	}
 	if len(changed) == 0 {
-		return nil, invalid("nothing to change: give at least one of name, logo_uri, redirect_uris, post_logout_redirect_uris, scopes, grant_types")
+		return nil, invalid("nothing to change: give at least one of name, logo_uri, redirect_uris, post_logout_redirect_uris, scopes, grant_types, token_exchange_audiences")
 	}
 	if p := CheckClient(after, name); len(p) > 0 {
 		return nil, &InputError{strings.Join(p, "\n")}
 	}
 	err = s.Store.UpdateClient(ctx, id, store.ClientChange{Name: ch.Name, LogoURI: ch.LogoURI, RedirectURIs: ch.RedirectURIs,
-		PostLogoutRedirectURIs: ch.PostLogoutRedirectURIs, Scopes: ch.Scopes, GrantTypes: ch.GrantTypes})
+		PostLogoutRedirectURIs: ch.PostLogoutRedirectURIs, Scopes: ch.Scopes, GrantTypes: ch.GrantTypes,
+		TokenExchangeAudiences: ch.TokenExchangeAudiences})
 	if err != nil {
 		return nil, err
 	}

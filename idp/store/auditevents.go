@@ -39,6 +39,7 @@ func AuditEventNames() []string {
 		"session.ended",
 		"sms.held",
 		"sms.hold_lifted",
+		"token.exchange",
 		"totp.added",
 		"totp.removed",
 		"totp.verify",

@@ -33,6 +33,7 @@ type ClientChange struct {
 	PostLogoutRedirectURIs *[]string
 	Scopes                 *[]string
 	GrantTypes             *[]string
+	TokenExchangeAudiences *[]string
 }
 
 // UpdateClient applies a change to a client. This instance forgets its
@@ -71,6 +72,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, ch ClientChange) er
 			}
 		}
 		upd["response_types"] = enc(rt)
+	}
+	if ch.TokenExchangeAudiences != nil {
+		upd["token_exchange_audiences"] = enc(*ch.TokenExchangeAudiences)
 	}
 	defer s.clients.Delete(id)
 	if len(upd) == 0 {

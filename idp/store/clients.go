@@ -31,6 +31,10 @@ type Client struct {
 	// ResourceServerFor lists the clients whose tokens this one may
 	// introspect ("*": every client's); its own it always may.
 	ResourceServerFor []string
+	// TokenExchangeAudiences are the audiences (client ids or resource
+	// server URIs) the client may ask tokens for by token exchange (RFC
+	// 8693); the grant type turns the exchange on.
+	TokenExchangeAudiences []string
 	// Logout channels (OpenID Connect Back-Channel and Front-Channel
 	// Logout 1.0): where the client is told that a session ended.
 	BackchannelLogoutURI              string
@@ -62,6 +66,7 @@ type clientRow struct {
 	IDTokenAlg              string `gorm:"column:id_token_signed_response_alg"`
 	LogoURI                 string `gorm:"column:logo_uri"`
 	ResourceServerFor       string `gorm:"column:resource_server_for"`
+	TokenExchangeAudiences  string `gorm:"column:token_exchange_audiences"`
 	BackchannelLogoutURI    string `gorm:"column:backchannel_logout_uri"`
 	BackchannelSessionReq   bool   `gorm:"column:backchannel_logout_session_required"`
 	FrontchannelLogoutURI   string `gorm:"column:frontchannel_logout_uri"`
@@ -93,6 +98,7 @@ type NewClient struct {
 	LogoURI    string
 	// ResourceServerFor and the logout channels: see Client.
 	ResourceServerFor                 []string
+	TokenExchangeAudiences            []string
 	BackchannelLogoutURI              string
 	BackchannelLogoutSessionRequired  bool
 	FrontchannelLogoutURI             string
@@ -146,7 +152,7 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg, LogoURI: c.LogoURI,
-		ResourceServerFor:    enc(c.ResourceServerFor),
+		ResourceServerFor: enc(c.ResourceServerFor), TokenExchangeAudiences: enc(c.TokenExchangeAudiences),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelSessionReq: c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelSessionReq: c.FrontchannelLogoutSessionRequired,
 		AccessTokenFormat: format, AccessTokenLifespanSecs: int(c.AccessTokenLifespan / time.Second),
@@ -242,12 +248,12 @@ func (s *Store) loadClient(ctx context.Context, id string) (*Client, error) {
 // clientOf reads a stored client row.
 func clientOf(row clientRow) (*Client, error) {
 	id := row.ID
-	var redirect, postLogout, grants, responses, resourceFor []string
+	var redirect, postLogout, grants, responses, resourceFor, exchangeAud []string
 	for _, f := range []struct {
 		src string
 		dst *[]string
 	}{{row.RedirectURIs, &redirect}, {row.PostLogoutRedirectURIs, &postLogout}, {row.GrantTypes, &grants}, {row.ResponseTypes, &responses},
-		{row.ResourceServerFor, &resourceFor}} {
+		{row.ResourceServerFor, &resourceFor}, {row.TokenExchangeAudiences, &exchangeAud}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return nil, fmt.Errorf("store: client %s: %w", id, err)
 		}
@@ -273,6 +279,7 @@ func clientOf(row clientRow) (*Client, error) {
 		LogoURI:                row.LogoURI,
 		IDTokenAlg:             row.IDTokenAlg,
 		ResourceServerFor:      resourceFor,
+		TokenExchangeAudiences: exchangeAud,
 		BackchannelLogoutURI:   row.BackchannelLogoutURI, BackchannelLogoutSessionRequired: row.BackchannelSessionReq,
 		FrontchannelLogoutURI: row.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: row.FrontchannelSessionReq,
 		AccessTokenFormat: row.AccessTokenFormat, AccessTokenLifespan: time.Duration(row.AccessTokenLifespanSecs) * time.Second,

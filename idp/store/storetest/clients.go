@@ -136,7 +136,7 @@ func testClientProtocolSettings(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	noErr(t, "CreateClient", s.CreateClient(ctx, store.NewClient{
 		ID: "api", Secret: "s", GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic",
-		ResourceServerFor: []string{"rp1", "rp2"}, AccessTokenFormat: store.AccessTokenJWT, AccessTokenLifespan: 5 * time.Minute,
+		ResourceServerFor: []string{"rp1", "rp2"}, TokenExchangeAudiences: []string{"rp2", "https://api.example/orders"}, AccessTokenFormat: store.AccessTokenJWT, AccessTokenLifespan: 5 * time.Minute,
 		BackchannelLogoutURI: "https://api.example/bc", BackchannelLogoutSessionRequired: true,
 		FrontchannelLogoutURI: "https://api.example/fc", FrontchannelLogoutSessionRequired: true,
 	}))
@@ -144,6 +144,14 @@ func testClientProtocolSettings(t *testing.T, s *store.Store) {
 	noErr(t, "Client", err)
 	if !reflect.DeepEqual(c.ResourceServerFor, []string{"rp1", "rp2"}) {
 		t.Errorf("ResourceServerFor = %q, want [rp1 rp2]", c.ResourceServerFor)
+	}
+	if !reflect.DeepEqual(c.TokenExchangeAudiences, []string{"rp2", "https://api.example/orders"}) {
+		t.Errorf("TokenExchangeAudiences = %q", c.TokenExchangeAudiences)
+	}
+	aud := []string{"rp1"}
+	noErr(t, "UpdateClient", s.UpdateClient(ctx, "api", store.ClientChange{TokenExchangeAudiences: &aud}))
+	if c, err = s.Client(ctx, "api"); err != nil || !reflect.DeepEqual(c.TokenExchangeAudiences, aud) {
+		t.Errorf("TokenExchangeAudiences after the update = %q, %v", c.TokenExchangeAudiences, err)
 	}
 	if c.AccessTokenFormat != store.AccessTokenJWT || c.AccessTokenLifespan != 5*time.Minute {
 		t.Errorf("access tokens: %q for %v, want jwt for 5m", c.AccessTokenFormat, c.AccessTokenLifespan)
@@ -163,7 +171,7 @@ func testClientProtocolSettings(t *testing.T, s *store.Store) {
 	createClient(t, s)
 	plain, err := s.Client(ctx, clientID)
 	noErr(t, "Client", err)
-	if len(plain.ResourceServerFor) != 0 || plain.AccessTokenFormat != store.AccessTokenOpaque || plain.BackchannelLogoutURI != "" {
+	if len(plain.ResourceServerFor) != 0 || len(plain.TokenExchangeAudiences) != 0 || plain.AccessTokenFormat != store.AccessTokenOpaque || plain.BackchannelLogoutURI != "" {
 		t.Errorf("a client registered without settings: %q %q %q", plain.ResourceServerFor, plain.AccessTokenFormat, plain.BackchannelLogoutURI)
 	}
 }
