@@ -396,7 +396,7 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
-	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens",
+	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "dpop_proofs", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens",
 		"user_links", "trusted_devices"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {
