@@ -91,6 +91,8 @@ type Options struct {
 	// DeviceCodeTTL and DevicePollInterval set the device grant's code
 	// lifetime and polling interval (defaults 10 minutes, 5 s).
 	DeviceCodeTTL, DevicePollInterval time.Duration
+	// DPoPNonce requires server nonces in DPoP proofs.
+	DPoPNonce bool
 }
 
 // New starts a provider on db.
@@ -198,7 +200,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
 		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember), TrustedDeviceTTL: o.TrustedDeviceTTL,
-		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval,
+		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval, DPoPNonce: o.DPoPNonce,
 	})
 	if err != nil {
 		t.Fatal(err)

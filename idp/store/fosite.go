@@ -183,9 +183,20 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, code string, r f
 
 // sidOf is the sign-in session a request's tokens belong to, if any.
 func sidOf(r fosite.Requester) string {
-	if ds, ok := r.GetSession().(*openid.DefaultSession); ok && ds != nil && ds.Claims != nil {
-		sid, _ := ds.Claims.Extra["sid"].(string)
-		return sid
+	switch ds := r.GetSession().(type) {
+	case *openid.DefaultSession:
+		if ds == nil || ds.Claims == nil {
+			return ""
+		}
+	case nil:
+		return ""
+	}
+	// The provider's own session type wraps OpenID Connect's.
+	if ds, ok := r.GetSession().(openid.Session); ok {
+		if c := ds.IDTokenClaims(); c != nil {
+			sid, _ := c.Extra["sid"].(string)
+			return sid
+		}
 	}
 	return ""
 }

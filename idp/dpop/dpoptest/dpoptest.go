@@ -3,9 +3,12 @@
 package dpoptest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -18,21 +21,43 @@ import (
 
 // Key is a client's proof key.
 type Key struct {
-	Priv *ecdsa.PrivateKey
-	JKT  string // its thumbprint, as tokens are bound to it
+	Priv   *ecdsa.PrivateKey // the ES256 key, for tests that take it apart
+	signer crypto.Signer
+	alg    jose.SignatureAlgorithm
+	JKT    string // its thumbprint, as tokens are bound to it
 }
 
-// NewKey makes a fresh P-256 key.
-func NewKey() *Key {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// NewKey makes a fresh P-256 key (ES256).
+func NewKey() *Key { return NewKeyAlg("ES256") }
+
+// NewKeyAlg makes a fresh key for alg: ES256, ES384, EdDSA or RS256.
+func NewKeyAlg(alg string) *Key {
+	var (
+		priv crypto.Signer
+		err  error
+	)
+	switch alg {
+	case "ES256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ES384":
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "EdDSA":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case "RS256":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		panic("dpoptest: no key for " + alg)
+	}
 	if err != nil {
 		panic(err)
 	}
-	jkt, err := dpop.Thumbprint(&jose.JSONWebKey{Key: &priv.PublicKey})
+	jkt, err := dpop.Thumbprint(&jose.JSONWebKey{Key: priv.Public()})
 	if err != nil {
 		panic(err)
 	}
-	return &Key{Priv: priv, JKT: jkt}
+	k := &Key{signer: priv, alg: jose.SignatureAlgorithm(alg), JKT: jkt}
+	k.Priv, _ = priv.(*ecdsa.PrivateKey)
+	return k
 }
 
 // Claims of one proof; zero fields get sensible values.
@@ -67,7 +92,7 @@ func (k *Key) Proof(c Claims) string {
 
 // Sign signs any claims with typ, embedding the public key.
 func (k *Key) Sign(claims map[string]any, typ string) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.Priv},
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.signer},
 		(&jose.SignerOptions{EmbedJWK: true}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		panic(err)
