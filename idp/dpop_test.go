@@ -94,6 +94,9 @@ func TestDPoP(t *testing.T) {
 			if cnf, _ := in["cnf"].(map[string]any); in["active"] != true || cnf["jkt"] != key.JKT || in["token_type"] != "DPoP" {
 				t.Errorf("introspection: %v, want active, cnf.jkt %s, token_type DPoP", in, key.JKT)
 			}
+			if in := introspect(t, e, ocClient{ID: "api", Secret: ocSecret}.idp(), rt); in["active"] != true || in["cnf"] == nil {
+				t.Errorf("introspection of the public client's refresh token: %v, want its cnf", in)
+			}
 
 			proof := key.Proof(dpoptest.Claims{Method: "GET", URL: userinfoURL, Token: at})
 			status, _, info := dpopCall{method: "GET", auth: "DPoP " + at, proof: proof}.do(t, e, "/userinfo")

@@ -394,8 +394,9 @@ func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.A
 	rfc := fosite.ErrorToRFC6749Error(err)
 	s.stats.add("token_refused." + rfc.ErrorField)
 	level := slogLevelFor(rfc.CodeField)
-	if rfc.ErrorField == errAuthorizationPending.ErrorField || rfc.ErrorField == errSlowDown.ErrorField {
-		level = slog.LevelDebug // a device polling, every few seconds: not news
+	if rfc.ErrorField == errAuthorizationPending.ErrorField || rfc.ErrorField == errSlowDown.ErrorField ||
+		rfc.ErrorField == errUseDPoPNonce.ErrorField {
+		level = slog.LevelDebug // a device polling, a DPoP client fetching our nonce: not news
 	}
 	s.log.Log(r.Context(), level, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 	s.oauth.WriteAccessError(r.Context(), w, ar, err)
@@ -443,6 +444,11 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(ctx, "introspection of another client's token", "client_id", caller.GetID(), "token_client_id", ar.GetClient().GetID())
 		s.oauth.WriteIntrospectionResponse(ctx, w, inactive)
 		return
+	}
+	if tu == fosite.RefreshToken && !ar.GetClient().IsPublic() {
+		// The session names the key the access tokens were bound to; a
+		// confidential client's refresh token is not bound (RFC 9449 5.0).
+		bindKey(ar.GetSession(), "")
 	}
 	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
 	if tu == fosite.AccessToken {
