@@ -231,10 +231,27 @@ func TestDPoP(t *testing.T) {
 				t.Errorf("a made-up nonce: %d %v, want 400 use_dpop_nonce", status, out)
 			}
 			// Twice: the two instances share the nonce key.
+			var at string
 			for i := range 2 {
-				if status, _, out := call(nonce); status != http.StatusOK || out["token_type"] != "DPoP" {
-					t.Errorf("request %d with the nonce: %d %v", i, status, out)
+				status, _, out := call(nonce)
+				if status != http.StatusOK || out["token_type"] != "DPoP" {
+					t.Fatalf("request %d with the nonce: %d %v", i, status, out)
 				}
+				at = out["access_token"].(string)
+			}
+			// At userinfo too: 401 use_dpop_nonce, then past the binding (this
+			// service token has no openid scope, so 403 after it).
+			userinfo := func(nonce string) (int, http.Header, map[string]any) {
+				return dpopCall{method: "GET", auth: "DPoP " + at,
+					proof: key.Proof(dpoptest.Claims{Method: "GET", URL: e.Issuer + "/userinfo", Token: at, Nonce: nonce})}.do(t, e, "/userinfo")
+			}
+			status, hdr, out = userinfo("")
+			if status != http.StatusUnauthorized || out["error"] != "use_dpop_nonce" || hdr.Get("DPoP-Nonce") == "" ||
+				!strings.Contains(hdr.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+				t.Errorf("userinfo without a nonce: %d %v %v, want 401 use_dpop_nonce and a DPoP-Nonce", status, out, hdr)
+			}
+			if status, _, out := userinfo(hdr.Get("DPoP-Nonce")); status != http.StatusForbidden || out["error"] != "insufficient_scope" {
+				t.Errorf("userinfo with the nonce: %d %v, want the binding accepted (403 insufficient_scope)", status, out)
 			}
 		})
 	})
