@@ -154,6 +154,38 @@ func TestDPoP(t *testing.T) {
 				proof: thief.Proof(dpoptest.Claims{Method: "GET", URL: userinfoURL, Token: at2})}, "invalid_dpop_proof")
 		})
 
+		t.Run("a confidential client's refresh token is not bound", func(t *testing.T) {
+			o := newOC(t, open, idptest.Options{})
+			e := o.e
+			a := o.auth(o.client, "openid offline_access")
+			code := o.codeOf(e.NewBrowser(), a)
+			key := dpoptest.NewKey()
+			tokenURL := e.Issuer + "/oauth2/token"
+			basic := [2]string{o.client.ID, o.client.Secret}
+			status, _, tok := dpopCall{form: url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpCallback}},
+				basic: basic, proof: key.Proof(dpoptest.Claims{Method: "POST", URL: tokenURL})}.do(t, e, "/oauth2/token")
+			if status != http.StatusOK || tok["token_type"] != "DPoP" {
+				t.Fatalf("code exchange with a proof: %d %v", status, tok)
+			}
+			rt := tok["refresh_token"].(string)
+			if in := introspect(t, e, o.client.idp(), rt); in["active"] != true || in["cnf"] != nil {
+				t.Errorf("introspection of the refresh token: %v, want active without cnf", in)
+			}
+			// The client authenticates: a new key, or none, will do.
+			status, _, out := dpopCall{form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, basic: basic,
+				proof: dpoptest.NewKey().Proof(dpoptest.Claims{Method: "POST", URL: tokenURL})}.do(t, e, "/oauth2/token")
+			if status != http.StatusOK || out["token_type"] != "DPoP" {
+				t.Fatalf("refresh with another key: %d %v", status, out)
+			}
+			status, _, out = dpopCall{form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {out["refresh_token"].(string)}}, basic: basic}.do(t, e, "/oauth2/token")
+			if status != http.StatusOK || !strings.EqualFold(out["token_type"].(string), "bearer") {
+				t.Fatalf("refresh without a proof: %d %v, want a bearer token", status, out)
+			}
+			if status, _, info := o.userinfo(http.MethodGet, "header", out["access_token"].(string)); status != http.StatusOK {
+				t.Errorf("the unbound token as a bearer token: %d %v", status, info)
+			}
+		})
+
 		t.Run("a client registered for DPoP; JWT access tokens carry cnf", func(t *testing.T) {
 			e := idptest.New(t, open(t), idptest.Options{})
 			if err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "svc", Secret: ocSecret, GrantTypes: []string{"client_credentials"},
