@@ -47,6 +47,8 @@ type Config struct {
 	SessionTTL time.Duration `env:"IDP_SESSION_TTL" min:"1m" max:"2160h" help:"how long a browser stays signed in (SSO) after a full login"`
 	// TrustedDeviceTTL, when not 0, offers "don't ask for a code on this
 	// browser" for that long.
+	// DPoPNonce requires a server nonce in DPoP proofs.
+	DPoPNonce        bool          `env:"IDP_DPOP_NONCE" help:"DPoP proofs (RFC 9449) must carry a server nonce, sent in the DPoP-Nonce header (limits pre-made proofs)"`
 	TrustedDeviceTTL time.Duration `env:"IDP_TRUSTED_DEVICE_TTL" min:"0" max:"2160h" help:"offer \"don't ask for a code on this browser\" for this long, e.g. 720h (30 days); 0 = not offered"`
 }
 

@@ -521,7 +521,7 @@ func (h *deviceGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 	}
 	if ar.GetGrantedScopes().Has("openid") {
 		ids := h.s.idTokens
-		claims := ar.GetSession().(*openid.DefaultSession).IDTokenClaims()
+		claims := ar.GetSession().(openid.Session).IDTokenClaims()
 		claims.AccessTokenHash = ids.GetAccessTokenHash(ctx, ar, resp)
 		lifespan := fosite.GetEffectiveLifespan(client, fosite.GrantType(DeviceGrantType), fosite.IDToken, cfg.GetIDTokenLifespan(ctx))
 		if err := ids.IssueExplicitIDToken(ctx, lifespan, ar, resp); err != nil {

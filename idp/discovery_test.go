@@ -15,6 +15,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/dpop/dpoptest"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database/dbtest"
@@ -278,6 +279,16 @@ func TestDiscoveryIsTruthful(t *testing.T) {
 			"require_pushed_authorization_requests": func(v any) {
 				if v != false || allCallback.Get("code") == "" {
 					t.Errorf("require_pushed_authorization_requests %v, but a plain request got %v", v, allCallback)
+				}
+			},
+			"dpop_signing_alg_values_supported": func(v any) {
+				// A proof of each algorithm is taken; of another, refused.
+				for _, alg := range append(ocStrings(v), "ES384") {
+					proof := dpoptest.NewKeyAlg(alg).Proof(dpoptest.Claims{Method: "POST", URL: tokenURL})
+					status, _, out := dpopCall{form: url.Values{"grant_type": {"client_credentials"}}, basic: [2]string{"basic", secret}, proof: proof}.do(t, e, "/oauth2/token")
+					if advertised := alg != "ES384"; advertised != (status == 200 && out["token_type"] == "DPoP") {
+						t.Errorf("a DPoP proof signed %s (advertised: %v): %d %v", alg, advertised, status, out)
+					}
 				}
 			},
 			"authorization_response_iss_parameter_supported": func(v any) {

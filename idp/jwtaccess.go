@@ -68,21 +68,25 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 		"iss": s.issuer, "sub": r.GetSession().GetSubject(), "aud": aud, "client_id": c.GetID(),
 		"iat": now.Unix(), "exp": exp.Unix(), "jti": store.NewID(), "scope": strings.Join(r.GetGrantedScopes(), " "),
 	}
-	if ds, ok := r.GetSession().(*openid.DefaultSession); ok && ds.Claims != nil {
-		if sid, _ := ds.Claims.Extra["sid"].(string); sid != "" {
+	if jkt := boundKey(r.GetSession()); jkt != "" {
+		claims["cnf"] = map[string]string{"jkt": jkt} // RFC 9449 section 6.1
+	}
+	if os, ok := r.GetSession().(openid.Session); ok && os.IDTokenClaims() != nil {
+		idc := os.IDTokenClaims()
+		if sid, _ := idc.Extra["sid"].(string); sid != "" {
 			claims["sid"] = sid
 		}
-		if act := ds.Claims.Extra["act"]; act != nil {
+		if act := idc.Extra["act"]; act != nil {
 			claims["act"] = act // a token exchanged by delegation (RFC 8693 section 4.1)
 		}
-		if !ds.Claims.AuthTime.IsZero() {
-			claims["auth_time"] = ds.Claims.AuthTime.Unix()
+		if !idc.AuthTime.IsZero() {
+			claims["auth_time"] = idc.AuthTime.Unix()
 		}
-		if ds.Claims.AuthenticationContextClassReference != "" {
-			claims["acr"] = ds.Claims.AuthenticationContextClassReference
+		if idc.AuthenticationContextClassReference != "" {
+			claims["acr"] = idc.AuthenticationContextClassReference
 		}
-		if len(ds.Claims.AuthenticationMethodsReferences) > 0 {
-			claims["amr"] = ds.Claims.AuthenticationMethodsReferences
+		if len(idc.AuthenticationMethodsReferences) > 0 {
+			claims["amr"] = idc.AuthenticationMethodsReferences
 		}
 	}
 	alg := s.defaultAlg
@@ -184,9 +188,13 @@ func (i *jwtAccessIntrospector) IntrospectToken(ctx context.Context, token strin
 			req.AppendRequestedScope(sc)
 			req.GrantScope(sc)
 		}
-		if ds, ok := req.GetSession().(*openid.DefaultSession); ok {
-			ds.Subject = sub
-			ds.SetExpiresAt(fosite.AccessToken, time.Unix(int64(claimNumber(claims["exp"])), 0).UTC())
+		if ss, ok := req.GetSession().(interface{ SetSubject(string) }); ok {
+			ss.SetSubject(sub)
+		}
+		req.GetSession().SetExpiresAt(fosite.AccessToken, time.Unix(int64(claimNumber(claims["exp"])), 0).UTC())
+		if cnf, ok := claims["cnf"].(map[string]any); ok {
+			jkt, _ := cnf["jkt"].(string)
+			bindKey(req.GetSession(), jkt)
 		}
 	} else {
 		// A user's token keeps its row: revocation and logout delete it.

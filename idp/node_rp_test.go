@@ -114,6 +114,50 @@ func TestNodeOpenIDClientDevice(t *testing.T) {
 	})
 }
 
+// TestNodeOpenIDClientDPoP runs openid-client as a device holding a DPoP
+// key (RFC 9449), against a provider that requires server nonces and a
+// client registered for DPoP: the library must get bound tokens (retrying
+// with our nonce), read userinfo with proofs, and refresh with its key.
+func TestNodeOpenIDClientDPoP(t *testing.T) {
+	node := nodeForRP(t)
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{DevicePollInterval: time.Second, DPoPNonce: true})
+		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
+		if err := e.Store.CreateClient(t.Context(), store.NewClient{ID: "node-tv", Public: true, GrantTypes: []string{idp.DeviceGrantType, "refresh_token"},
+			Scopes: []string{"openid", "profile", "offline_access"}, TokenEndpointAuthMethod: "none", DPoPBound: true}); err != nil {
+			t.Fatal(err)
+		}
+		dev := startNodeScript(t, node, "device.mjs", map[string]string{"IDP_ISSUER": e.Issuer, "RP_CLIENT_ID": "node-tv", "RP_DPOP": "1"})
+		var codes struct {
+			VerificationURIComplete string `json:"verification_uri_complete"`
+			UserCode                string `json:"user_code"`
+		}
+		dev.next("device", &codes)
+		b := e.NewBrowser()
+		p := b.Get(codes.VerificationURIComplete)
+		p = b.Fill(p, url.Values{"user_code": {codes.UserCode}})
+		p = b.Fill(p, url.Values{"username": {user.Username}, "password": {user.Password}})
+		p = b.Fill(p, url.Values{"code": {e.LastCode(user.Phone)}})
+		if p = b.Fill(p, url.Values{"consent": {"allow"}}); !strings.Contains(p.Body, "Device connected") {
+			t.Fatalf("the user's approval ended at %s %d", p.URL, p.Status)
+		}
+		var got struct {
+			Sub         string `json:"sub"`
+			UserinfoSub string `json:"userinfo_sub"`
+			TokenType   string `json:"token_type"`
+			Refreshed   *struct {
+				TokenType   string `json:"token_type"`
+				UserinfoSub string `json:"userinfo_sub"`
+			} `json:"refreshed"`
+		}
+		dev.next("tokens", &got)
+		if got.Sub != user.ID || got.UserinfoSub != user.ID || !strings.EqualFold(got.TokenType, "dpop") || got.Refreshed == nil ||
+			!strings.EqualFold(got.Refreshed.TokenType, "dpop") || got.Refreshed.UserinfoSub != user.ID {
+			t.Errorf("openid-client with DPoP got %+v; want DPoP tokens of the user, userinfo and a refresh", got)
+		}
+	})
+}
+
 // nodeRPRun is one run of the Node RP: signIn plays the browser (nil: a
 // password and the PIN), and the library must report wantACR and wantAMR.
 func nodeRPRun(t *testing.T, node string, open func(*testing.T) *dbtest.DB, o idptest.Options, acrValues string,

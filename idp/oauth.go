@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/smspin/idp/idp/dpop"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/ui"
 )
@@ -65,6 +66,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               true,
 		"authorization_response_iss_parameter_supported": true,
+		"dpop_signing_alg_values_supported":              dpop.Algs,
 	}
 	return json.Marshal(doc)
 }
@@ -95,8 +97,8 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 }
 
 // newSession is the fosite session every grant starts from.
-func newSession() *openid.DefaultSession {
-	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
+func newSession() *session {
+	return &session{DefaultSession: &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}}
 }
 
 // handleAuthorize validates an authorize request (RFC 6749 section 4.1.1,
@@ -342,6 +344,13 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 // handleToken is the token endpoint (RFC 6749 section 3.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	proof, err := s.checkProof(w, r, "/oauth2/token", "")
+	if err != nil {
+		s.accessError(w, r, fosite.NewAccessRequest(newSession()), err)
+		return
+	}
+	ctx = withProof(ctx, proof)
+	r = r.WithContext(ctx)
 	if gt := r.PostFormValue("grant_type"); gt == "authorization_code" || gt == DeviceGrantType {
 		s.exchangeCode(w, r)
 		return
@@ -351,6 +360,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
+		s.accessError(w, r, ar, err)
+		return
+	}
+	if err := bindTokens(ar, proof); err != nil {
 		s.accessError(w, r, ar, err)
 		return
 	}
@@ -365,8 +378,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		for _, a := range ar.GetRequestedAudience() {
 			ar.GrantAudience(a)
 		}
-		if sess, ok := ar.GetSession().(*openid.DefaultSession); ok {
-			sess.Subject = ar.GetClient().GetID()
+		if ss, ok := ar.GetSession().(interface{ SetSubject(string) }); ok {
+			ss.SetSubject(ar.GetClient().GetID())
 		}
 	}
 	resp, err := s.oauth.NewAccessResponse(ctx, ar)
@@ -374,6 +387,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.accessError(w, r, ar, err)
 		return
 	}
+	resp.SetTokenType(tokenType(ar))
 	s.stats.add("token_issued." + strings.Join(ar.GetGrantTypes(), "+"))
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
@@ -383,8 +397,9 @@ func (s *Server) accessError(w http.ResponseWriter, r *http.Request, ar fosite.A
 	rfc := fosite.ErrorToRFC6749Error(err)
 	s.stats.add("token_refused." + rfc.ErrorField)
 	level := slogLevelFor(rfc.CodeField)
-	if rfc.ErrorField == errAuthorizationPending.ErrorField || rfc.ErrorField == errSlowDown.ErrorField {
-		level = slog.LevelDebug // a device polling, every few seconds: not news
+	if rfc.ErrorField == errAuthorizationPending.ErrorField || rfc.ErrorField == errSlowDown.ErrorField ||
+		rfc.ErrorField == errUseDPoPNonce.ErrorField {
+		level = slog.LevelDebug // a device polling, a DPoP client fetching our nonce: not news
 	}
 	s.log.Log(r.Context(), level, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 	s.oauth.WriteAccessError(r.Context(), w, ar, err)
@@ -433,12 +448,14 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.oauth.WriteIntrospectionResponse(ctx, w, inactive)
 		return
 	}
-	if ds, ok := ar.GetSession().(*openid.DefaultSession); ok && ds.Claims != nil && ds.Claims.Extra["act"] != nil {
-		ar.SetSession(actSession{ds}) // a delegated token says who acts (RFC 8693 section 4.1)
+	if tu == fosite.RefreshToken && !ar.GetClient().IsPublic() {
+		// The session names the key the access tokens were bound to; a
+		// confidential client's refresh token is not bound (RFC 9449 5.0).
+		bindKey(ar.GetSession(), "")
 	}
 	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
 	if tu == fosite.AccessToken {
-		resp.AccessTokenType = fosite.BearerAccessToken
+		resp.AccessTokenType = tokenType(ar)
 	}
 	s.oauth.WriteIntrospectionResponse(ctx, w, resp)
 }
@@ -475,13 +492,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // (RFC 6750 section 2.1) or, on POST, as a form field (section 2.2).
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok && r.Method == http.MethodPost {
-		token = r.PostFormValue("access_token")
-	}
+	token, scheme := resourceToken(r)
 	w.Header().Set("Cache-Control", "no-store")
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="userinfo"`)
+		w.Header().Add("WWW-Authenticate", `DPoP realm="userinfo", algs="`+strings.Join(dpop.Algs, " ")+`"`)
 		http.Error(w, `{"error":"invalid_request","error_description":"An access token is required."}`, http.StatusUnauthorized)
 		return
 	}
@@ -489,6 +504,9 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="userinfo", error="invalid_token"`)
 		writeJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	if !s.checkBinding(w, r, "/userinfo", "userinfo", token, scheme, ar) {
 		return
 	}
 	if !ar.GetGrantedScopes().Has("openid") {

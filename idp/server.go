@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/hmac"
 
+	"github.com/smspin/idp/idp/dpop"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
@@ -59,6 +60,10 @@ type Options struct {
 	DefaultLocale                     string
 	ProductName                       string // named in notices sent by SMS
 
+	// DPoPNonce makes DPoP proofs carry a nonce of ours (RFC 9449 section
+	// 8), at the token endpoint and userinfo.
+	DPoPNonce bool
+
 	// TrustedProxies may set X-Forwarded-For (see clientIP).
 	TrustedProxies []netip.Prefix
 
@@ -92,6 +97,7 @@ type Server struct {
 	access      *accessTokenStrategy
 	idTokens    *openid.IDTokenHandleHelper
 	webauthn    *webauthn.WebAuthn
+	nonces      dpop.Nonces // DPoP server nonces, when required
 }
 
 // New composes fosite with only the flows we serve: authorization code
@@ -193,6 +199,8 @@ func New(opt Options) (*Server, error) {
 		signer:  signer,
 
 		userCodeKey: keys.Derive(opt.Secret, keys.PurposeUserCode),
+		// Every instance sharing IDP_SECRET accepts the others' nonces.
+		nonces:      dpop.Nonces{Key: keys.Derive(opt.Secret, keys.PurposeDPoPNonce), Step: time.Minute},
 		userCodeOld: keys.DeriveAll(opt.OldSecrets, keys.PurposeUserCode),
 		access:      access,
 		idTokens:    &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},

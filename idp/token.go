@@ -26,7 +26,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request) {
 	)
 	err := s.store.InTx(r.Context(), func(ctx context.Context) error {
 		if ar, ferr = s.oauth.NewAccessRequest(ctx, r, newSession()); ferr == nil {
-			resp, ferr = s.oauth.NewAccessResponse(ctx, ar)
+			if ferr = bindTokens(ar, proofOf(ctx)); ferr == nil {
+				resp, ferr = s.oauth.NewAccessResponse(ctx, ar)
+			}
 		}
 		if errors.Is(ferr, store.ErrUnavailable) {
 			return ferr // the database failed under fosite: nothing of it stands
@@ -39,6 +41,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request) {
 	case ferr != nil:
 		s.accessError(w, r, ar, ferr)
 	default:
+		resp.SetTokenType(tokenType(ar))
 		s.stats.add("token_issued." + strings.Join(ar.GetGrantTypes(), "+"))
 		s.oauth.WriteAccessResponse(r.Context(), w, ar, resp)
 	}

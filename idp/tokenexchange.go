@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/openid"
 
 	"github.com/smspin/idp/idp/store"
 )
@@ -92,7 +91,7 @@ func (h *tokenExchange) HandleTokenEndpointRequest(ctx context.Context, ar fosit
 	if !mayIntrospect(c, owner) && !subject.GetGrantedAudience().Has(c.GetID()) {
 		return fosite.ErrInvalidGrant.WithHint("The subject token was not issued to or for this client.")
 	}
-	sub, _ := subject.GetSession().(*openid.DefaultSession)
+	sub := oidcSession(subject.GetSession())
 	if sub == nil || sub.Claims == nil {
 		return fosite.ErrInvalidGrant.WithHint("The subject token is not valid.")
 	}
@@ -267,7 +266,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		s.accessError(w, r, ar, err)
 		return
 	}
-	sess, _ := ar.GetSession().(*openid.DefaultSession)
+	sess := oidcSession(ar.GetSession())
 	detail := []string{"sub=" + sess.Subject, "aud=" + strings.Join(ar.GetGrantedAudience(), ","), "scope=" + strings.Join(ar.GetGrantedScopes(), ",")}
 	if act, ok := sess.Claims.Extra["act"].(map[string]any); ok {
 		detail = append(detail, fmt.Sprintf("act=%v", act["sub"]))
@@ -279,15 +278,4 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, ev)
 	s.stats.add("token_issued." + TokenExchangeGrantType)
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
-}
-
-// actSession shows a delegated token's act claim at introspection (RFC
-// 8693 section 4.1), through fosite's extra claims.
-type actSession struct {
-	*openid.DefaultSession
-}
-
-// GetExtraClaims implements fosite.ExtraClaimsSession.
-func (a actSession) GetExtraClaims() map[string]any {
-	return map[string]any{"act": a.Claims.Extra["act"]}
 }

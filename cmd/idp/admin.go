@@ -152,6 +152,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 	idTokenAlg := fs.String("id-token-signed-response-alg", "", "RS256 or ES256 (default IDP_SIGNING_ALG)")
 	atFormat := fs.String("access-token-format", "opaque", "opaque, or jwt for RFC 9068 access tokens that resource servers validate locally (signed ES256, or the client's --id-token-signed-response-alg)")
 	atLifespan := fs.Duration("access-token-lifespan", 0, "this client's access token lifetime (default IDP_ACCESS_TOKEN_TTL); keep it short for jwt")
+	dpopBound := fs.Bool("dpop-bound-access-tokens", false, "every token request must carry a DPoP proof (RFC 9449): tokens bound to the client's key")
 	backchannel := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session of this client ends (Back-Channel Logout 1.0)")
 	backchannelSID := fs.Bool("backchannel-logout-session-required", false, "the client needs sid in logout tokens (always sent)")
 	frontchannel := fs.String("frontchannel-logout-uri", "", "loaded in a frame of the signed-out page, with iss and sid (Front-Channel Logout 1.0)")
@@ -180,7 +181,7 @@ func cmdClientsCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		ResourceServerFor: resourceFor, TokenExchangeAudiences: exchangeAud,
 		BackchannelLogoutURI: *backchannel, BackchannelLogoutSessionRequired: *backchannelSID,
 		FrontchannelLogoutURI: *frontchannel, FrontchannelLogoutSessionRequired: *frontchannelSID,
-		AccessTokenFormat: *atFormat, AccessTokenLifespan: *atLifespan,
+		AccessTokenFormat: *atFormat, AccessTokenLifespan: *atLifespan, DPoPBound: *dpopBound,
 	}
 	if len(nc.GrantTypes) == 0 {
 		nc.GrantTypes = []string{"authorization_code", "refresh_token"}

@@ -168,15 +168,18 @@ func TestClientsCreate(t *testing.T) {
 	}
 	// A device app (RFC 8628), public, needs no redirect URI either.
 	tvOut, _, err := c.run("", "clients", "create", "--id", "tv", "--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
-		"--grant-type", "refresh_token")
+		"--grant-type", "refresh_token", "--dpop-bound-access-tokens")
 	if err != nil || !strings.Contains(tvOut, `"client_id": "tv"`) || strings.Contains(tvOut, "client_secret") {
 		t.Fatalf("device client: %q, %v", tvOut, err)
 	}
 	st := c.store()
-	if tv, err := st.Client(t.Context(), "tv"); err != nil || !tv.GetGrantTypes().Has("urn:ietf:params:oauth:grant-type:device_code") || !tv.IsPublic() {
+	if tv, err := st.Client(t.Context(), "tv"); err != nil || !tv.GetGrantTypes().Has("urn:ietf:params:oauth:grant-type:device_code") || !tv.IsPublic() || !tv.DPoPBound {
 		t.Errorf("client tv = %+v, %v", tv, err)
 	}
 	api, err := st.Client(t.Context(), "api")
+	if err == nil && api.DPoPBound {
+		t.Error("client api is DPoP-bound without asking")
+	}
 	if err != nil || !slices.Equal(api.ResourceServerFor, []string{"shop"}) || api.AccessTokenFormat != "jwt" || api.AccessTokenLifespan != 5*time.Minute {
 		t.Errorf("client api = %+v, %v", api, err)
 	}

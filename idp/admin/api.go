@@ -517,6 +517,7 @@ type clientInput struct {
 	FrontchannelLogoutSessionRequired bool            `json:"frontchannel_logout_session_required"`
 	AccessTokenFormat                 string          `json:"access_token_format"`
 	AccessTokenLifespan               string          `json:"access_token_lifespan"`
+	DPoPBoundAccessTokens             bool            `json:"dpop_bound_access_tokens"`
 }
 
 func (in clientInput) newClient() (store.NewClient, error) {
@@ -526,7 +527,7 @@ func (in clientInput) newClient() (store.NewClient, error) {
 		TokenEndpointAuthMethod: in.TokenEndpointAuthMethod, RequirePAR: in.RequirePAR, LogoURI: in.LogoURI, IDTokenAlg: in.IDTokenAlg,
 		ResourceServerFor: in.ResourceServerFor, TokenExchangeAudiences: in.TokenExchangeAudiences, BackchannelLogoutURI: in.BackchannelLogoutURI, BackchannelLogoutSessionRequired: in.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI: in.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: in.FrontchannelLogoutSessionRequired,
-		AccessTokenFormat: in.AccessTokenFormat,
+		AccessTokenFormat: in.AccessTokenFormat, DPoPBound: in.DPoPBoundAccessTokens,
 	}
 	if nc.Scopes == nil {
 		nc.Scopes = slices.Clone(KnownScopes)

@@ -202,6 +202,7 @@ type Client struct {
 	FrontchannelLogoutURI   string    `json:"frontchannel_logout_uri,omitempty"`
 	AccessTokenFormat       string    `json:"access_token_format"`
 	AccessTokenLifespan     string    `json:"access_token_lifespan,omitempty"`
+	DPoPBoundAccessTokens   bool      `json:"dpop_bound_access_tokens"`
 	CreatedAt               time.Time `json:"created_at"`
 }
 
@@ -213,7 +214,7 @@ func clientOf(c *store.Client) Client {
 		RequirePAR: c.RequirePAR, LogoURI: c.LogoURI, IDTokenAlg: c.IDTokenAlg, ResourceServerFor: nonNil(c.ResourceServerFor),
 		TokenExchangeAudiences: nonNil(c.TokenExchangeAudiences),
 		BackchannelLogoutURI:   c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
-		AccessTokenFormat: c.AccessTokenFormat, CreatedAt: c.CreatedAt,
+		AccessTokenFormat: c.AccessTokenFormat, DPoPBoundAccessTokens: c.DPoPBound, CreatedAt: c.CreatedAt,
 	}
 	if c.AccessTokenLifespan > 0 {
 		v.AccessTokenLifespan = c.AccessTokenLifespan.String()
@@ -288,7 +289,8 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, LogoURI: c.LogoURI,
 		IDTokenAlg: c.IDTokenAlg, ResourceServerFor: c.ResourceServerFor, TokenExchangeAudiences: c.TokenExchangeAudiences, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifespan: c.AccessTokenLifespan,
-		JWKS: "-", // registered already; not checked again
+		DPoPBound: c.DPoPBound,
+		JWKS:      "-", // registered already; not checked again
 	}
 	var changed []string
 	if ch.Name != nil {

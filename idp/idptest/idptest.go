@@ -95,6 +95,8 @@ type Options struct {
 	// Localhost names the issuer http://localhost:port instead of by its
 	// IP address: a WebAuthn relying party needs a domain name.
 	Localhost bool
+	// DPoPNonce requires server nonces in DPoP proofs.
+	DPoPNonce bool
 }
 
 // New starts a provider on db.
@@ -206,7 +208,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
 		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember), TrustedDeviceTTL: o.TrustedDeviceTTL,
-		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval,
+		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval, DPoPNonce: o.DPoPNonce,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -253,12 +253,13 @@ const sealPrefix = "v1:"
 
 // The purposes Derive serves: one key each, none used for two.
 const (
-	PurposeSealing  = "idp signing keys v1"     // encrypts the signing keys at rest
-	PurposeFosite   = "idp fosite hmac v1"      // fosite's token HMACs
-	PurposeCSRF     = "idp csrf v1"             // the hosted forms' CSRF tokens
-	PurposePIN      = "idp sms pin v1"          // the SMS code hashes and send-counter keys
-	PurposeTOTP     = "idp totp secrets v1"     // seals the users' TOTP secrets at rest
-	PurposeUserCode = "idp device user code v1" // the hashes of device flows' user codes
+	PurposeSealing   = "idp signing keys v1"     // encrypts the signing keys at rest
+	PurposeFosite    = "idp fosite hmac v1"      // fosite's token HMACs
+	PurposeCSRF      = "idp csrf v1"             // the hosted forms' CSRF tokens
+	PurposePIN       = "idp sms pin v1"          // the SMS code hashes and send-counter keys
+	PurposeTOTP      = "idp totp secrets v1"     // seals the users' TOTP secrets at rest
+	PurposeUserCode  = "idp device user code v1" // the hashes of device flows' user codes
+	PurposeDPoPNonce = "idp dpop nonce v1"       // DPoP server nonces (RFC 9449 section 8)
 )
 
 // Derive gives one use of the system secret (IDP_SECRET) its own 32-byte

@@ -46,7 +46,10 @@ type Client struct {
 	// of this client's access tokens.
 	AccessTokenFormat   string
 	AccessTokenLifespan time.Duration
-	CreatedAt           time.Time
+	// DPoPBound makes every access token of this client bound to a DPoP
+	// key (RFC 9449 section 5.2): a token request without a proof fails.
+	DPoPBound bool
+	CreatedAt time.Time
 }
 
 type clientRow struct {
@@ -73,6 +76,7 @@ type clientRow struct {
 	FrontchannelSessionReq  bool   `gorm:"column:frontchannel_logout_session_required"`
 	AccessTokenFormat       string `gorm:"column:access_token_format"`
 	AccessTokenLifespanSecs int    `gorm:"column:access_token_lifespan_seconds"`
+	DPoPBound               bool   `gorm:"column:dpop_bound_access_tokens"`
 	CreatedAt               time.Time
 }
 
@@ -105,6 +109,7 @@ type NewClient struct {
 	FrontchannelLogoutSessionRequired bool
 	AccessTokenFormat                 string // "jwt" or "opaque" (the default)
 	AccessTokenLifespan               time.Duration
+	DPoPBound                         bool // see Client
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -156,7 +161,7 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelSessionReq: c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelSessionReq: c.FrontchannelLogoutSessionRequired,
 		AccessTokenFormat: format, AccessTokenLifespanSecs: int(c.AccessTokenLifespan / time.Second),
-		CreatedAt: s.Now(),
+		DPoPBound: c.DPoPBound, CreatedAt: s.Now(),
 	}
 	if err := s.conn(ctx).Create(&row).Error; err != nil {
 		return conflict("create client "+c.ID, err)
@@ -283,7 +288,7 @@ func clientOf(row clientRow) (*Client, error) {
 		BackchannelLogoutURI:   row.BackchannelLogoutURI, BackchannelLogoutSessionRequired: row.BackchannelSessionReq,
 		FrontchannelLogoutURI: row.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: row.FrontchannelSessionReq,
 		AccessTokenFormat: row.AccessTokenFormat, AccessTokenLifespan: time.Duration(row.AccessTokenLifespanSecs) * time.Second,
-		CreatedAt: row.CreatedAt,
+		DPoPBound: row.DPoPBound, CreatedAt: row.CreatedAt,
 	}
 	if row.JWKS != "" {
 		set, err := parseJWKS(row.JWKS)

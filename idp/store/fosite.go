@@ -183,9 +183,20 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, code string, r f
 
 // sidOf is the sign-in session a request's tokens belong to, if any.
 func sidOf(r fosite.Requester) string {
-	if ds, ok := r.GetSession().(*openid.DefaultSession); ok && ds != nil && ds.Claims != nil {
-		sid, _ := ds.Claims.Extra["sid"].(string)
-		return sid
+	switch ds := r.GetSession().(type) {
+	case *openid.DefaultSession:
+		if ds == nil || ds.Claims == nil {
+			return ""
+		}
+	case nil:
+		return ""
+	}
+	// The provider's own session type wraps OpenID Connect's.
+	if ds, ok := r.GetSession().(openid.Session); ok {
+		if c := ds.IDTokenClaims(); c != nil {
+			sid, _ := c.Extra["sid"].(string)
+			return sid
+		}
 	}
 	return ""
 }
@@ -396,7 +407,7 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.Now() // UTC: on SQLite times are text, and only UTC text sorts as time
 	var total int64
-	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens",
+	for _, t := range []string{tableCodes, tableAccess, tableRefresh, tablePKCE, tableOIDC, "login_flows", "oauth_jti", "dpop_proofs", "sessions", "oauth_par", "logout_deliveries", "revoked_access_tokens",
 		"user_links", "trusted_devices", "webauthn_ceremonies"} {
 		res := s.conn(ctx).Table(t).Where("expires_at < ?", now).Delete(&TokenRow{})
 		if res.Error != nil {

@@ -139,8 +139,12 @@ func testClientProtocolSettings(t *testing.T, s *store.Store) {
 		ResourceServerFor: []string{"rp1", "rp2"}, TokenExchangeAudiences: []string{"rp2", "https://api.example/orders"}, AccessTokenFormat: store.AccessTokenJWT, AccessTokenLifespan: 5 * time.Minute,
 		BackchannelLogoutURI: "https://api.example/bc", BackchannelLogoutSessionRequired: true,
 		FrontchannelLogoutURI: "https://api.example/fc", FrontchannelLogoutSessionRequired: true,
+		DPoPBound: true,
 	}))
 	c, err := s.Client(ctx, "api")
+	if !c.DPoPBound {
+		t.Error("DPoPBound not kept")
+	}
 	noErr(t, "Client", err)
 	if !reflect.DeepEqual(c.ResourceServerFor, []string{"rp1", "rp2"}) {
 		t.Errorf("ResourceServerFor = %q, want [rp1 rp2]", c.ResourceServerFor)
@@ -171,6 +175,9 @@ func testClientProtocolSettings(t *testing.T, s *store.Store) {
 	createClient(t, s)
 	plain, err := s.Client(ctx, clientID)
 	noErr(t, "Client", err)
+	if plain.DPoPBound {
+		t.Error("a client registered without settings is DPoP-bound")
+	}
 	if len(plain.ResourceServerFor) != 0 || len(plain.TokenExchangeAudiences) != 0 || plain.AccessTokenFormat != store.AccessTokenOpaque || plain.BackchannelLogoutURI != "" {
 		t.Errorf("a client registered without settings: %q %q %q", plain.ResourceServerFor, plain.AccessTokenFormat, plain.BackchannelLogoutURI)
 	}

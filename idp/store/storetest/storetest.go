@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"PKCERoundTrip", testPKCERoundTrip},
 		{"OpenIDConnectSessionRoundTrip", testOpenIDConnectSessionRoundTrip},
 		{"ClientAssertionJWT", testClientAssertionJWT},
+		{"DPoPProofSpentOnce", testDPoPProofSpentOnce},
 		{"ClientRoundTrip", testClientRoundTrip},
 		{"ClientPublic", testClientPublic},
 		{"ClientDuplicate", testClientDuplicate},

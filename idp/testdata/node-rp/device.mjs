@@ -7,7 +7,9 @@
 //   {"step":"tokens",...}: what the library got once the user allowed it
 //
 // Settings come from the environment: IDP_ISSUER, RP_CLIENT_ID (a public
-// client registered for the grant).
+// client registered for the grant), and RP_DPOP=1 to hold a DPoP key
+// (RFC 9449): the tokens are then bound to it, userinfo and a refresh
+// are made with proofs, and the last line reports the refresh too.
 import * as client from 'openid-client'
 
 function setting(name) {
@@ -36,9 +38,16 @@ async function main() {
     expires_in: device.expires_in,
     interval: device.interval,
   })
-  const tokens = await client.pollDeviceAuthorizationGrant(config, device)
+  const opts = process.env.RP_DPOP ? { DPoP: client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) } : undefined
+  const tokens = await client.pollDeviceAuthorizationGrant(config, device, undefined, opts)
   const claims = tokens.claims()
-  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
+  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub, opts)
+  let refreshed = null
+  if (opts) {
+    const again = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, opts)
+    const info2 = await client.fetchUserInfo(config, again.access_token, claims.sub, opts)
+    refreshed = { token_type: again.token_type, userinfo_sub: info2.sub }
+  }
   say({
     step: 'tokens',
     sub: claims.sub,
@@ -46,6 +55,8 @@ async function main() {
     acr: claims.acr ?? null,
     has_refresh_token: Boolean(tokens.refresh_token),
     userinfo_sub: info.sub,
+    token_type: tokens.token_type,
+    refreshed,
   })
 }
 
