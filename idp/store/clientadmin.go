@@ -33,6 +33,7 @@ type ClientChange struct {
 	PostLogoutRedirectURIs *[]string
 	Scopes                 *[]string
 	GrantTypes             *[]string
+	BackchannelLogoutURI   *string
 }
 
 // UpdateClient applies a change to a client. This instance forgets its
@@ -58,6 +59,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, ch ClientChange) er
 	}
 	if ch.PostLogoutRedirectURIs != nil {
 		upd["post_logout_redirect_uris"] = enc(*ch.PostLogoutRedirectURIs)
+	}
+	if ch.BackchannelLogoutURI != nil {
+		upd["backchannel_logout_uri"] = *ch.BackchannelLogoutURI
 	}
 	if ch.Scopes != nil {
 		upd["scopes"] = strings.Join(*ch.Scopes, " ")
@@ -139,6 +143,24 @@ func (s *Store) AllSigningKeys(ctx context.Context) ([]SigningKey, error) {
 		return nil, fmt.Errorf("store: signing keys: %w", classify(err))
 	}
 	return keys, nil
+}
+
+// SetRegistrationToken replaces the registration access token of a client
+// that registered itself (kept as a hash); the old one stops working.
+func (s *Store) SetRegistrationToken(ctx context.Context, id, token string) error {
+	h, err := ClientSecretHasher{}.Hash(ctx, []byte(token))
+	if err != nil {
+		return err
+	}
+	defer s.clients.Delete(id)
+	res := s.conn(ctx).Model(&clientRow{}).Where("id = ? AND registration_token_hash <> ''", id).Update("registration_token_hash", string(h))
+	if res.Error != nil {
+		return fmt.Errorf("store: registration token %s: %w", id, classify(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("store: registration token %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // FreshClient loads a client from the database, past the cache: what an
