@@ -136,6 +136,11 @@ func CheckRedirectURI(raw string) string {
 // CreateClient registers a client (checked with CheckClient) and returns
 // its secret, shown this once ("" for a public or private_key_jwt one).
 func (s *Service) CreateClient(ctx context.Context, nc store.NewClient, name Names, by string) (string, error) {
+	return s.createClient(ctx, nc, name, "client.created", by)
+}
+
+// createClient registers a client and records event.
+func (s *Service) createClient(ctx context.Context, nc store.NewClient, name Names, event, by string) (string, error) {
 	if len(nc.GrantTypes) == 0 {
 		nc.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
@@ -163,7 +168,7 @@ func (s *Service) CreateClient(ctx context.Context, nc store.NewClient, name Nam
 		}
 		return "", err
 	}
-	return nc.Secret, s.audit(ctx, "client.created", nil, nc.ID, by, "")
+	return nc.Secret, s.audit(ctx, event, nil, nc.ID, by, "")
 }
 
 // newSecret is 256 random bits: safe to store as a fast hash (see
@@ -263,6 +268,9 @@ type ClientChange struct {
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
 	Scopes                 *[]string `json:"scopes"`
 	GrantTypes             *[]string `json:"grant_types"`
+	// BackchannelLogoutURI is changed by a client's own registration
+	// (RFC 7592), not through the operator's API.
+	BackchannelLogoutURI *string `json:"-"`
 }
 
 // UpdateClient changes a client. The client as the change would leave it
@@ -298,6 +306,9 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 	if ch.GrantTypes != nil {
 		after.GrantTypes, changed = *ch.GrantTypes, append(changed, "grant_types")
 	}
+	if ch.BackchannelLogoutURI != nil {
+		after.BackchannelLogoutURI, changed = *ch.BackchannelLogoutURI, append(changed, "backchannel_logout_uri")
+	}
 	if len(changed) == 0 {
 		return nil, invalid("nothing to change: give at least one of name, logo_uri, redirect_uris, post_logout_redirect_uris, scopes, grant_types")
 	}
@@ -305,7 +316,8 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 		return nil, &InputError{strings.Join(p, "\n")}
 	}
 	err = s.Store.UpdateClient(ctx, id, store.ClientChange{Name: ch.Name, LogoURI: ch.LogoURI, RedirectURIs: ch.RedirectURIs,
-		PostLogoutRedirectURIs: ch.PostLogoutRedirectURIs, Scopes: ch.Scopes, GrantTypes: ch.GrantTypes})
+		PostLogoutRedirectURIs: ch.PostLogoutRedirectURIs, Scopes: ch.Scopes, GrantTypes: ch.GrantTypes,
+		BackchannelLogoutURI: ch.BackchannelLogoutURI})
 	if err != nil {
 		return nil, err
 	}
