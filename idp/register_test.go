@@ -1,6 +1,9 @@
 package idp_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,7 +12,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
 	"github.com/smspin/idp/idp/idptest"
@@ -375,4 +381,34 @@ func TestRegistrationManagement(t *testing.T) {
 func regCallNoBody(t *testing.T, e *idptest.Env, method, u, token string) (int, map[string]any) {
 	t.Helper()
 	return regCall(t, e, method, u, token, nil)
+}
+
+// A client registers its public keys and authenticates with
+// private_key_jwt (RFC 7523); it gets no secret.
+func TestRegisteredKeyedClient(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		e := idptest.New(t, open(t), idptest.Options{RegistrationToken: initialToken})
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}}
+		c := register(t, e, map[string]any{"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+			"jwks": set, "scope": "openid"})
+		if c.Secret != "" || c.raw["client_secret_expires_at"] != nil || c.raw["jwks"] == nil {
+			t.Errorf("a private_key_jwt registration: %v", c.raw)
+		}
+		signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
+		exp := time.Now().Add(time.Minute)
+		assertion, err := josejwt.Signed(signer).Claims(josejwt.Claims{Issuer: c.ID, Subject: c.ID, Audience: josejwt.Audience{e.Issuer + "/oauth2/token"},
+			ID: rand.Text(), IssuedAt: josejwt.NewNumericDate(exp.Add(-time.Minute)), Expiry: josejwt.NewNumericDate(exp)}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokenByAssertion(t, e, c.ID, assertion)
+
+		// The method stays as registered; a PUT keeps the keys.
+		status, out := regCall(t, e, http.MethodPut, c.URI, c.Token, map[string]any{"client_id": c.ID, "grant_types": []string{"client_credentials"},
+			"client_name": "keyed", "scope": "openid"})
+		if status != http.StatusOK || out["token_endpoint_auth_method"] != "private_key_jwt" || out["jwks"] == nil {
+			t.Errorf("PUT of a keyed client: %d %v", status, out)
+		}
+	})
 }
