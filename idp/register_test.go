@@ -18,6 +18,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
 	"github.com/smspin/idp/migrations/database/dbtest"
@@ -294,6 +295,14 @@ func TestRegistrationManagement(t *testing.T) {
 		}
 		if c, _ := e.Store.FreshClient(t.Context(), a.ID); !slices.Equal(c.RedirectURIs, []string{rpCallback}) {
 			t.Errorf("an attacker changed the redirect URIs: %v", c.RedirectURIs)
+		}
+
+		// The operator sees which clients registered themselves.
+		svc := &admin.Service{Store: e.Store, Issuer: e.Issuer}
+		for id, want := range map[string]bool{a.ID: true, op.ID: false} {
+			if v, err := svc.ShowClient(t.Context(), id); err != nil || v.Registered != want {
+				t.Errorf("operator's view of %s: registered %v (%v), want %v", id, v != nil && v.Registered, err, want)
+			}
 		}
 
 		// Update: the whole metadata is replaced; the token rotates.

@@ -198,6 +198,7 @@ type Client struct {
 	FrontchannelLogoutURI   string    `json:"frontchannel_logout_uri,omitempty"`
 	AccessTokenFormat       string    `json:"access_token_format"`
 	AccessTokenLifespan     string    `json:"access_token_lifespan,omitempty"`
+	Registered              bool      `json:"registered"` // by itself (RFC 7591)
 	CreatedAt               time.Time `json:"created_at"`
 }
 
@@ -208,7 +209,7 @@ func clientOf(c *store.Client) Client {
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		RequirePAR: c.RequirePAR, LogoURI: c.LogoURI, IDTokenAlg: c.IDTokenAlg, ResourceServerFor: nonNil(c.ResourceServerFor),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
-		AccessTokenFormat: c.AccessTokenFormat, CreatedAt: c.CreatedAt,
+		AccessTokenFormat: c.AccessTokenFormat, Registered: c.Registered, CreatedAt: c.CreatedAt,
 	}
 	if c.AccessTokenLifespan > 0 {
 		v.AccessTokenLifespan = c.AccessTokenLifespan.String()
