@@ -317,6 +317,31 @@ func TestRegistrationManagement(t *testing.T) {
 		if status, _ := regCall(t, e, http.MethodGet, a.URI, a.Token, nil); status != http.StatusUnauthorized {
 			t.Errorf("the token replaced by a PUT still reads: %d", status)
 		}
+
+		// A token spent by a PUT is spent once: of two PUTs with it at
+		// once, one changes the client and gets the next token.
+		put := map[string]any{"client_id": a.ID, "client_name": "A renamed", "redirect_uris": []string{rpCallback, "https://rp.example.com/other"},
+			"grant_types": []string{"authorization_code", "refresh_token"}, "scope": "openid profile offline_access"}
+		results := make(chan map[string]any, 2)
+		for range 2 {
+			go func() {
+				st, out := regCall(t, e, http.MethodPut, a.URI, newToken, put)
+				out["status"] = float64(st)
+				results <- out
+			}()
+		}
+		var codes []float64
+		for range 2 {
+			out := <-results
+			codes = append(codes, out["status"].(float64))
+			if out["status"] == float64(http.StatusOK) {
+				newToken = out["registration_access_token"].(string)
+			}
+		}
+		slices.Sort(codes)
+		if !slices.Equal(codes, []float64{http.StatusOK, http.StatusUnauthorized}) {
+			t.Fatalf("two PUTs at once with one token: %v, want one 200 and one 401", codes)
+		}
 		if status, got := regCall(t, e, http.MethodGet, a.URI, newToken, nil); status != http.StatusOK || got["client_name"] != "A renamed" {
 			t.Errorf("GET with the new token: %d %v", status, got)
 		}
@@ -381,7 +406,7 @@ func TestRegistrationManagement(t *testing.T) {
 			}
 		}
 		slices.Sort(seen)
-		if !slices.Equal(seen, []string{"client.deleted", "client.registered", "client.updated"}) {
+		if !slices.Equal(seen, []string{"client.deleted", "client.registered", "client.updated", "client.updated"}) {
 			t.Errorf("audit events of the client: %v", seen)
 		}
 	})

@@ -312,7 +312,7 @@ func (rg *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodPut:
-		rg.update(w, r, c)
+		rg.update(w, r, c, tok)
 	}
 }
 
@@ -321,7 +321,7 @@ func (rg *Registration) manage(w http.ResponseWriter, r *http.Request) {
 // keys stay as registered (a client that needs others registers anew).
 // The registration access token is rotated: the answer carries the new
 // one and the old one stops working.
-func (rg *Registration) update(w http.ResponseWriter, r *http.Request, c *store.Client) {
+func (rg *Registration) update(w http.ResponseWriter, r *http.Request, c *store.Client, old string) {
 	ctx := r.Context()
 	m, ok := readMetadata(w, r)
 	if !ok {
@@ -349,12 +349,18 @@ func (rg *Registration) update(w http.ResponseWriter, r *http.Request, c *store.
 	post := nonNil(nc.PostLogoutRedirectURIs)
 	ch := ClientChange{Name: &nc.Name, LogoURI: &nc.LogoURI, RedirectURIs: &nc.RedirectURIs, PostLogoutRedirectURIs: &post,
 		Scopes: &nc.Scopes, GrantTypes: &nc.GrantTypes, BackchannelLogoutURI: &nc.BackchannelLogoutURI}
-	if _, err := rg.Service.UpdateClient(ctx, c.GetID(), ch, regNames, registeredBy); err != nil {
-		rg.serviceError(w, r, err)
-		return
-	}
+	// One transaction: the change and the new token land together, and
+	// the old token is spent once (a second PUT with it at the same time
+	// finds it gone and gets 401).
 	tok := newSecret()
-	if err := rg.Service.Store.SetRegistrationToken(ctx, c.GetID(), tok); err != nil {
+	err := rg.Service.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := rg.Service.Store.SetRegistrationToken(ctx, c.GetID(), old, tok); err != nil {
+			return err
+		}
+		_, err := rg.Service.UpdateClient(ctx, c.GetID(), ch, regNames, registeredBy)
+		return err
+	})
+	if err != nil {
 		rg.serviceError(w, r, err)
 		return
 	}

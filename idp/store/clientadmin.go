@@ -145,15 +145,18 @@ func (s *Store) AllSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	return keys, nil
 }
 
-// SetRegistrationToken replaces the registration access token of a client
-// that registered itself (kept as a hash); the old one stops working.
-func (s *Store) SetRegistrationToken(ctx context.Context, id, token string) error {
+// SetRegistrationToken replaces the registration access token old of a
+// client that registered itself with token (kept as a hash). The old one
+// must still be the client's: of two uses of one token at once, only one
+// rotates it (the other gets ErrNotFound).
+func (s *Store) SetRegistrationToken(ctx context.Context, id, old, token string) error {
+	oldHash, _ := ClientSecretHasher{}.Hash(ctx, []byte(old))
 	h, err := ClientSecretHasher{}.Hash(ctx, []byte(token))
 	if err != nil {
 		return err
 	}
 	defer s.clients.Delete(id)
-	res := s.conn(ctx).Model(&clientRow{}).Where("id = ? AND registration_token_hash <> ''", id).Update("registration_token_hash", string(h))
+	res := s.conn(ctx).Model(&clientRow{}).Where("id = ? AND registration_token_hash = ?", id, string(oldHash)).Update("registration_token_hash", string(h))
 	if res.Error != nil {
 		return fmt.Errorf("store: registration token %s: %w", id, classify(res.Error))
 	}
