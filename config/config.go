@@ -31,6 +31,9 @@ type Config struct {
 	// what they protected, so the secret can be rotated without logging
 	// everybody out.
 	SecretOld []string `env:"IDP_SECRET_OLD" secret:"true" help:"comma list of previous secrets, still accepted for reading"`
+	// RegistrationToken is the initial access token of dynamic client
+	// registration (RFC 7591); empty leaves registration off.
+	RegistrationToken string `env:"IDP_REGISTRATION_TOKEN" secret:"true" help:"initial access token for dynamic client registration at /oauth2/register (RFC 7591), at least 32 characters; empty = registration off"`
 
 	Log      Log
 	UI       UI

@@ -554,6 +554,7 @@ func TestValidate(t *testing.T) {
 		{"admin bad", func(c *Config) { c.Admin.Listen = "nope" }, []string{"IDP_ADMIN_LISTEN"}},
 		{"admin same as public", func(c *Config) { c.Admin.Listen = c.Listen }, []string{"IDP_ADMIN_LISTEN"}},
 		{"admin token short", func(c *Config) { c.Admin.Token = "short" }, []string{"IDP_ADMIN_TOKEN"}},
+		{"registration token short", func(c *Config) { c.RegistrationToken = strings.Repeat("r", 31) }, []string{"IDP_REGISTRATION_TOKEN"}},
 		{"admin token ok", func(c *Config) { c.Admin.Token = strings.Repeat("t", 16) }, nil},
 
 		{"postgres", func(c *Config) { c.Database.URL = "postgres://u:p@db/idp?sslmode=disable" }, nil},
@@ -750,6 +751,7 @@ func TestRedacted(t *testing.T) {
 	c.SecretOld = []string{strings.Repeat("a", 32), strings.Repeat("b", 32)}
 	c.SMS.Xoxzo.SID = "visible-sid"
 	c.SMS.Xoxzo.AuthToken = "xoxzo-token"
+	c.RegistrationToken = strings.Repeat("r", 32)
 	c.Database.URL = "postgres://idp:db-password@db:5432/idp?sslmode=disable"
 	r := c.Redacted()
 
@@ -760,6 +762,7 @@ func TestRedacted(t *testing.T) {
 		"IDP_SECRET":             mask,
 		"IDP_SECRET_OLD":         mask + "," + mask,
 		"IDP_ADMIN_TOKEN":        mask,
+		"IDP_REGISTRATION_TOKEN": mask,
 		"XOXZO_API_AUTH_TOKEN":   mask,
 		"TWILIO_AUTH_TOKEN":      "", // unset stays visibly unset
 		"XOXZO_API_SID":          "visible-sid",

@@ -36,7 +36,9 @@ func SMSProviders() []string {
 const (
 	minSecretLen     = 32 // bytes: a 256-bit key
 	minAdminTokenLen = 16
-	maxProductName   = 40 // characters; it is part of every SMS
+	// The registration token guards a public endpoint: as long as a key.
+	minRegistrationTokenLen = 32
+	maxProductName          = 40 // characters; it is part of every SMS
 )
 
 var (
@@ -86,6 +88,9 @@ func (c Config) Validate() error {
 	}
 	if n := len(c.Admin.Token); n > 0 && n < minAdminTokenLen {
 		p.add("IDP_ADMIN_TOKEN", "is %d characters; at least %d needed", n, minAdminTokenLen)
+	}
+	if n := len(c.RegistrationToken); n > 0 && n < minRegistrationTokenLen {
+		p.add("IDP_REGISTRATION_TOKEN", "is %d characters; at least %d needed (e.g. openssl rand -base64 32)", n, minRegistrationTokenLen)
 	}
 
 	c.validateDatabase(&p)

@@ -68,8 +68,16 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		"authorization_response_iss_parameter_supported": true,
 		"dpop_signing_alg_values_supported":              dpop.Algs,
 	}
+	if s.opt.Registration != nil {
+		doc["registration_endpoint"] = s.url(RegistrationPath)
+	}
 	return json.Marshal(doc)
 }
+
+// RegistrationPath is where clients register themselves (RFC 7591); each
+// one's registration is managed under it, at RegistrationPath/{client_id}
+// (RFC 7592).
+const RegistrationPath = "/oauth2/register"
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

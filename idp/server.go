@@ -69,6 +69,10 @@ type Options struct {
 
 	// Extra mounts more routes beside the provider's (the dev-mode demo).
 	Extra func(*http.ServeMux)
+	// Registration, when set (IDP_REGISTRATION_TOKEN), mounts dynamic
+	// client registration (RFC 7591, 7592) under /oauth2/register, and
+	// discovery lists it; unset, the path is not served at all.
+	Registration func(*http.ServeMux)
 }
 
 // Server serves the provider's HTTP endpoints.
@@ -265,6 +269,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 
 // Mount registers every route on mux (Go 1.22 patterns).
 func (s *Server) Mount(mux *http.ServeMux) {
+	if s.opt.Registration != nil {
+		s.opt.Registration(mux)
+	}
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 	mux.HandleFunc("GET /oauth2/auth", s.handleAuthorize)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/smspin/idp/config"
 	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/demo"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/metrics"
@@ -205,6 +206,12 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 	if err != nil {
 		return nil, err
 	}
+	var registration func(*http.ServeMux)
+	if cfg.RegistrationToken != "" {
+		rg := &admin.Registration{Service: newService(cfg, st), Token: cfg.RegistrationToken, Logger: logger}
+		registration = rg.Mount
+		logger.Info("dynamic client registration is on at /oauth2/register (IDP_REGISTRATION_TOKEN)")
+	}
 	srv, err := idp.New(idp.Options{
 		Issuer: cfg.Issuer, Secret: []byte(cfg.Secret), OldSecrets: old,
 		Store: st, Keys: km, MFA: svc, Receipts: prov.reports, Passwords: hasher, UI: renderer, Logger: logger,
@@ -212,7 +219,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
 		TrustedDeviceTTL: cfg.TrustedDeviceTTL, DeviceCodeTTL: cfg.TTL.DeviceCode, DevicePollInterval: cfg.TTL.DevicePoll,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
-		TrustedProxies: trustedProxies(cfg.TrustedProxies), DPoPNonce: cfg.DPoPNonce,
+		TrustedProxies: trustedProxies(cfg.TrustedProxies), DPoPNonce: cfg.DPoPNonce, Registration: registration,
 	})
 	if err != nil {
 		return nil, err

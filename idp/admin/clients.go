@@ -144,6 +144,11 @@ func CheckRedirectURI(raw string) string {
 // CreateClient registers a client (checked with CheckClient) and returns
 // its secret, shown this once ("" for a public or private_key_jwt one).
 func (s *Service) CreateClient(ctx context.Context, nc store.NewClient, name Names, by string) (string, error) {
+	return s.createClient(ctx, nc, name, "client.created", by)
+}
+
+// createClient registers a client and records event.
+func (s *Service) createClient(ctx context.Context, nc store.NewClient, name Names, event, by string) (string, error) {
 	if len(nc.GrantTypes) == 0 {
 		nc.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
@@ -171,7 +176,7 @@ func (s *Service) CreateClient(ctx context.Context, nc store.NewClient, name Nam
 		}
 		return "", err
 	}
-	return nc.Secret, s.audit(ctx, "client.created", nil, nc.ID, by, "")
+	return nc.Secret, s.audit(ctx, event, nil, nc.ID, by, "")
 }
 
 // newSecret is 256 random bits: safe to store as a fast hash (see
@@ -203,6 +208,7 @@ type Client struct {
 	AccessTokenFormat       string    `json:"access_token_format"`
 	AccessTokenLifespan     string    `json:"access_token_lifespan,omitempty"`
 	DPoPBoundAccessTokens   bool      `json:"dpop_bound_access_tokens"`
+	Registered              bool      `json:"registered"` // by itself (RFC 7591)
 	CreatedAt               time.Time `json:"created_at"`
 }
 
@@ -214,7 +220,7 @@ func clientOf(c *store.Client) Client {
 		RequirePAR: c.RequirePAR, LogoURI: c.LogoURI, IDTokenAlg: c.IDTokenAlg, ResourceServerFor: nonNil(c.ResourceServerFor),
 		TokenExchangeAudiences: nonNil(c.TokenExchangeAudiences),
 		BackchannelLogoutURI:   c.BackchannelLogoutURI, FrontchannelLogoutURI: c.FrontchannelLogoutURI,
-		AccessTokenFormat: c.AccessTokenFormat, DPoPBoundAccessTokens: c.DPoPBound, CreatedAt: c.CreatedAt,
+		AccessTokenFormat: c.AccessTokenFormat, DPoPBoundAccessTokens: c.DPoPBound, Registered: c.Registered, CreatedAt: c.CreatedAt,
 	}
 	if c.AccessTokenLifespan > 0 {
 		v.AccessTokenLifespan = c.AccessTokenLifespan.String()
@@ -275,6 +281,9 @@ type ClientChange struct {
 	Scopes                 *[]string `json:"scopes"`
 	GrantTypes             *[]string `json:"grant_types"`
 	TokenExchangeAudiences *[]string `json:"token_exchange_audiences"`
+	// BackchannelLogoutURI is changed by a client's own registration
+	// (RFC 7592), not through the operator's API.
+	BackchannelLogoutURI *string `json:"-"`
 }
 
 // UpdateClient changes a client. The client as the change would leave it
@@ -314,6 +323,9 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 	if ch.TokenExchangeAudiences != nil {
 		after.TokenExchangeAudiences, changed = *ch.TokenExchangeAudiences, append(changed, "token_exchange_audiences")
 	}
+	if ch.BackchannelLogoutURI != nil {
+		after.BackchannelLogoutURI, changed = *ch.BackchannelLogoutURI, append(changed, "backchannel_logout_uri")
+	}
 	if len(changed) == 0 {
 		return nil, invalid("nothing to change: give at least one of name, logo_uri, redirect_uris, post_logout_redirect_uris, scopes, grant_types, token_exchange_audiences")
 	}
@@ -322,7 +334,8 @@ func (s *Service) UpdateClient(ctx context.Context, id string, ch ClientChange, 
 	}
 	err = s.Store.UpdateClient(ctx, id, store.ClientChange{Name: ch.Name, LogoURI: ch.LogoURI, RedirectURIs: ch.RedirectURIs,
 		PostLogoutRedirectURIs: ch.PostLogoutRedirectURIs, Scopes: ch.Scopes, GrantTypes: ch.GrantTypes,
-		TokenExchangeAudiences: ch.TokenExchangeAudiences})
+		TokenExchangeAudiences: ch.TokenExchangeAudiences,
+		BackchannelLogoutURI:   ch.BackchannelLogoutURI})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/smspin/idp/idp"
+	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/keys"
 	"github.com/smspin/idp/idp/password"
 	"github.com/smspin/idp/idp/store"
@@ -97,6 +98,9 @@ type Options struct {
 	Localhost bool
 	// DPoPNonce requires server nonces in DPoP proofs.
 	DPoPNonce bool
+	// RegistrationToken turns on dynamic client registration with this
+	// initial access token (IDP_REGISTRATION_TOKEN).
+	RegistrationToken string
 }
 
 // New starts a provider on db.
@@ -202,8 +206,14 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 	if err != nil {
 		t.Fatal(err)
 	}
+	var registration func(*http.ServeMux)
+	if o.RegistrationToken != "" {
+		rg := &admin.Registration{Service: &admin.Service{Store: st, Issuer: e.Issuer, Phones: o.Phones}, Token: o.RegistrationToken, Logger: logger}
+		registration = rg.Mount
+	}
 	s, err := idp.New(idp.Options{
-		Issuer: e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc, Receipts: receipts,
+		Registration: registration,
+		Issuer:       e.Issuer, Secret: e.Secret, OldSecrets: o.OldSecrets, Store: st, Keys: km, MFA: svc, Receipts: receipts,
 		Passwords: password.New(password.Params{Memory: 64, Time: 1, Threads: 1}, 4), UI: renderer, Logger: logger,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,

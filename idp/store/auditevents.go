@@ -8,6 +8,7 @@ func AuditEventNames() []string {
 		"account.unlocked",
 		"client.created",
 		"client.deleted",
+		"client.registered",
 		"client.secret_rotated",
 		"client.updated",
 		"consent",

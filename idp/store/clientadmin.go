@@ -34,6 +34,7 @@ type ClientChange struct {
 	Scopes                 *[]string
 	GrantTypes             *[]string
 	TokenExchangeAudiences *[]string
+	BackchannelLogoutURI   *string
 }
 
 // UpdateClient applies a change to a client. This instance forgets its
@@ -59,6 +60,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, ch ClientChange) er
 	}
 	if ch.PostLogoutRedirectURIs != nil {
 		upd["post_logout_redirect_uris"] = enc(*ch.PostLogoutRedirectURIs)
+	}
+	if ch.BackchannelLogoutURI != nil {
+		upd["backchannel_logout_uri"] = *ch.BackchannelLogoutURI
 	}
 	if ch.Scopes != nil {
 		upd["scopes"] = strings.Join(*ch.Scopes, " ")
@@ -143,6 +147,27 @@ func (s *Store) AllSigningKeys(ctx context.Context) ([]SigningKey, error) {
 		return nil, fmt.Errorf("store: signing keys: %w", classify(err))
 	}
 	return keys, nil
+}
+
+// SetRegistrationToken replaces the registration access token old of a
+// client that registered itself with token (kept as a hash). The old one
+// must still be the client's: of two uses of one token at once, only one
+// rotates it (the other gets ErrNotFound).
+func (s *Store) SetRegistrationToken(ctx context.Context, id, old, token string) error {
+	oldHash, _ := ClientSecretHasher{}.Hash(ctx, []byte(old))
+	h, err := ClientSecretHasher{}.Hash(ctx, []byte(token))
+	if err != nil {
+		return err
+	}
+	defer s.clients.Delete(id)
+	res := s.conn(ctx).Model(&clientRow{}).Where("id = ? AND registration_token_hash = ?", id, string(oldHash)).Update("registration_token_hash", string(h))
+	if res.Error != nil {
+		return fmt.Errorf("store: registration token %s: %w", id, classify(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("store: registration token %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // FreshClient loads a client from the database, past the cache: what an

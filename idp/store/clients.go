@@ -49,7 +49,11 @@ type Client struct {
 	// DPoPBound makes every access token of this client bound to a DPoP
 	// key (RFC 9449 section 5.2): a token request without a proof fails.
 	DPoPBound bool
-	CreatedAt time.Time
+	// Registered says the client registered itself (RFC 7591) and may
+	// manage its registration with its registration access token.
+	Registered bool
+	CreatedAt  time.Time
+	regHash    string
 }
 
 type clientRow struct {
@@ -77,6 +81,7 @@ type clientRow struct {
 	AccessTokenFormat       string `gorm:"column:access_token_format"`
 	AccessTokenLifespanSecs int    `gorm:"column:access_token_lifespan_seconds"`
 	DPoPBound               bool   `gorm:"column:dpop_bound_access_tokens"`
+	RegistrationTokenHash   string `gorm:"column:registration_token_hash"`
 	CreatedAt               time.Time
 }
 
@@ -110,6 +115,9 @@ type NewClient struct {
 	AccessTokenFormat                 string // "jwt" or "opaque" (the default)
 	AccessTokenLifespan               time.Duration
 	DPoPBound                         bool // see Client
+	// RegistrationToken (plain; stored hashed) is set for a client that
+	// registered itself (RFC 7591): it manages its registration with it.
+	RegistrationToken string
 }
 
 // CreateClient registers a client. The secret is kept only as a hash.
@@ -152,8 +160,14 @@ func (s *Store) CreateClient(ctx context.Context, c NewClient) error {
 		}
 		hash = string(h)
 	}
+	regHash := ""
+	if c.RegistrationToken != "" {
+		h, _ := ClientSecretHasher{}.Hash(ctx, []byte(c.RegistrationToken))
+		regHash = string(h)
+	}
 	row := clientRow{
-		ID: c.ID, Name: c.Name, SecretHash: hash, Public: c.Public, FirstParty: c.FirstParty,
+		RegistrationTokenHash: regHash,
+		ID:                    c.ID, Name: c.Name, SecretHash: hash, Public: c.Public, FirstParty: c.FirstParty,
 		RedirectURIs: enc(c.RedirectURIs), PostLogoutRedirectURIs: enc(c.PostLogoutRedirectURIs),
 		GrantTypes: enc(c.GrantTypes), ResponseTypes: enc(c.ResponseTypes), Scopes: strings.Join(c.Scopes, " "),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequirePAR: c.RequirePAR, JWKS: c.JWKS, IDTokenAlg: c.IDTokenAlg, LogoURI: c.LogoURI,
@@ -288,7 +302,7 @@ func clientOf(row clientRow) (*Client, error) {
 		BackchannelLogoutURI:   row.BackchannelLogoutURI, BackchannelLogoutSessionRequired: row.BackchannelSessionReq,
 		FrontchannelLogoutURI: row.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: row.FrontchannelSessionReq,
 		AccessTokenFormat: row.AccessTokenFormat, AccessTokenLifespan: time.Duration(row.AccessTokenLifespanSecs) * time.Second,
-		DPoPBound: row.DPoPBound, CreatedAt: row.CreatedAt,
+		DPoPBound: row.DPoPBound, CreatedAt: row.CreatedAt, Registered: row.RegistrationTokenHash != "", regHash: row.RegistrationTokenHash,
 	}
 	if row.JWKS != "" {
 		set, err := parseJWKS(row.JWKS)
@@ -300,6 +314,13 @@ func clientOf(row clientRow) (*Client, error) {
 		c.TokenEndpointAuthSigningAlgorithm = signingAlgOf(set)
 	}
 	return c, nil
+}
+
+// RegistrationTokenMatches reports whether token is the client's
+// registration access token (compared in constant time); never for a
+// client the operator made.
+func (c *Client) RegistrationTokenMatches(ctx context.Context, token string) bool {
+	return c.regHash != "" && token != "" && ClientSecretHasher{}.Compare(ctx, []byte(c.regHash), []byte(token)) == nil
 }
 
 // Access token formats.
