@@ -1,0 +1,120 @@
+package idp_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/smspin/idp/idp/idptest"
+	"github.com/smspin/idp/idp/store"
+	"github.com/smspin/idp/migrations/database/dbtest"
+	"github.com/smspin/idp/ui"
+)
+
+// forgotWithPasskey opens the forgot page in b and asks its passkey form
+// for the options of username's assertion.
+func forgotWithPasskey(t *testing.T, e *idptest.Env, b *idptest.Browser, username string) (*idptest.Page, string, ceremonyOptions) {
+	t.Helper()
+	p := b.Get(e.Issuer + "/password/forgot")
+	flow := p.URL.Query().Get("flow")
+	action := "/password/forgot/passkey?flow=" + flow
+	if p.URL.Path != "/login/forgot" || !strings.Contains(p.Body, `data-options="/password/forgot/passkey/options?flow=`+flow+`"`) ||
+		!strings.Contains(p.Body, `action="`+action+`"`) {
+		t.Fatalf("the forgot page at %s (%d) has no passkey form:\n%s", p.URL.Path, p.Status, p.Body)
+	}
+	o := parseOptions(t, b.Submit("/password/forgot/passkey/options?flow="+flow, url.Values{"csrf_token": {p.CSRF(t)}, "username": {username}}))
+	return p, action, o
+}
+
+func TestPasswordResetWithAPasskey(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
+		f := passkeyFixture(t, open)
+		bob := f.e.CreateUser("bob", "bob's long passphrase", "+819087654321", true)
+		f.e.CreateUser("carol", "carol's long passphrase", "+819011112222", true)
+		b := f.e.NewBrowser()
+		k, _ := addPasskey(t, f.e, b, accountSignIn(t, f.e, b, f.user), "laptop")
+		bb := f.e.NewBrowser()
+		bobKey, _ := addPasskey(t, f.e, bb, accountSignIn(t, f.e, bb, bob), "bob's key")
+
+		// The options say nothing of the name: a user with passkeys, one
+		// without and no user at all get the same (no credential named).
+		for _, name := range []string{"alice", "carol", "nobody"} {
+			_, _, o := forgotWithPasskey(t, f.e, f.e.NewBrowser(), name)
+			if len(o.PublicKey.AllowCredentials) != 0 || o.PublicKey.Challenge == "" {
+				t.Errorf("options for %s: allowCredentials %v, challenge %q; want none named and a challenge", name, o.PublicKey.AllowCredentials, o.PublicKey.Challenge)
+			}
+		}
+
+		// Alice: her passkey, then the PIN to her phone, then the password.
+		b2 := f.e.NewBrowser()
+		p, action, o := forgotWithPasskey(t, f.e, b2, "Alice")
+		assertion := k.get(t, o)
+		sent := len(f.e.Messages())
+		q := b2.Submit(action, url.Values{"csrf_token": {p.CSRF(t)}, "username": {"Alice"}, "passkey_assertion": {assertion}})
+		if q.URL.Path != "/login/pin" || len(f.e.Messages()) != sent+1 {
+			t.Fatalf("alice's passkey: at %s (%d), %d SMS; want the PIN page and one SMS:\n%s", q.URL.Path, q.Status, len(f.e.Messages())-sent, q.Body)
+		}
+		q = b2.Fill(q, url.Values{"code": {f.e.LastCode(f.user.Phone)}})
+		if q.URL.Path != "/login/password" {
+			t.Fatalf("after the PIN: at %s (%d)", q.URL.Path, q.Status)
+		}
+		q = b2.Fill(q, url.Values{"new_password": {"a brand new passphrase"}, "confirm_password": {"a brand new passphrase"}})
+		if q.Status != http.StatusOK || !titled(q, ui.MsgPasswordReset) {
+			t.Fatalf("the new password: %d at %s:\n%s", q.Status, q.URL.Path, q.Body)
+		}
+		var told bool
+		for _, m := range f.e.Messages() {
+			told = told || (m.To == f.user.Phone && strings.Contains(m.Body, "password of your account was reset"))
+		}
+		if !told {
+			t.Error("the phone was not told of the reset")
+		}
+		ev, _ := f.e.Store.AuditEvents(t.Context(), store.AuditFilter{Event: "passkey.verify"})
+		var ok int
+		for _, e := range ev {
+			if e.Outcome == "ok" && e.UserID == f.user.ID && strings.HasPrefix(e.Detail, "password reset") {
+				ok++
+			}
+		}
+		if ok != 1 {
+			t.Errorf("%d passkey.verify ok events of a password reset, want 1: %+v", ok, ev)
+		}
+		if ev, _ := f.e.Store.AuditEvents(t.Context(), store.AuditFilter{Event: "password.reset"}); len(ev) != 1 || ev[0].UserID != f.user.ID {
+			t.Errorf("password.reset audit: %+v", ev)
+		}
+
+		refused := func(what string, b *idptest.Browser, p *idptest.Page, action, username, assertion string) {
+			t.Helper()
+			sent := len(f.e.Messages())
+			q := b.Submit(action, url.Values{"csrf_token": {p.CSRF(t)}, "username": {username}, "passkey_assertion": {assertion}})
+			if q.Status != http.StatusUnauthorized || !shows(q, ui.MsgResetRefused) || q.URL.Path == "/login/pin" || !strings.Contains(q.Body, `name="recovery_code"`) || len(f.e.Messages()) != sent {
+				t.Errorf("%s: %d at %s, %d SMS; want 401, the refusal on the forgot page, no SMS", what, q.Status, q.URL.Path, len(f.e.Messages())-sent)
+			}
+		}
+		// The same assertion in another reset: its challenge is not this one's.
+		b3 := f.e.NewBrowser()
+		p, action, _ = forgotWithPasskey(t, f.e, b3, "alice")
+		refused("the assertion replayed in another reset", b3, p, action, "alice", assertion)
+		// Bob's passkey (his user handle, then claiming Alice's) for Alice.
+		b4 := f.e.NewBrowser()
+		p, action, o = forgotWithPasskey(t, f.e, b4, "alice")
+		refused("bob's passkey for alice", b4, p, action, "alice", bobKey.get(t, o))
+		p, action, o = forgotWithPasskey(t, f.e, b4, "alice")
+		forged := *bobKey
+		forged.userHandle = []byte(f.user.ID)
+		refused("bob's passkey with alice's user handle", b4, p, action, "alice", forged.get(t, o))
+		// A name with no passkey, and no user at all.
+		p, action, o = forgotWithPasskey(t, f.e, b4, "carol")
+		refused("a passkey for carol, who has none", b4, p, action, "carol", bobKey.get(t, o))
+		p, action, o = forgotWithPasskey(t, f.e, b4, "nobody")
+		refused("a passkey for no user", b4, p, action, "nobody", bobKey.get(t, o))
+		// Junk is a clear 4xx.
+		for _, junk := range []string{"", "{}", "not json"} {
+			q := b4.Submit(action, url.Values{"csrf_token": {p.CSRF(t)}, "username": {"alice"}, "passkey_assertion": {junk}})
+			if q.Status < 400 || q.Status >= 500 {
+				t.Errorf("passkey_assertion %q: %d", junk, q.Status)
+			}
+		}
+	})
+}
