@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/smspin/idp/idp/idptest"
@@ -109,6 +110,39 @@ func TestPasswordResetWithAPasskey(t *testing.T) {
 		refused("a passkey for carol, who has none", b4, p, action, "carol", bobKey.get(t, o))
 		p, action, o = forgotWithPasskey(t, f.e, b4, "nobody")
 		refused("a passkey for no user", b4, p, action, "nobody", bobKey.get(t, o))
+		// One assertion posted by many tabs at once is accepted once: one
+		// PIN sent (the other tabs follow the flow to its PIN page).
+		b5 := f.e.NewBrowser()
+		p5, action5, o5 := forgotWithPasskey(t, f.e, b5, "alice")
+		once := k.get(t, o5)
+		sent = len(f.e.Messages())
+		const n = 6
+		pages := make([]*idptest.Page, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				pages[i] = b5.Submit(action5, url.Values{"csrf_token": {p5.CSRF(t)}, "username": {"alice"}, "passkey_assertion": {once}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, q := range pages {
+			if q.Status >= 500 {
+				t.Errorf("status %d", q.Status)
+			}
+		}
+		ev, _ = f.e.Store.AuditEvents(t.Context(), store.AuditFilter{Event: "passkey.verify"})
+		ok = 0
+		for _, e := range ev {
+			if e.Outcome == "ok" && strings.HasPrefix(e.Detail, "password reset") {
+				ok++
+			}
+		}
+		if ok != 2 || len(f.e.Messages()) != sent+1 {
+			t.Errorf("one assertion posted %d times at once: accepted %d times, %d SMS; want once and one", n, ok-1, len(f.e.Messages())-sent)
+		}
 		// Junk is a clear 4xx.
 		for _, junk := range []string{"", "{}", "not json"} {
 			q := b4.Submit(action, url.Values{"csrf_token": {p.CSRF(t)}, "username": {"alice"}, "passkey_assertion": {junk}})
