@@ -143,6 +143,36 @@ func TestPasswordResetWithAPasskey(t *testing.T) {
 		if ok != 2 || len(f.e.Messages()) != sent+1 {
 			t.Errorf("one assertion posted %d times at once: accepted %d times, %d SMS; want once and one", n, ok-1, len(f.e.Messages())-sent)
 		}
+		// Forged assertions for bob are counted before they are verified,
+		// with his sign-in's: at most five verified, then even his own
+		// passkey waits.
+		b6 := f.e.NewBrowser()
+		p6, action6, o6 := forgotWithPasskey(t, f.e, b6, "bob")
+		stranger := newSoftKey(t, f.e.Issuer)
+		stranger.userHandle = []byte(bob.ID)
+		junkSig := stranger.get(t, o6)
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		start = make(chan struct{})
+		for range 12 {
+			wg.Go(func() {
+				<-start
+				q := b6.Submit(action6, url.Values{"csrf_token": {p6.CSRF(t)}, "username": {"bob"}, "passkey_assertion": {junkSig}})
+				mu.Lock()
+				statuses[q.Status]++
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if statuses[http.StatusUnauthorized] > 5 || statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests] != 12 {
+			t.Errorf("12 forged assertions for bob at once: %v; want at most 5 verified (401), the rest 429", statuses)
+		}
+		p6, action6, o6 = forgotWithPasskey(t, f.e, b6, "bob")
+		q = b6.Submit(action6, url.Values{"csrf_token": {p6.CSRF(t)}, "username": {"bob"}, "passkey_assertion": {bobKey.get(t, o6)}})
+		if q.Status != http.StatusTooManyRequests || !shows(q, ui.MsgAccountLocked) || q.Header.Get("Retry-After") == "" {
+			t.Errorf("bob's own passkey after the burst: %d at %s, want 429 and the locked message", q.Status, q.URL.Path)
+		}
 		// Junk is a clear 4xx.
 		for _, junk := range []string{"", "{}", "not json"} {
 			q := b4.Submit(action, url.Values{"csrf_token": {p.CSRF(t)}, "username": {"alice"}, "passkey_assertion": {junk}})
