@@ -89,6 +89,8 @@
 //	awaiting_reset_code    --reset_code_refused--> send_refused  [password_reset]
 //	awaiting_pin           --reset_pin--> awaiting_new_password  [password_reset]
 //	new                    --reset_link--> awaiting_new_password  [password_reset]
+//	awaiting_reset_code    --reset_passkey--> awaiting_pin  [password_reset]
+//	awaiting_reset_code    --reset_passkey_refused--> send_refused  [password_reset]
 //	awaiting_new_password  --new_password--> done  [password_reset]
 //	awaiting_new_phone     --new_phone_entered--> awaiting_new_phone_pin  [phone_change]
 //	awaiting_new_phone_pin --new_phone_again--> awaiting_new_phone  [phone_change]

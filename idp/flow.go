@@ -257,7 +257,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, lf *loginFlow, s
 	case store.FlowAwaitingTOTP:
 		s.renderTOTP(w, r, lf, status, msg, form)
 	case store.FlowAwaitingPasskey:
-		s.renderPasskey(w, r, lf, status, msg)
+		s.renderPasskey(w, r, lf, status, msg, form)
 	case store.FlowAwaitingRecovery:
 		s.renderRecovery(w, r, lf, status, msg, form)
 	case store.FlowRecoveryUsed:

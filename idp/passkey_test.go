@@ -400,6 +400,54 @@ func TestPasskeys(t *testing.T) {
 			}
 		})
 
+		// Forged assertions are counted before they are verified: of a
+		// burst no more than the allowance is verified, the rest are
+		// refused 429, and then even the right passkey waits.
+		t.Run("ForgedAssertionsExhaustTheBudget", func(t *testing.T) {
+			f := passkeyFixture(t, open)
+			b := f.e.NewBrowser()
+			k, _ := addPasskey(t, f.e, b, accountSignIn(t, f.e, b, f.user), "laptop")
+			b2 := f.e.NewBrowser()
+			p := f.toPasskey(t, b2, f.user, oauth2.GenerateVerifier())
+			stranger := newSoftKey(t, f.e.Issuer)
+			stranger.userHandle = []byte(f.user.ID)
+			forged := stranger.get(t, loginOptions(t, b2, p))
+			const n = 12
+			var mu sync.Mutex
+			statuses := map[int]int{}
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range n {
+				wg.Go(func() {
+					<-start
+					q := b2.Fill(p, url.Values{"passkey_assertion": {forged}})
+					mu.Lock()
+					statuses[q.Status]++
+					mu.Unlock()
+				})
+			}
+			close(start)
+			wg.Wait()
+			if statuses[http.StatusUnauthorized] > 5 || statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests] != n {
+				t.Fatalf("%d forged assertions at once: %v; want at most 5 verified (401), the rest refused (429)", n, statuses)
+			}
+			q := b2.Fill(p, url.Values{"passkey_assertion": {k.get(t, loginOptions(t, b2, p))}})
+			if q.Status != http.StatusTooManyRequests || !shows(q, ui.MsgAccountLocked) || q.Header.Get("Retry-After") == "" {
+				t.Fatalf("the right passkey after the burst: %d at %s (Retry-After %q), want 429 and the locked message", q.Status, q.URL.Path, q.Header.Get("Retry-After"))
+			}
+			ev, _ := f.e.Store.AuditEvents(t.Context(), store.AuditFilter{Event: "passkey.verify"})
+			outcomes := map[string]int{}
+			for _, e := range ev {
+				outcomes[e.Outcome]++
+			}
+			if outcomes["failed"] > 5 || outcomes["throttled"] < n-5+1 || outcomes["ok"] != 0 {
+				t.Errorf("passkey.verify outcomes %v: want at most 5 failed, the rest throttled, none ok", outcomes)
+			}
+			if sessions, _ := f.e.Store.UserSessions(t.Context(), f.user.ID); len(sessions) != 1 {
+				t.Errorf("alice has %d sessions, want only her account sign-in", len(sessions))
+			}
+		})
+
 		// An RP asking for the phishing-resistant class gets the passkey
 		// even from a user who last used SMS; one whose user has no
 		// passkey is told unmet_authentication_requirements, no SMS sent.

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -164,6 +166,18 @@ func writeOptions(w http.ResponseWriter, v any) {
 
 // --- sign-in -------------------------------------------------------------------
 
+// passkeyRule limits assertions per account. A signature cannot be
+// guessed, but each one costs a verification and a forged one is an
+// attack: five free, then a growing wait, as for authenticator codes.
+var passkeyRule = store.ThrottleRule{Free: 5, First: 30 * time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour}
+
+// passkeyThrottleKey is the throttle key of an account's passkey
+// assertions, by its username in normal form.
+func passkeyThrottleKey(username string) string {
+	sum := sha256.Sum256([]byte("passkey\x00" + username))
+	return "passkey:" + hex.EncodeToString(sum[:16])
+}
+
 func (s *Server) handlePasskeyPage(w http.ResponseWriter, r *http.Request) {
 	lf, ok := s.at(w, r, store.FlowAwaitingPasskey)
 	if !ok {
@@ -173,9 +187,12 @@ func (s *Server) handlePasskeyPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, lf, http.StatusOK, "", nil)
 }
 
-func (s *Server) renderPasskey(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID) {
+func (s *Server) renderPasskey(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID, form url.Values) {
 	page := ui.PasskeyPage{Common: s.commonToRP(r, lf), Action: stepURL(pageOf[lf.State], lf.ID),
 		OptionsURL: stepURL("/login/passkey/options", lf.ID), Error: msg, Factors: s.otherFactors(r, lf), Actions: s.restartActions(r, lf)}
+	if msg == ui.MsgAccountLocked {
+		page.WaitMinutes = waitMinutesOf(form)
+	}
 	s.opt.UI.Render(w, status, page)
 }
 
@@ -289,6 +306,20 @@ func (s *Server) handlePasskeySubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := store.AuditEvent{Event: "passkey.verify", UserID: user.ID, Username: user.Username, ClientID: lf.ClientID, FlowID: lf.ID}
+	// Counted before anything is checked, as passwords and codes are.
+	keys := []string{passkeyThrottleKey(user.Username), networkThrottleKey(s.clientIP(r))}
+	wait, err := s.store.ThrottleTry(ctx, store.ThrottleKey{Key: keys[0], Rule: passkeyRule}, store.ThrottleKey{Key: keys[1], Rule: networkRule})
+	if err != nil {
+		s.fail(w, r, lf, err)
+		return
+	}
+	if wait > 0 {
+		ev.Outcome = "throttled"
+		s.audit(r, ev)
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(wait))}})
+		return
+	}
 	cred, row, err := s.verifyAssertion(ctx, lf, pu, raw)
 	var wrong *errPasskeyWrong
 	switch {
@@ -298,11 +329,13 @@ func (s *Server) handlePasskeySubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, lf, http.StatusUnauthorized, ui.MsgPasskeyInvalid, nil)
 		return
 	case err != nil:
+		s.untry(ctx, keys...)
 		s.fail(w, r, lf, err)
 		return
 	}
 	flags := cred.Flags
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
+		st.undo = func(ctx context.Context) { s.untry(ctx, keys...) }
 		used, err := s.store.UsePasskey(ctx, user.ID, row.CredentialID, row.SignCount, int64(cred.Authenticator.SignCount), false,
 			flags.UserVerified, flags.BackupState)
 		if err != nil {
@@ -312,6 +345,9 @@ func (s *Server) handlePasskeySubmit(w http.ResponseWriter, r *http.Request) {
 			ev.Outcome, ev.Detail = "failed", "counter advanced meanwhile"
 			st.refuse(ui.MsgPasskeyInvalid, http.StatusUnauthorized)
 			return s.auditIn(ctx, r, ev)
+		}
+		if err := s.store.ThrottleSucceeded(ctx, []string{keys[0]}, []string{keys[1]}); err != nil {
+			return err
 		}
 		if err := s.store.SetLastFactor(ctx, user.ID, store.FactorPasskey); err != nil {
 			return err

@@ -20,11 +20,13 @@ import (
 // user has prove a self-service reset: a recovery code, then a PIN sent
 // to the verified phone; SMS alone never resets a password (a swapped
 // SIM would take the account); the code of an authenticator app serves
-// as the first as well as a recovery code. A user with neither asks the
+// as the first as well as a recovery code, and so does a passkey's
+// assertion (passkey_reset.go). A user with none of them asks the
 // operator, whose link (idp users reset-password) is the proof instead:
 //
 //	new -> awaiting_reset_code -> awaiting_pin -> awaiting_new_password -> done
 //	(forgot)    (username, recovery code)  (PIN)          (new password)
+//	            (username, passkey: reset_passkey)
 //	new -> awaiting_new_password -> done
 //	(reset_link)
 //
@@ -95,6 +97,10 @@ func (s *Server) handleForgotPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderForgot(w http.ResponseWriter, r *http.Request, lf *loginFlow, status int, msg ui.MsgID, form url.Values) {
 	page := ui.ForgotPage{Common: s.common(r, lf), Action: stepURL(pageOf[lf.State], lf.ID), Error: msg, Actions: s.restartActions(r, lf)}
+	if s.webauthn != nil {
+		page.PasskeyAction = stepURL("/password/forgot/passkey", lf.ID)
+		page.PasskeyOptionsURL = stepURL("/password/forgot/passkey/options", lf.ID)
+	}
 	if form != nil {
 		page.Username = form.Get("username")
 		page.WaitMinutes = waitMinutesOf(form)
@@ -219,6 +225,13 @@ func (s *Server) forgotWithTOTP(w http.ResponseWriter, r *http.Request, lf *logi
 // the verified phone for the second; without one the operator is the way.
 func (s *Server) resetSecondProof(w http.ResponseWriter, r *http.Request, lf *loginFlow, user *store.User, ev store.AuditEvent, form url.Values,
 	keys []string, use func(ctx context.Context) (bool, error)) {
+	s.resetSecondProofBy(w, r, lf, user, ev, form, keys, "otp", store.MoveResetCode, store.MoveResetRefused, use)
+}
+
+// resetSecondProofBy is resetSecondProof for a first proof that says amr
+// and moves by sent (a PIN on its way) or refused (it could not be sent).
+func (s *Server) resetSecondProofBy(w http.ResponseWriter, r *http.Request, lf *loginFlow, user *store.User, ev store.AuditEvent, form url.Values,
+	keys []string, amr string, sent, refused store.MoveName, use func(ctx context.Context) (bool, error)) {
 	phone, err := s.store.PhoneOf(r.Context(), user.ID)
 	if err != nil {
 		s.fail(w, r, lf, err)
@@ -250,25 +263,29 @@ func (s *Server) resetSecondProof(w http.ResponseWriter, r *http.Request, lf *lo
 		if err := s.auditIn(ctx, r, ev); err != nil {
 			return err
 		}
-		set := map[string]any{"user_id": user.ID, "amr": "otp"}
+		set := map[string]any{"user_id": user.ID, "amr": amr}
 		p, refusal, retryAt, err := s.reserve(ctx, r, lf, user, phone.Number, phone.Verified())
 		if err != nil {
 			return err
 		}
 		if p == nil {
 			set["refusal"], set["retry_at"] = refusal, retryAt
-			return s.store.Move(ctx, lf.Flow, store.MoveResetRefused, set)
+			return s.store.Move(ctx, lf.Flow, refused, set)
 		}
 		st.send = p
 		set["challenge_id"] = p.Challenge.ID
-		return s.store.Move(ctx, lf.Flow, store.MoveResetCode, set)
+		return s.store.Move(ctx, lf.Flow, sent, set)
 	})
 }
 
 // resetPIN is the PIN step of a self-service reset: with the recovery
 // code before it, both proofs are in.
 func (s *Server) resetPIN(ctx context.Context, st *step) error {
-	return s.store.Move(ctx, st.lf.Flow, store.MoveResetPIN, map[string]any{"amr": "otp sms", "auth_time": s.store.Now()})
+	amr := "otp sms"
+	if st.lf.AMR == "swk" {
+		amr = "swk sms"
+	}
+	return s.store.Move(ctx, st.lf.Flow, store.MoveResetPIN, map[string]any{"amr": amr, "auth_time": s.store.Now()})
 }
 
 // --- the new password ----------------------------------------------------------

@@ -316,6 +316,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /login/recovery/used", s.handleRecoveryUsedPage)
 	forms("POST /login/recovery/used", s.handleRecoveryUsedSubmit)
 	forms("GET /password/forgot", s.handleForgot)
+	forms("POST /password/forgot/passkey", s.handleForgotPasskey)
+	forms("POST /password/forgot/passkey/options", s.handleForgotPasskeyOptions)
 	forms("GET /password/reset", s.handleResetLink)
 	forms("GET /login/forgot", s.handleForgotPage)
 	forms("POST /login/forgot", s.handleForgotSubmit)

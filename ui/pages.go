@@ -238,9 +238,15 @@ type ForgotPage struct {
 	Username string // prefilled after a failed attempt
 	Error    MsgID
 	Actions  []Action
+	// PasskeyAction and PasskeyOptionsURL (empty: passkeys are off) are
+	// the other first proof: passkey.js posts csrf_token and username to
+	// the options, then username and passkey_assertion to the action.
+	PasskeyAction     string
+	PasskeyOptionsURL string
 }
 
 func (ForgotPage) templateName() string { return "forgot" }
+func (ForgotPage) fetchesSelf()         {}
 
 // NewPasswordPage sets a new password: the form posts new_password,
 // confirm_password and csrf_token to Action. Username is for password

@@ -53,52 +53,54 @@ var Purposes = []string{PurposeLogin, PurposePhoneChange, PurposeEnrol, PurposeR
 type MoveName string
 
 const (
-	MovePassword         MoveName = "password"                // the password was right; a code is on its way
-	MovePasswordEnrol    MoveName = "password_enrol"          // an invitation's password was right; the user has no number yet
-	MovePasswordRefused  MoveName = "password_refused"        // the password was right; its code could not be sent
-	MovePasswordTOTP     MoveName = "password_totp"           // the password was right; the user last used an authenticator app: no SMS yet
-	MovePasswordPasskey  MoveName = "password_passkey"        // the password was right; the user's passkey is asked first: no SMS yet
-	MoveSession          MoveName = "session"                 // a live session spared the password; a code is on its way
-	MoveSessionRefused   MoveName = "session_refused"         // a live session spared the password; no code could be sent
-	MoveSessionTOTP      MoveName = "session_totp"            // a live session spared the password; the authenticator app is asked, no SMS yet
-	MoveSessionPasskey   MoveName = "session_passkey"         // a live session spared the password; the passkey is asked, no SMS yet
-	MoveSessionMFA       MoveName = "session_remembered"      // a live session's PIN is still remembered: nothing to ask
-	MovePasswordTrusted  MoveName = "password_trusted"        // the password was right, on a browser its user trusted: no second factor
-	MoveSessionTrusted   MoveName = "session_trusted"         // a live session, on a browser its user trusted: no second factor
-	MovePhoneEntered     MoveName = "phone_entered"           // a number to enrol was typed; its code is on its way
-	MoveRetrySend        MoveName = "retry_send"              // after a refusal, a code went out
-	MoveRetryRefused     MoveName = "retry_refused"           // after a refusal, refused again
-	MovePIN              MoveName = "pin"                     // the code was right
-	MoveEnrolPIN         MoveName = "enrol_pin"               // an invitation: the first number's code was right, the link used up
-	MoveOldPhonePIN      MoveName = "old_phone_pin"           // phone change: the current number's code was right
-	MoveChooseRecovery   MoveName = "choose_recovery_code"    // the user will type a recovery code instead of the PIN
-	MoveChooseSMS        MoveName = "choose_sms"              // to the PIN: the one sent already, or one sent now
-	MoveChooseSMSRefused MoveName = "choose_sms_refused"      // to the PIN, whose code could not be sent now
-	MoveChooseTOTP       MoveName = "choose_totp"             // the user will type the authenticator app's code instead
-	MoveChoosePasskey    MoveName = "choose_passkey"          // the user will use a passkey instead
-	MovePasskey          MoveName = "passkey"                 // the passkey's assertion was verified
-	MoveOldPhonePasskey  MoveName = "old_phone_passkey"       // phone change: the passkey stood for the current number's PIN
-	MoveTOTP             MoveName = "totp"                    // the authenticator app's code was right
-	MoveOldPhoneTOTP     MoveName = "old_phone_totp"          // phone change: the authenticator app stood for the current number's PIN
-	MoveRecoveryCode     MoveName = "recovery_code"           // a recovery code was right (and is used up)
-	MoveOldPhoneRecovery MoveName = "old_phone_recovery_code" // phone change: a recovery code stood for the current number's PIN
-	MoveContinue         MoveName = "continue"                // on from the codes-left page
-	MoveForgot           MoveName = "forgot"                  // forgot password: the reset begins with a recovery code or an authenticator code
-	MoveResetCode        MoveName = "reset_code"              // the username's recovery code (or authenticator code) was right; a code is on its way to the phone
-	MoveResetRefused     MoveName = "reset_code_refused"      // the recovery code was right; the phone's code could not be sent
-	MoveResetPIN         MoveName = "reset_pin"               // and the phone's code was right: both proofs are in
-	MoveResetLink        MoveName = "reset_link"              // an operator's reset link was opened
-	MoveNewPassword      MoveName = "new_password"            // the new password was set
-	MoveOpenAccount      MoveName = "open_account"            // a full sign-in to the account page is done: the page opens
-	MoveDeviceApprove    MoveName = "device_approved"         // the user allowed the device: it gets its tokens at its next poll
-	MoveDeviceDeny       MoveName = "device_denied"           // the user refused the device: it is told access_denied
-	MoveSessionFresh     MoveName = "session_fresh"           // phone change: a full sign-in minutes ago spares the password and the current number's PIN
-	MoveNewPhoneEntered  MoveName = "new_phone_entered"       // phone change: a new number was typed; its code is on its way
-	MoveNewPhoneAgain    MoveName = "new_phone_again"         // phone change: back to type another new number
-	MoveNewPhonePIN      MoveName = "new_phone_pin"           // phone change: the new number's code was right
-	MoveFinish           MoveName = "finish"                  // the authorize response (code or refusal) was issued
-	MoveRestart          MoveName = "restart"                 // the user starts again from the password
-	MoveCancel           MoveName = "cancel"                  // the user gave up: the RP is told access_denied
+	MovePassword            MoveName = "password"                // the password was right; a code is on its way
+	MovePasswordEnrol       MoveName = "password_enrol"          // an invitation's password was right; the user has no number yet
+	MovePasswordRefused     MoveName = "password_refused"        // the password was right; its code could not be sent
+	MovePasswordTOTP        MoveName = "password_totp"           // the password was right; the user last used an authenticator app: no SMS yet
+	MovePasswordPasskey     MoveName = "password_passkey"        // the password was right; the user's passkey is asked first: no SMS yet
+	MoveSession             MoveName = "session"                 // a live session spared the password; a code is on its way
+	MoveSessionRefused      MoveName = "session_refused"         // a live session spared the password; no code could be sent
+	MoveSessionTOTP         MoveName = "session_totp"            // a live session spared the password; the authenticator app is asked, no SMS yet
+	MoveSessionPasskey      MoveName = "session_passkey"         // a live session spared the password; the passkey is asked, no SMS yet
+	MoveSessionMFA          MoveName = "session_remembered"      // a live session's PIN is still remembered: nothing to ask
+	MovePasswordTrusted     MoveName = "password_trusted"        // the password was right, on a browser its user trusted: no second factor
+	MoveSessionTrusted      MoveName = "session_trusted"         // a live session, on a browser its user trusted: no second factor
+	MovePhoneEntered        MoveName = "phone_entered"           // a number to enrol was typed; its code is on its way
+	MoveRetrySend           MoveName = "retry_send"              // after a refusal, a code went out
+	MoveRetryRefused        MoveName = "retry_refused"           // after a refusal, refused again
+	MovePIN                 MoveName = "pin"                     // the code was right
+	MoveEnrolPIN            MoveName = "enrol_pin"               // an invitation: the first number's code was right, the link used up
+	MoveOldPhonePIN         MoveName = "old_phone_pin"           // phone change: the current number's code was right
+	MoveChooseRecovery      MoveName = "choose_recovery_code"    // the user will type a recovery code instead of the PIN
+	MoveChooseSMS           MoveName = "choose_sms"              // to the PIN: the one sent already, or one sent now
+	MoveChooseSMSRefused    MoveName = "choose_sms_refused"      // to the PIN, whose code could not be sent now
+	MoveChooseTOTP          MoveName = "choose_totp"             // the user will type the authenticator app's code instead
+	MoveChoosePasskey       MoveName = "choose_passkey"          // the user will use a passkey instead
+	MovePasskey             MoveName = "passkey"                 // the passkey's assertion was verified
+	MoveOldPhonePasskey     MoveName = "old_phone_passkey"       // phone change: the passkey stood for the current number's PIN
+	MoveTOTP                MoveName = "totp"                    // the authenticator app's code was right
+	MoveOldPhoneTOTP        MoveName = "old_phone_totp"          // phone change: the authenticator app stood for the current number's PIN
+	MoveRecoveryCode        MoveName = "recovery_code"           // a recovery code was right (and is used up)
+	MoveOldPhoneRecovery    MoveName = "old_phone_recovery_code" // phone change: a recovery code stood for the current number's PIN
+	MoveContinue            MoveName = "continue"                // on from the codes-left page
+	MoveForgot              MoveName = "forgot"                  // forgot password: the reset begins with a recovery code or an authenticator code
+	MoveResetCode           MoveName = "reset_code"              // the username's recovery code (or authenticator code) was right; a code is on its way to the phone
+	MoveResetRefused        MoveName = "reset_code_refused"      // the recovery code was right; the phone's code could not be sent
+	MoveResetPIN            MoveName = "reset_pin"               // and the phone's code was right: both proofs are in
+	MoveResetLink           MoveName = "reset_link"              // an operator's reset link was opened
+	MoveResetPasskey        MoveName = "reset_passkey"           // the username's passkey answered; a code is on its way to the phone
+	MoveResetPasskeyRefused MoveName = "reset_passkey_refused"   // the passkey answered; the phone's code could not be sent
+	MoveNewPassword         MoveName = "new_password"            // the new password was set
+	MoveOpenAccount         MoveName = "open_account"            // a full sign-in to the account page is done: the page opens
+	MoveDeviceApprove       MoveName = "device_approved"         // the user allowed the device: it gets its tokens at its next poll
+	MoveDeviceDeny          MoveName = "device_denied"           // the user refused the device: it is told access_denied
+	MoveSessionFresh        MoveName = "session_fresh"           // phone change: a full sign-in minutes ago spares the password and the current number's PIN
+	MoveNewPhoneEntered     MoveName = "new_phone_entered"       // phone change: a new number was typed; its code is on its way
+	MoveNewPhoneAgain       MoveName = "new_phone_again"         // phone change: back to type another new number
+	MoveNewPhonePIN         MoveName = "new_phone_pin"           // phone change: the new number's code was right
+	MoveFinish              MoveName = "finish"                  // the authorize response (code or refusal) was issued
+	MoveRestart             MoveName = "restart"                 // the user starts again from the password
+	MoveCancel              MoveName = "cancel"                  // the user gave up: the RP is told access_denied
 )
 
 // Move is one legal move of the table.
@@ -167,6 +169,8 @@ var Moves = []Move{
 	{MoveResetRefused, []FlowState{FlowAwaitingResetCode}, FlowSendRefused, reset, []string{"user_id", "amr", "refusal"}, nil},
 	{MoveResetPIN, []FlowState{FlowAwaitingPIN}, FlowAwaitingPassword, reset, []string{"amr", "auth_time"}, nil},
 	{MoveResetLink, []FlowState{FlowNew}, FlowAwaitingPassword, reset, []string{"user_id"}, nil},
+	{MoveResetPasskey, []FlowState{FlowAwaitingResetCode}, FlowAwaitingPIN, reset, []string{"user_id", "amr", "challenge_id"}, nil},
+	{MoveResetPasskeyRefused, []FlowState{FlowAwaitingResetCode}, FlowSendRefused, reset, []string{"user_id", "amr", "refusal"}, nil},
 	{MoveNewPassword, []FlowState{FlowAwaitingPassword}, FlowDone, reset, nil, nil},
 	{MoveNewPhoneEntered, []FlowState{FlowAwaitingNewPhone}, FlowAwaitingNewPIN, change, []string{"challenge_id"}, nil},
 	{MoveNewPhoneAgain, []FlowState{FlowAwaitingNewPIN}, FlowAwaitingNewPhone, change, nil, []string{"challenge_id"}},

@@ -66,6 +66,10 @@
     var failed = document.getElementById("passkey-failed");
     var body = new URLSearchParams();
     body.set("csrf_token", form.querySelector("[name=csrf_token]").value);
+    var username = form.querySelector("[name=username]");
+    if (username) {
+      body.set("username", username.value); // a reset names its account
+    }
     return fetch(form.getAttribute("data-options"), {
       method: "POST",
       credentials: "same-origin",
