@@ -35,6 +35,16 @@ func AccountThrottleKey(username string) string {
 	return "acct:" + hex.EncodeToString(sum[:16])
 }
 
+// UserThrottleKeys are every throttle key of a username's own tries: the
+// password, recovery codes, the authenticator app and passkeys. An
+// operator's unlock (or a reset) forgets them all.
+func UserThrottleKeys(username string) []string {
+	if n, err := store.NormalizeUsername(username); err == nil {
+		username = n
+	}
+	return []string{AccountThrottleKey(username), recoveryThrottleKey(username), totpThrottleKey(username), passkeyThrottleKey(username)}
+}
+
 // networkThrottleKey is the throttle key of a client network, grouped as
 // the SMS send limits group them.
 func networkThrottleKey(ip netip.Addr) string {

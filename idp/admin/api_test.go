@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/smspin/idp/idp"
 	"github.com/smspin/idp/idp/admin"
 	"github.com/smspin/idp/idp/idptest"
 	"github.com/smspin/idp/idp/store"
@@ -403,6 +404,32 @@ func TestAPIChangesSeenByOIDC(t *testing.T) {
 				t.Fatalf("unlock: %v", m)
 			}
 			f.tokens(t, f.client, f.user)
+
+			// The user's other tries (recovery codes, the app, passkeys)
+			// are lifted by the same unlock.
+			rule := store.ThrottleRule{Free: 1, First: time.Hour, Max: time.Hour, Forget: 24 * time.Hour}
+			blocked := func(key string) bool {
+				wait, err := f.e.Store.ThrottleTry(t.Context(), store.ThrottleKey{Key: key, Rule: rule})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return wait > 0
+			}
+			keys := idp.UserThrottleKeys("alice")
+			for _, k := range keys {
+				for range 3 {
+					blocked(k)
+				}
+				if !blocked(k) {
+					t.Fatalf("%s not blocked after four tries", k)
+				}
+			}
+			a.ok("POST", "/users/alice/unlock", "", 200)
+			for _, k := range keys {
+				if blocked(k) {
+					t.Errorf("%s still blocked after the unlock", k)
+				}
+			}
 		})
 
 		t.Run("Clients", func(t *testing.T) {

@@ -423,7 +423,7 @@ func (s *Service) Delete(ctx context.Context, ref, by string) (*store.User, erro
 	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.ThrottleReset(ctx, idp.AccountThrottleKey(u.Username)); err != nil {
+	if _, err := s.Store.ThrottleReset(ctx, idp.UserThrottleKeys(u.Username)...); err != nil {
 		return nil, err
 	}
 	return u, s.audit(ctx, "user.deleted", u, "", by, "")
@@ -615,7 +615,7 @@ func (s *Service) Unlock(ctx context.Context, ref, by string) (*store.User, bool
 	if err != nil {
 		return nil, false, err
 	}
-	n, err := s.Store.ThrottleReset(ctx, idp.AccountThrottleKey(u.Username))
+	n, err := s.Store.ThrottleReset(ctx, idp.UserThrottleKeys(u.Username)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -633,9 +633,8 @@ const (
 
 // RemoveFactor removes a user's recovery codes, trusted browsers,
 // authenticator app or passkeys (a lost phone or key), and reports how
-// many went. The user's
-// sessions are left alone: a browser's session does not live on the
-// factor it was proven by.
+// many went. The user's sessions are left alone: a browser's session does
+// not live on the factor it was proven by.
 func (s *Service) RemoveFactor(ctx context.Context, ref, factor, by string) (int, error) {
 	if factor != FactorRecoveryCodes && factor != FactorTrustedDevices && factor != FactorTOTP && factor != FactorPasskeys {
 		return 0, invalid("factor %q: give %s, %s, %s or %s (the phone is cleared with its own action, which makes an invitation)",
