@@ -99,8 +99,8 @@ func (s *Store) RemovePasskey(ctx context.Context, userID, credentialID string) 
 // Ceremony is a WebAuthn ceremony under way: its session data (challenge
 // and options, JSON) kept on the server until one answer takes it.
 type Ceremony struct {
-	ID        string `gorm:"primaryKey"` // "login:<flow id>", "register:<session id>"
-	UserID    string
+	ID        string `gorm:"primaryKey"`   // "login:<flow id>", "register:<session id>"
+	UserID    string `gorm:"default:null"` // "" (NULL): a passwordless sign-in's, before any user is known
 	Data      string
 	ExpiresAt time.Time
 }
@@ -122,12 +122,19 @@ func (s *Store) PutCeremony(ctx context.Context, c Ceremony) error {
 	return nil
 }
 
-// TakeCeremony returns the live ceremony id of the user and deletes it,
+// TakeCeremony returns the live ceremony id of the user (userID "": of
+// no user, a passwordless sign-in's) and deletes it,
 // so each challenge is answered once: of parallel takers one gets it,
 // the others (and every later one) ErrNotFound.
 func (s *Store) TakeCeremony(ctx context.Context, id, userID string) (*Ceremony, error) {
 	var c Ceremony
-	if err := s.conn(ctx).Where("id = ? AND user_id = ? AND expires_at > ?", id, userID, s.Now()).Take(&c).Error; err != nil {
+	q := s.conn(ctx).Where("id = ? AND expires_at > ?", id, s.Now())
+	if userID == "" {
+		q = q.Where("user_id IS NULL")
+	} else {
+		q = q.Where("user_id = ?", userID)
+	}
+	if err := q.Take(&c).Error; err != nil {
 		return nil, notFound("ceremony", err)
 	}
 	res := s.conn(ctx).Where("id = ? AND data = ?", id, c.Data).Delete(&Ceremony{})

@@ -102,4 +102,16 @@ func testCeremonies(t *testing.T, s *store.Store) {
 	clk.Advance(6 * time.Minute)
 	_, err = s.TakeCeremony(ctx, "login:f1", alice.ID)
 	wantErr(t, "an expired ceremony", err, store.ErrNotFound)
+
+	// A passwordless ceremony has no user yet: taken as such, once, and
+	// not as any user's.
+	exp = clk.Now().Add(5 * time.Minute)
+	noErr(t, "PutCeremony without a user", s.PutCeremony(ctx, store.Ceremony{ID: "passwordless:f2", Data: "four", ExpiresAt: exp}))
+	_, err = s.TakeCeremony(ctx, "passwordless:f2", alice.ID)
+	wantErr(t, "alice taking a ceremony of no user", err, store.ErrNotFound)
+	errs = race(racers, func(int) error {
+		_, err := s.TakeCeremony(ctx, "passwordless:f2", "")
+		return err
+	})
+	exactlyOneWins(t, errs, store.ErrNotFound)
 }
