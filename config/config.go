@@ -51,8 +51,11 @@ type Config struct {
 	// TrustedDeviceTTL, when not 0, offers "don't ask for a code on this
 	// browser" for that long.
 	// DPoPNonce requires a server nonce in DPoP proofs.
-	DPoPNonce        bool          `env:"IDP_DPOP_NONCE" help:"DPoP proofs (RFC 9449) must carry a server nonce, sent in the DPoP-Nonce header (limits pre-made proofs)"`
-	TrustedDeviceTTL time.Duration `env:"IDP_TRUSTED_DEVICE_TTL" min:"0" max:"2160h" help:"offer \"don't ask for a code on this browser\" for this long, e.g. 720h (30 days); 0 = not offered"`
+	DPoPNonce bool `env:"IDP_DPOP_NONCE" help:"DPoP proofs (RFC 9449) must carry a server nonce, sent in the DPoP-Nonce header (limits pre-made proofs)"`
+	// PasskeyPasswordless offers a sign-in with a passkey alone (one that
+	// verified its user) beside the password form.
+	PasskeyPasswordless bool          `env:"IDP_PASSKEY_PASSWORDLESS" help:"offer \"Sign in with a passkey\" on the sign-in page: a passkey that verifies its user (fingerprint, face, device PIN) replaces the password and the SMS step"`
+	TrustedDeviceTTL    time.Duration `env:"IDP_TRUSTED_DEVICE_TTL" min:"0" max:"2160h" help:"offer \"don't ask for a code on this browser\" for this long, e.g. 720h (30 days); 0 = not offered"`
 }
 
 // Admin is the separate listener for /metrics and the admin API.

@@ -251,15 +251,16 @@ func TestSettingsTable(t *testing.T) {
 		byEnv[s.Env] = s
 	}
 	for env, want := range map[string]Setting{
-		"IDP_PIN_TTL":           {Key: "pin_ttl", Type: "duration", Default: "5m", Allowed: "30s..10m"},
-		"IDP_REFRESH_TOKEN_TTL": {Key: "refresh_token_ttl", Type: "duration", Default: "720h", Allowed: "1h..8760h"},
-		"IDP_LOG_LEVEL":         {Key: "log_level", Type: "string", Default: "info", Allowed: "debug|info|warn|error"},
-		"XOXZO_API_SID":         {Key: "xoxzo_api_sid", Type: "string"},
-		"IDP_SECRET":            {Key: "secret", Type: "string", Secret: true},
-		"IDP_SECRET_OLD":        {Key: "secret_old", Type: "list", Secret: true},
-		"IDP_ARGON2_MEMORY":     {Key: "argon2_memory", Type: "uint", Default: "19456", Allowed: "8192..1048576"},
-		"IDP_MIGRATE_ON_START":  {Key: "migrate_on_start", Type: "bool", Default: "true"},
-		"IDP_KEY_ROTATION":      {Key: "key_rotation", Type: "duration", Default: "0"},
+		"IDP_PIN_TTL":              {Key: "pin_ttl", Type: "duration", Default: "5m", Allowed: "30s..10m"},
+		"IDP_REFRESH_TOKEN_TTL":    {Key: "refresh_token_ttl", Type: "duration", Default: "720h", Allowed: "1h..8760h"},
+		"IDP_LOG_LEVEL":            {Key: "log_level", Type: "string", Default: "info", Allowed: "debug|info|warn|error"},
+		"XOXZO_API_SID":            {Key: "xoxzo_api_sid", Type: "string"},
+		"IDP_SECRET":               {Key: "secret", Type: "string", Secret: true},
+		"IDP_SECRET_OLD":           {Key: "secret_old", Type: "list", Secret: true},
+		"IDP_ARGON2_MEMORY":        {Key: "argon2_memory", Type: "uint", Default: "19456", Allowed: "8192..1048576"},
+		"IDP_MIGRATE_ON_START":     {Key: "migrate_on_start", Type: "bool", Default: "true"},
+		"IDP_PASSKEY_PASSWORDLESS": {Key: "passkey_passwordless", Type: "bool", Default: "false"},
+		"IDP_KEY_ROTATION":         {Key: "key_rotation", Type: "duration", Default: "0"},
 	} {
 		got := byEnv[env]
 		got.Env, got.Help = "", ""

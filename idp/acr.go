@@ -15,7 +15,8 @@ const (
 	// ACRMFA: a password and any second factor (an SMS PIN, an
 	// authenticator app's code, a recovery code, ...).
 	ACRMFA = "urn:idp:acr:mfa"
-	// ACRPhishingResistant: a password and a passkey (WebAuthn), an
+	// ACRPhishingResistant: a password and a passkey (WebAuthn), or a
+	// passkey alone that verified its user (IDP_PASSKEY_PASSWORDLESS): an
 	// authenticator bound to this origin that a look-alike site cannot
 	// relay (NIST SP 800-63B-4 phishing resistance).
 	ACRPhishingResistant = "urn:idp:acr:phr"
@@ -35,10 +36,20 @@ var acrClasses = []struct {
 }{
 	{ACRPasswordSMS, func(amr []string) bool { return slices.Contains(amr, "pwd") && slices.Contains(amr, "sms") }},
 	{ACRPhishingResistant, func(amr []string) bool {
-		return slices.Contains(amr, "pwd") && (slices.Contains(amr, "swk") || slices.Contains(amr, "hwk"))
+		return (slices.Contains(amr, "pwd") || passwordless(amr)) && (slices.Contains(amr, "swk") || slices.Contains(amr, "hwk"))
 	}},
-	{ACRMFA, func(amr []string) bool { return slices.Contains(amr, "pwd") && slices.Contains(amr, "mfa") }},
-	{ACRPassword, func(amr []string) bool { return slices.Contains(amr, "pwd") }},
+	{ACRMFA, func(amr []string) bool {
+		return (slices.Contains(amr, "pwd") || passwordless(amr)) && slices.Contains(amr, "mfa")
+	}},
+	{ACRPassword, func(amr []string) bool { return slices.Contains(amr, "pwd") || passwordless(amr) }},
+}
+
+// passwordless reports whether amr is a passkey's alone that verified its
+// user: a key held and the user verified on it are two factors, more
+// than a password, so it meets every class a password meets but the SMS
+// one.
+func passwordless(amr []string) bool {
+	return (slices.Contains(amr, "swk") || slices.Contains(amr, "hwk")) && slices.Contains(amr, "mfa")
 }
 
 // acrValuesSupported are the classes discovery lists.

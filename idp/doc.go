@@ -37,7 +37,10 @@
 // (choose_sms sends it then, or choose_sms_refused says why not); a user
 // of a passkey likewise goes to awaiting_passkey (password_passkey,
 // session_passkey), and so does one whose RP asks for the
-// phishing-resistant class.
+// phishing-resistant class. When the operator turns passwordless sign-in
+// on (IDP_PASSKEY_PASSWORDLESS), a passkey that verified its user stands
+// for the password and the second factor at once (passkey_passwordless,
+// passwordless.go).
 //
 // The table, one line a legal move (state --move--> state [purposes]):
 //
@@ -50,6 +53,7 @@
 //	new                    --session_refused--> send_refused  [login]
 //	new                    --session_totp--> awaiting_totp  [login]
 //	new                    --session_passkey--> awaiting_passkey  [login]
+//	new                    --passkey_passwordless--> mfa_ok  [login, account, device]
 //	new                    --session_remembered--> mfa_ok  [login]
 //	new                    --password_trusted--> mfa_ok  [login]
 //	new                    --session_trusted--> mfa_ok  [login]

@@ -48,6 +48,9 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, lf *loginFl
 	case store.PurposeDevice:
 		page.For, page.Actions, page.ForgotURL = ui.LoginForDevice, s.restartActions(r, lf), "/password/forgot"
 	}
+	if s.passwordlessOffered(lf) {
+		page.PasskeyAction, page.PasskeyOptionsURL = stepURL("/login/passwordless", lf.ID), stepURL("/login/passwordless/options", lf.ID)
+	}
 	s.opt.UI.Render(w, status, page)
 }
 

@@ -35,6 +35,7 @@ type softKey struct {
 	origin     string
 	userHandle []byte
 	count      uint32
+	noUV       bool // the authenticator does not verify the user
 }
 
 func newSoftKey(t *testing.T, origin string) *softKey {
@@ -154,7 +155,11 @@ func (k *softKey) create(t *testing.T, o ceremonyOptions) string {
 func (k *softKey) get(t *testing.T, o ceremonyOptions) string {
 	t.Helper()
 	k.count++
-	ad := k.authData(o.PublicKey.RPID, flagUP|flagUV, false)
+	flags := byte(flagUP | flagUV)
+	if k.noUV {
+		flags = flagUP
+	}
+	ad := k.authData(o.PublicKey.RPID, flags, false)
 	cd := k.clientData("webauthn.get", o.PublicKey.Challenge)
 	h := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(slices.Clone(ad), h[:]...)) // ES256 signs the SHA-256 of authData || hash

@@ -63,6 +63,9 @@ type Options struct {
 	// DPoPNonce makes DPoP proofs carry a nonce of ours (RFC 9449 section
 	// 8), at the token endpoint and userinfo.
 	DPoPNonce bool
+	// PasskeyPasswordless offers a sign-in with a passkey alone, its user
+	// verified by the authenticator, beside the password (passwordless.go).
+	PasskeyPasswordless bool
 
 	// TrustedProxies may set X-Forwarded-For (see clientIP).
 	TrustedProxies []netip.Prefix
@@ -313,6 +316,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	forms("GET /login/passkey", s.handlePasskeyPage)
 	forms("POST /login/passkey", s.handlePasskeySubmit)
 	forms("POST /login/passkey/options", s.handlePasskeyOptions)
+	forms("POST /login/passwordless", s.handlePasswordlessSubmit)
+	forms("POST /login/passwordless/options", s.handlePasswordlessOptions)
 	forms("GET /login/recovery/used", s.handleRecoveryUsedPage)
 	forms("POST /login/recovery/used", s.handleRecoveryUsedSubmit)
 	forms("GET /password/forgot", s.handleForgot)

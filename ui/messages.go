@@ -123,6 +123,9 @@ const (
 	// MsgPasskeyInvalid: the browser's answer was not a valid assertion of
 	// one of this account's passkeys for this sign-in (or it was used).
 	MsgPasskeyInvalid MsgID = "passkey.invalid"
+	// MsgPasskeyUnverified: a passwordless sign-in's passkey did not
+	// verify its user (no UV flag): it cannot stand for the password.
+	MsgPasskeyUnverified MsgID = "passkey.unverified"
 	// MsgPasskeyNotAdded: a passkey could not be added (no answer from
 	// the browser, an expired or used ceremony, a credential not valid).
 	MsgPasskeyNotAdded MsgID = "account.passkey_not_added"
@@ -318,6 +321,7 @@ var messages = map[MsgID]msgInfo{
 	MsgActivityTOTPAdded:       {kind: kindNotice},
 	MsgActivityTOTPRemoved:     {kind: kindNotice},
 	MsgPasskeyInvalid:          {kind: kindField},
+	MsgPasskeyUnverified:       {kind: kindField},
 	MsgPasskeyNotAdded:         {kind: kindPage},
 	MsgPasskeyAdded:            {kind: kindNotice},
 	MsgPasskeyRemoved:          {kind: kindNotice},

@@ -95,6 +95,11 @@ type LoginPage struct {
 	For string
 	// ForgotURL, when set, links to setting a new password.
 	ForgotURL string
+	// PasskeyAction and PasskeyOptionsURL (empty: not offered) are the
+	// passwordless sign-in: passkey.js posts csrf_token to the options,
+	// then passkey_assertion and csrf_token to the action.
+	PasskeyAction     string
+	PasskeyOptionsURL string
 }
 
 // What a sign-in is for, besides an app (LoginPage.For).
@@ -105,6 +110,7 @@ const (
 	LoginForDevice      = "device"
 )
 
+func (LoginPage) fetchesSelf()         {}
 func (LoginPage) templateName() string { return "login" }
 
 // PINPage asks for the code sent by SMS. The form posts code and csrf_token to

@@ -219,7 +219,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger, db *gor
 		AuthCodeTTL: cfg.TTL.AuthCode, LoginFlowTTL: cfg.TTL.LoginFlow, SessionTTL: cfg.SessionTTL, MFARemember: cfg.MFARemember,
 		TrustedDeviceTTL: cfg.TrustedDeviceTTL, DeviceCodeTTL: cfg.TTL.DeviceCode, DevicePollInterval: cfg.TTL.DevicePoll,
 		SigningAlg: cfg.Keys.SigningAlg, DefaultLocale: cfg.UI.DefaultLocale, Extra: extra, ProductName: cfg.UI.ProductName,
-		TrustedProxies: trustedProxies(cfg.TrustedProxies), DPoPNonce: cfg.DPoPNonce, Registration: registration,
+		TrustedProxies: trustedProxies(cfg.TrustedProxies), DPoPNonce: cfg.DPoPNonce, PasskeyPasswordless: cfg.PasskeyPasswordless, Registration: registration,
 	})
 	if err != nil {
 		return nil, err

@@ -98,6 +98,8 @@ type Options struct {
 	Localhost bool
 	// DPoPNonce requires server nonces in DPoP proofs.
 	DPoPNonce bool
+	// PasskeyPasswordless offers a sign-in with a passkey alone.
+	PasskeyPasswordless bool
 	// RegistrationToken turns on dynamic client registration with this
 	// initial access token (IDP_REGISTRATION_TOKEN).
 	RegistrationToken string
@@ -218,7 +220,7 @@ func (e *Env) instance(t testing.TB, o Options, gdb *gorm.DB, host string, logge
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, IDTokenTTL: time.Hour, AuthCodeTTL: time.Minute,
 		LoginFlowTTL: 30 * time.Minute, SigningAlg: alg, TrustedProxies: o.TrustedProxies,
 		SessionTTL: 24 * time.Hour, MFARemember: remember(o.MFARemember), TrustedDeviceTTL: o.TrustedDeviceTTL,
-		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval, DPoPNonce: o.DPoPNonce,
+		DeviceCodeTTL: o.DeviceCodeTTL, DevicePollInterval: o.DevicePollInterval, DPoPNonce: o.DPoPNonce, PasskeyPasswordless: o.PasskeyPasswordless,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,7 @@ const (
 	MoveChooseTOTP          MoveName = "choose_totp"             // the user will type the authenticator app's code instead
 	MoveChoosePasskey       MoveName = "choose_passkey"          // the user will use a passkey instead
 	MovePasskey             MoveName = "passkey"                 // the passkey's assertion was verified
+	MovePasskeyPasswordless MoveName = "passkey_passwordless"    // a passkey that verified its user stood for the password and the second factor
 	MoveOldPhonePasskey     MoveName = "old_phone_passkey"       // phone change: the passkey stood for the current number's PIN
 	MoveTOTP                MoveName = "totp"                    // the authenticator app's code was right
 	MoveOldPhoneTOTP        MoveName = "old_phone_totp"          // phone change: the authenticator app stood for the current number's PIN
@@ -143,6 +144,7 @@ var Moves = []Move{
 	{MoveSessionRefused, []FlowState{FlowNew}, FlowSendRefused, login, []string{"user_id", "amr", "session_id", "refusal"}, nil},
 	{MoveSessionTOTP, []FlowState{FlowNew}, FlowAwaitingTOTP, login, []string{"user_id", "amr", "session_id"}, nil},
 	{MoveSessionPasskey, []FlowState{FlowNew}, FlowAwaitingPasskey, login, []string{"user_id", "amr", "session_id"}, nil},
+	{MovePasskeyPasswordless, []FlowState{FlowNew}, FlowMFAOK, signIn, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MoveSessionMFA, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MovePasswordTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
 	{MoveSessionTrusted, []FlowState{FlowNew}, FlowMFAOK, login, []string{"user_id", "amr", "session_id", "auth_time"}, nil},
