@@ -200,9 +200,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			return s.auto(ctx, r, st)
-		case reuse:
+		case reuse && slices.Contains(strings.Fields(sess.AMR), "pwd"):
 			// The session spares the password; the PIN is asked again,
-			// unless the user trusted this browser.
+			// unless the user trusted this browser. A passwordless
+			// session proved no password, so it spares none: its user
+			// signs in afresh (the sign-in page) once its factors lapse.
 			if trusted, err := s.trustedFor(ctx, r, lf, sess.UserID); err != nil {
 				return err
 			} else if trusted {

@@ -300,6 +300,28 @@ func TestPasswordless(t *testing.T) {
 			}
 		})
 
+		// A passwordless session spares the next sign-in while its factors
+		// are remembered; after that it spares no password it never
+		// proved: the sign-in page again, not a claim of pwd.
+		t.Run("SessionAfterwards", func(t *testing.T) {
+			f := passwordlessFixture(t, open)
+			k := f.withPasskey(t, f.user)
+			b := f.e.NewBrowser()
+			p := f.toSignIn(t, b, oauth2.GenerateVerifier())
+			codeFrom(t, passwordless(t, b, p, k.get(t, passwordlessOptions(t, b, p))), "state-0123456789")
+			verifier := oauth2.GenerateVerifier()
+			c := f.rp.claims(t, codeFrom(t, b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", verifier)), "state-0123456789"), verifier)
+			if !slices.Equal(c.AMR, []string{"swk", "user", "mfa"}) {
+				t.Errorf("a remembered passwordless session: amr %v, want [swk user mfa]", c.AMR)
+			}
+			// Factors never remembered: the live session spares nothing.
+			f.e.Restart(idptest.Options{Localhost: true, PasskeyPasswordless: true, MFARemember: -1})
+			p = b.Get(f.rp.authorize("state-0123456789", "nonce-0123456789", oauth2.GenerateVerifier()))
+			if p.URL.Path != "/login" || !strings.Contains(p.Body, `name="password"`) {
+				t.Fatalf("a lapsed passwordless session: at %s (%d) to %v, want the sign-in page", p.URL.Path, p.Status, p.Location())
+			}
+		})
+
 		// The account page's sign-in offers it too.
 		t.Run("AccountPage", func(t *testing.T) {
 			f := passwordlessFixture(t, open)
