@@ -346,29 +346,10 @@ func (s *Server) handlePasskeySubmit(w http.ResponseWriter, r *http.Request) {
 			st.refuse(ui.MsgPasskeyInvalid, http.StatusUnauthorized)
 			return s.auditIn(ctx, r, ev)
 		}
-		if err := s.store.ThrottleSucceeded(ctx, []string{keys[0]}, []string{keys[1]}); err != nil {
-			return err
-		}
-		if err := s.store.SetLastFactor(ctx, user.ID, store.FactorPasskey); err != nil {
-			return err
-		}
 		amr := amrOfPasskey(cred)
-		ev.Outcome, ev.Detail = "ok", row.Name+"; amr="+strings.Join(amr, " ")
-		if err := s.auditIn(ctx, r, ev); err != nil {
-			return err
-		}
-		now := s.store.Now()
-		set := map[string]any{"amr": strings.Join(amr, " "), "auth_time": now}
-		if lf.Purpose == store.PurposePhoneChange {
-			return s.store.Move(ctx, lf.Flow, store.MoveOldPhonePasskey, set)
-		}
-		sid, err := s.signIn(ctx, r, st, now, amr)
-		if err != nil {
-			return err
-		}
-		set["session_id"] = sid
-		s.log.InfoContext(ctx, "second factor verified", "flow_id", lf.ID, "factor", "passkey")
-		return s.store.Move(ctx, lf.Flow, store.MovePasskey, set)
+		ev.Detail = row.Name + "; amr=" + strings.Join(amr, " ")
+		return s.secondFactorPassed(ctx, r, st, lf, user.ID, passedFactor{name: store.FactorPasskey, keys: keys, amr: amr, ev: ev,
+			move: store.MovePasskey, phoneMove: store.MoveOldPhonePasskey})
 	})
 }
 

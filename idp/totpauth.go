@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/smspin/idp/idp/store"
@@ -204,28 +203,8 @@ func (s *Server) handleTOTPSubmit(w http.ResponseWriter, r *http.Request) {
 			st.refuse(ui.MsgTOTPInvalid, http.StatusUnauthorized)
 			return s.auditIn(ctx, r, ev)
 		}
-		if err := s.store.ThrottleSucceeded(ctx, []string{try.keys[0]}, []string{try.keys[1]}); err != nil {
-			return err
-		}
-		if err := s.store.SetLastFactor(ctx, user.ID, store.FactorTOTP); err != nil {
-			return err
-		}
-		ev.Outcome = "ok"
-		if err := s.auditIn(ctx, r, ev); err != nil {
-			return err
-		}
-		now := s.store.Now()
-		set := map[string]any{"amr": strings.Join(amrPasswordOTP, " "), "auth_time": now}
-		if lf.Purpose == store.PurposePhoneChange {
-			return s.store.Move(ctx, lf.Flow, store.MoveOldPhoneTOTP, set)
-		}
-		sid, err := s.signIn(ctx, r, st, now, amrPasswordOTP)
-		if err != nil {
-			return err
-		}
-		set["session_id"] = sid
-		s.log.InfoContext(ctx, "second factor verified", "flow_id", lf.ID, "factor", "totp")
-		return s.store.Move(ctx, lf.Flow, store.MoveTOTP, set)
+		return s.secondFactorPassed(ctx, r, st, lf, user.ID, passedFactor{name: store.FactorTOTP, keys: try.keys, amr: amrPasswordOTP, ev: ev,
+			move: store.MoveTOTP, phoneMove: store.MoveOldPhoneTOTP})
 	})
 }
 
