@@ -16,18 +16,33 @@ import (
 // (a username or a user id).
 func userCmd(ctx context.Context, name string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet),
 	do func(svc *admin.Service, user string) (any, error)) error {
+	return oneCmd(ctx, name, "username", "the user, by username or id (required)", args, stdout, stderr, extra,
+		func(svc *admin.Service, user string, _ *flag.FlagSet) (any, error) { return do(svc, user) })
+}
+
+// clientCmd is a clients command that acts on one client named by --id.
+func clientCmd(ctx context.Context, name string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet),
+	do func(svc *admin.Service, id string, fs *flag.FlagSet) (any, error)) error {
+	return oneCmd(ctx, name, "id", "the client id (required)", args, stdout, stderr, extra, do)
+}
+
+// oneCmd parses a command that acts on the one thing its required flag
+// names, opens the store, runs do through the admin service and prints
+// its answer as JSON.
+func oneCmd(ctx context.Context, name, flagName, flagHelp string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet),
+	do func(svc *admin.Service, target string, fs *flag.FlagSet) (any, error)) error {
 	fs := newFlagSet(name, stderr)
 	var sf settingFlags
 	sf.register(fs)
-	username := fs.String("username", "", "the user, by username or id (required)")
+	target := fs.String(flagName, "", flagHelp)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *username == "" {
-		return usageError{name + ": --username is required"}
+	if *target == "" {
+		return usageError{fmt.Sprintf("%s: --%s is required", name, flagName)}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
@@ -37,7 +52,7 @@ func userCmd(ctx context.Context, name string, args []string, stdout, stderr io.
 		return err
 	}
 	defer closeStore()
-	out, err := do(newService(cfg, st), *username)
+	out, err := do(newService(cfg, st), *target, fs)
 	if err != nil {
 		return cliError(name, err)
 	}
@@ -157,37 +172,6 @@ func cmdUsersRemoveFactor(ctx context.Context, args []string, stdout, stderr io.
 		}
 		return map[string]any{"factor": *factor, "removed": n}, nil
 	})
-}
-
-// clientCmd is a clients command that acts on one client named by --id.
-func clientCmd(ctx context.Context, name string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet),
-	do func(svc *admin.Service, id string, fs *flag.FlagSet) (any, error)) error {
-	fs := newFlagSet(name, stderr)
-	var sf settingFlags
-	sf.register(fs)
-	id := fs.String("id", "", "the client id (required)")
-	if extra != nil {
-		extra(fs)
-	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		return usageError{name + ": --id is required"}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
-	}
-	cfg, st, closeStore, err := openFromFlags(ctx, &sf, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	out, err := do(newService(cfg, st), *id, fs)
-	if err != nil {
-		return cliError(name, err)
-	}
-	return printJSON(stdout, out)
 }
 
 // cmdClientsList prints every client, one JSON object a line.

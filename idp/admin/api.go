@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
@@ -288,42 +289,29 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	})
-	a.Route("POST /users/{user}/reset-link", func(w http.ResponseWriter, r *http.Request) error {
-		var body struct {
-			ValidFor string `json:"valid_for"`
+	// The links an operator hands to a user: a reset link, an invitation.
+	link := func(issue func(ctx context.Context, user string, ttl time.Duration, by string) (*store.User, string, time.Time, error), field string) func(http.ResponseWriter, *http.Request) error {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			var body struct {
+				ValidFor string `json:"valid_for"`
+			}
+			if err := DecodeOptional(r, &body); err != nil {
+				return err
+			}
+			ttl, err := parseTTL(body.ValidFor)
+			if err != nil {
+				return err
+			}
+			u, to, until, err := issue(r.Context(), named(r), ttl, By)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusCreated, map[string]any{"username": u.Username, field: to, "expires_at": until})
+			return nil
 		}
-		if err := DecodeOptional(r, &body); err != nil {
-			return err
-		}
-		ttl, err := parseTTL(body.ValidFor)
-		if err != nil {
-			return err
-		}
-		u, link, until, err := a.svc.ResetLink(r.Context(), named(r), ttl, By)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"username": u.Username, "reset_url": link, "expires_at": until})
-		return nil
-	})
-	a.Route("POST /users/{user}/invitation", func(w http.ResponseWriter, r *http.Request) error {
-		var body struct {
-			ValidFor string `json:"valid_for"`
-		}
-		if err := DecodeOptional(r, &body); err != nil {
-			return err
-		}
-		ttl, err := parseTTL(body.ValidFor)
-		if err != nil {
-			return err
-		}
-		u, link, until, err := a.svc.Invite(r.Context(), named(r), ttl, By)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"username": u.Username, "invitation_url": link, "expires_at": until})
-		return nil
-	})
+	}
+	a.Route("POST /users/{user}/reset-link", link(a.svc.ResetLink, "reset_url"))
+	a.Route("POST /users/{user}/invitation", link(a.svc.Invite, "invitation_url"))
 	a.Route("GET /users/{user}/sessions", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := a.svc.Sessions(r.Context(), named(r))
 		if err != nil {
