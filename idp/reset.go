@@ -244,6 +244,15 @@ func (s *Server) resetSecondProofBy(w http.ResponseWriter, r *http.Request, lf *
 		s.render(w, r, lf, http.StatusForbidden, ui.MsgResetNeedsOperator, form)
 		return
 	}
+	if user.Disabled() {
+		// Every first proof of a reset comes through here: a disabled
+		// account gets no PIN and no new password. Said, as at the
+		// password step, only to whoever proved to be its user.
+		ev.Outcome, ev.Detail = "refused", "password reset: account disabled"
+		s.audit(r, ev)
+		s.render(w, r, lf, http.StatusForbidden, ui.MsgAccountDisabled, form)
+		return
+	}
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
 		st.undo = func(ctx context.Context) { s.untry(ctx, keys...) }
 		used, err := use(ctx)

@@ -105,6 +105,15 @@ func TestDisabledUserOverHTTP(t *testing.T) {
 		if p, _ := f.signIn(t, f.client, wrong); p.Status != http.StatusUnauthorized || strings.Contains(p.Body, "disabled") {
 			t.Fatalf("a wrong password for a disabled user: %d (the state of the account must not show)", p.Status)
 		}
+		// Nor does a forgotten-password reset, with a right recovery code,
+		// send a PIN or set a password.
+		codes := f.e.RecoveryCodes(f.user)
+		b := f.e.NewBrowser()
+		p = b.Get(f.e.Issuer + "/password/forgot")
+		p = b.Fill(p, url.Values{"username": {"alice"}, "recovery_code": {codes[0]}})
+		if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "disabled") {
+			t.Fatalf("a reset for a disabled user: %d at %s\n%s", p.Status, p.URL.Path, p.Body)
+		}
 		if len(f.e.Messages()) != 2 {
 			t.Errorf("%d SMS sent; want the two of the sign-ins before disabling", len(f.e.Messages()))
 		}
