@@ -116,11 +116,8 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lf, err)
 		return
 	}
-	if user.Disabled() {
-		// Said only to whoever knows the password: to anyone else a
-		// disabled account looks like any other.
-		s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "disabled", UserID: user.ID, Username: user.Username, ClientID: lf.ClientID, FlowID: lf.ID})
-		s.render(w, r, lf, http.StatusForbidden, ui.MsgAccountDisabled, form)
+	if s.refuseDisabled(w, r, lf, user, store.AuditEvent{Event: "login.password", Outcome: "disabled", UserID: user.ID,
+		Username: user.Username, ClientID: lf.ClientID, FlowID: lf.ID}, form) {
 		return
 	}
 	// The flow moves on bound to a new browser id: an id seen or planted
@@ -193,6 +190,19 @@ func (s *Server) checkPassword(ctx context.Context, username, pw string) (_ *sto
 		}
 	}
 	return user, rehash, nil
+}
+
+// refuseDisabled answers a proof of identity (a password, a passkey, a
+// reset's first proof) for an account the operator disabled: a page that
+// says so and its audit event. It is said only to whoever gave the proof:
+// to anyone else a disabled account looks like any other.
+func (s *Server) refuseDisabled(w http.ResponseWriter, r *http.Request, lf *loginFlow, user *store.User, ev store.AuditEvent, form url.Values) bool {
+	if !user.Disabled() {
+		return false
+	}
+	s.audit(r, ev)
+	s.render(w, r, lf, http.StatusForbidden, ui.MsgAccountDisabled, form)
+	return true
 }
 
 // printable reports whether s is text a person can type: valid UTF-8

@@ -182,11 +182,9 @@ func (s *Server) handlePasswordlessSubmit(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, lf, err)
 		return
 	}
-	if user.Disabled() {
-		// Said only to whoever holds the passkey, as at the password.
-		ev.Outcome = "disabled"
-		s.audit(r, ev)
-		s.render(w, r, lf, http.StatusForbidden, ui.MsgAccountDisabled, nil)
+	disabled := ev
+	disabled.Outcome = "disabled"
+	if s.refuseDisabled(w, r, lf, user, disabled, nil) {
 		return
 	}
 	flags := cred.Flags

@@ -244,13 +244,11 @@ func (s *Server) resetSecondProofBy(w http.ResponseWriter, r *http.Request, lf *
 		s.render(w, r, lf, http.StatusForbidden, ui.MsgResetNeedsOperator, form)
 		return
 	}
-	if user.Disabled() {
-		// Every first proof of a reset comes through here: a disabled
-		// account gets no PIN and no new password. Said, as at the
-		// password step, only to whoever proved to be its user.
-		ev.Outcome, ev.Detail = "refused", "password reset: account disabled"
-		s.audit(r, ev)
-		s.render(w, r, lf, http.StatusForbidden, ui.MsgAccountDisabled, form)
+	// Every first proof of a reset comes through here: a disabled
+	// account gets no PIN and no new password.
+	disabled := ev
+	disabled.Outcome, disabled.Detail = "refused", "password reset: account disabled"
+	if s.refuseDisabled(w, r, lf, user, disabled, form) {
 		return
 	}
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
