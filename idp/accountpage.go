@@ -348,7 +348,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		retryAfter(w, wait)
 		r.Form.Set("wait_minutes", strconv.Itoa(waitMinutes(wait)))
 		s.renderPasswordChange(w, r, au, http.StatusTooManyRequests, ui.MsgAccountLocked)
 		return

@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -260,7 +259,7 @@ func (s *Server) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if wait > 0 {
 		s.audit(r, store.AuditEvent{Event: "device.user_code", Outcome: "throttled"})
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		retryAfter(w, wait)
 		s.renderDevice(w, r, browser, http.StatusTooManyRequests, ui.MsgDeviceCodeThrottled, typed, waitMinutes(wait))
 		return
 	}

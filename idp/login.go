@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -97,9 +98,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		// Refused before any hash is computed: a locked account costs the
 		// attacker a round trip and us nothing.
 		s.audit(r, store.AuditEvent{Event: "login.password", Outcome: "throttled", Username: username, ClientID: lf.ClientID, FlowID: lf.ID})
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		form.Set("wait_minutes", strconv.Itoa(waitMinutes(wait)))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, form)
+		s.renderLocked(w, r, lf, wait, form)
 		return
 	}
 	user, rehash, err := s.checkPassword(ctx, username, pw)
@@ -190,6 +189,22 @@ func (s *Server) checkPassword(ctx context.Context, username, pw string) (_ *sto
 		}
 	}
 	return user, rehash, nil
+}
+
+// renderLocked answers a try refused by a throttle: the page says how
+// long to wait, and Retry-After says it to machines.
+func (s *Server) renderLocked(w http.ResponseWriter, r *http.Request, lf *loginFlow, wait time.Duration, form url.Values) {
+	if form == nil {
+		form = url.Values{}
+	}
+	retryAfter(w, wait)
+	form.Set("wait_minutes", strconv.Itoa(waitMinutes(wait)))
+	s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, form)
+}
+
+// retryAfter sets Retry-After to a wait, rounded up to whole seconds.
+func retryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 }
 
 // refuseDisabled answers a proof of identity (a password, a passkey, a

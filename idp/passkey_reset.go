@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -95,9 +94,7 @@ func (s *Server) handleForgotPasskey(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		ev.Outcome = "throttled"
 		s.audit(r, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		form.Set("wait_minutes", strconv.Itoa(waitMinutes(wait)))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, form)
+		s.renderLocked(w, r, lf, wait, form)
 		return
 	}
 	user, err := s.store.UserByUsername(ctx, username)

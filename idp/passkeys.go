@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -316,8 +315,7 @@ func (s *Server) handlePasskeySubmit(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		ev.Outcome = "throttled"
 		s.audit(r, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(wait))}})
+		s.renderLocked(w, r, lf, wait, nil)
 		return
 	}
 	cred, row, err := s.verifyAssertion(ctx, lf, pu, raw)

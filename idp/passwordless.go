@@ -122,7 +122,7 @@ func (s *Server) handlePasswordlessSubmit(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		retryAfter(w, wait)
 		refuse(http.StatusTooManyRequests, ui.MsgAccountLocked, "", url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(wait))}})
 		return
 	}
@@ -164,7 +164,7 @@ func (s *Server) handlePasswordlessSubmit(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		retryAfter(w, wait)
 		refuse(http.StatusTooManyRequests, ui.MsgAccountLocked, "", url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(wait))}})
 		return
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -240,8 +239,7 @@ func (s *Server) handleRecoverySubmit(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		ev.Outcome = "throttled"
 		s.audit(r, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(wait))}})
+		s.renderLocked(w, r, lf, wait, nil)
 		return
 	}
 	if err := s.checkRecoveryCode(ctx, userID, code); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/smspin/idp/idp/password"
@@ -146,9 +145,7 @@ func (s *Server) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		ev.Outcome = "throttled"
 		s.audit(r, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		form.Set("wait_minutes", strconv.Itoa(waitMinutes(wait)))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, form)
+		s.renderLocked(w, r, lf, wait, form)
 		return
 	}
 	user, err := s.store.UserByUsername(ctx, username)
@@ -210,9 +207,7 @@ func (s *Server) forgotWithTOTP(w http.ResponseWriter, r *http.Request, lf *logi
 	case try.wait > 0:
 		ev.Outcome = "throttled"
 		s.audit(r, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(try.wait.Seconds())+1))
-		form.Set("wait_minutes", strconv.Itoa(waitMinutes(try.wait)))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, form)
+		s.renderLocked(w, r, lf, try.wait, form)
 		return
 	}
 	s.resetSecondProof(w, r, lf, user, ev, form, try.keys, func(ctx context.Context) (bool, error) {

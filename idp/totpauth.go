@@ -186,8 +186,7 @@ func (s *Server) handleTOTPSubmit(w http.ResponseWriter, r *http.Request) {
 	case try.wait > 0:
 		ev.Outcome = "throttled"
 		s.audit(r, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(try.wait.Seconds())+1))
-		s.render(w, r, lf, http.StatusTooManyRequests, ui.MsgAccountLocked, url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(try.wait))}})
+		s.renderLocked(w, r, lf, try.wait, nil)
 		return
 	}
 	s.run(w, r, lf, func(ctx context.Context, st *step) error {
@@ -317,7 +316,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, err)
 		return
 	case try.wait > 0:
-		w.Header().Set("Retry-After", strconv.Itoa(int(try.wait.Seconds())+1))
+		retryAfter(w, try.wait)
 		s.renderTOTPSetup(w, r, au, http.StatusTooManyRequests, ui.MsgAccountLocked, url.Values{"wait_minutes": {strconv.Itoa(waitMinutes(try.wait))}})
 		return
 	}
