@@ -22,7 +22,8 @@ import (
 // any transaction. Each request loads its client at most once.
 func TestCommitsPerStep(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(*testing.T) *dbtest.DB) {
-		db, probe := dbtest.Instrument(t, open(t), map[string]string{"client": "(?i)FROM [`\"]?clients[`\"]? "})
+		db, probe := dbtest.Instrument(t, open(t), map[string]string{"client": "(?i)FROM [`\"]?clients[`\"]? ",
+			"code read": "(?i)^SELECT .* FROM [`\"]?oauth_authorize_codes[`\"]? "})
 		e := idptest.New(t, db, idptest.Options{})
 		user := e.CreateUser("alice", "correct horse battery", "+819012345678", true)
 		c := e.CreateClient("shop", "shop-secret-0123456789-0123456789-0123456789", rpCallback, false) // third party: consent is asked
@@ -42,6 +43,9 @@ func TestCommitsPerStep(t *testing.T) {
 			p := do()
 			got := probe.Snapshot().Sub(before)
 			seen = append(seen, fmt.Sprintf("%-10s %d commits, %d statements, %d client loads", want.step, got.Commits, got.Statements, got.Matches["client"]))
+			if got.Matches["code read"] > 1 {
+				t.Errorf("%s: the authorization code read %d times; once is enough", want.step, got.Matches["code read"])
+			}
 			if got.Commits > want.commits || got.Matches["client"] > want.loads {
 				t.Errorf("%s: %d commits, %d client loads; want at most %d and %d. Statements:\n%s",
 					want.step, got.Commits, got.Matches["client"], want.commits, want.loads, strings.Join(probe.Log(), "\n"))

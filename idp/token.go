@@ -24,7 +24,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request) {
 		resp fosite.AccessResponder
 		ferr error
 	)
-	err := s.store.InTx(r.Context(), func(ctx context.Context) error {
+	err := s.store.InTx(store.WithCodeMemo(r.Context()), func(ctx context.Context) error {
 		if ar, ferr = s.oauth.NewAccessRequest(ctx, r, newSession()); ferr == nil {
 			if ferr = bindTokens(ar, proofOf(ctx)); ferr == nil {
 				resp, ferr = s.oauth.NewAccessResponse(ctx, ar)

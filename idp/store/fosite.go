@@ -201,13 +201,34 @@ func sidOf(r fosite.Requester) string {
 	return ""
 }
 
+// codeMemo holds the authorization code rows one request read (see
+// WithCodeMemo), by code.
+type codeMemo map[string]TokenRow
+
+type codeMemoKey struct{}
+
+// WithCodeMemo lets one code exchange read its authorization code's row
+// once: fosite reads it when it checks the grant and again when it
+// answers. The memo follows the request's own invalidation of the code;
+// the conditional update still decides a race with another request.
+func WithCodeMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, codeMemoKey{}, codeMemo{})
+}
+
 // GetAuthorizeCodeSession returns the request of a code. A used code
 // returns the request together with fosite.ErrInvalidatedAuthorizeCode,
 // so fosite can revoke the tokens it issued (RFC 6749 section 4.1.2).
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
-	row, err := s.get(ctx, tableCodes, code)
-	if err != nil {
-		return nil, err
+	memo, _ := ctx.Value(codeMemoKey{}).(codeMemo)
+	row, ok := memo[code]
+	if !ok {
+		var err error
+		if row, err = s.get(ctx, tableCodes, code); err != nil {
+			return nil, err
+		}
+		if memo != nil {
+			memo[code] = row
+		}
 	}
 	req, err := s.toRequest(ctx, row, session)
 	if err != nil {
@@ -228,6 +249,12 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string)
 	}
 	if res.RowsAffected != 1 {
 		return fmt.Errorf("store: invalidate code: %w", fosite.ErrInvalidatedAuthorizeCode)
+	}
+	if memo, _ := ctx.Value(codeMemoKey{}).(codeMemo); memo != nil {
+		if row, ok := memo[code]; ok {
+			row.Active = false
+			memo[code] = row
+		}
 	}
 	return nil
 }
